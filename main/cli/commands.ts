@@ -1,0 +1,7 @@
+import type { Command } from 'commander'
+import { registerServe } from './commands/serve'
+
+/** Every `atelier` subcommand registers here (one line each). */
+export function registerCommands(program: Command): void {
+  registerServe(program)
+}
