@@ -1,7 +1,11 @@
 import cliProgress from 'cli-progress'
 
 /** A progress bar on stderr for long CLI work; silent when stderr is not a TTY unless forced. */
-export function progressBar(label: string, total: number, unit = ''): { update(n: number, extra?: string): void; stop(): void } {
+export function progressBar(
+  label: string,
+  total: number,
+  unit = '',
+): { update(n: number, extra?: string): void; stop(): void } {
   const bar = new cliProgress.SingleBar(
     {
       format: `${label} [{bar}] {percentage}% | {value}/{total}${unit} | ETA {eta_formatted} {extra}`,
