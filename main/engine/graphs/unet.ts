@@ -1,0 +1,132 @@
+import { GraphBuilder } from '../../model-formats/onnx/builder'
+import type { BlockContext } from './unet-blocks'
+import { downsample, resnet, spatialTransformer, upsample } from './unet-blocks'
+import type { UnetConfig } from './unet-config'
+import { inferUnetConfig } from './unet-config'
+import type { AttentionImpl, GroupNormImpl } from './unet-layers'
+import { Consts, conv, gemm, groupNorm, silu } from './unet-layers'
+import type { WeightProvider } from './weights'
+
+/**
+ * diffusers UNet2DConditionModel (SD 1.x topology, any widths) as an ONNX graph.
+ *
+ * Inputs:
+ * - `sample` float32 [B, Cin, H, W] (Cin 4, or 9 for inpainting models; any H, W: odd sizes follow
+ *   diffusers' upsample_size path).
+ * - `timestep` float32 [T] with T = 1 (one timestep broadcast over the batch, what every sampler passes)
+ *   or T = B (one per sample). Fractional values are kept.
+ * - `encoder_hidden_states` float32 [B, L, ctx]; L is dynamic (77 per prompt chunk).
+ *
+ * Output: `eps` float32 [B, Cout, H, W]. With `debug`, also `debug_time_proj`, `debug_time_embedding`,
+ * `debug_conv_in`, `debug_down_block_i`, `debug_mid_block`, `debug_up_block_i` (the oracle's trace names).
+ */
+
+export interface UnetBuildOptions {
+  debug?: boolean
+  /** Attention heads (SD 1.x: 8 everywhere). */
+  heads?: number
+  groupNorm?: GroupNormImpl
+  attention?: AttentionImpl
+}
+
+export const UNET_INPUTS = ['sample', 'timestep', 'encoder_hidden_states'] as const
+
+/**
+ * Sinusoidal frequencies exp(-ln(10000) * i / half), computed in float32 steps as diffusers'
+ * get_timestep_embedding does (freq_shift 0), so the products with t match it bit for bit.
+ */
+export function timestepFrequencies(half: number): Float32Array {
+  const f = Math.fround
+  const out = new Float32Array(half)
+  const k = f(-Math.log(10000))
+  for (let i = 0; i < half; i++) out[i] = f(Math.exp(f(f(k * i) / half)))
+  return out
+}
+
+function timeProjection(g: GraphBuilder, c: Consts, t: string, dim: number): string {
+  const half = dim / 2
+  const freqs = g.constFloat(timestepFrequencies(half), [1, half], 'time_freqs')
+  const args = g.op('Mul', [g.op('Unsqueeze', [t, c.int64([1])]), freqs])
+  // sin/cos of arguments up to ~1000 rad: evaluate in float64 and round once, so the result is the
+  // correctly rounded float32 value whatever the provider's float32 range reduction does.
+  const args64 = g.op('Cast', [args], { to: 11 })
+  const cos = g.op('Cast', [g.op('Cos', [args64])], { to: 1 })
+  const sin = g.op('Cast', [g.op('Sin', [args64])], { to: 1 })
+  // flip_sin_to_cos=True: [cos, sin]
+  return g.op('Concat', [cos, sin], { axis: 1 })
+}
+
+export function buildUnet(
+  w: WeightProvider,
+  opts: UnetBuildOptions = {},
+): { graph: GraphBuilder; config: UnetConfig } {
+  const config = inferUnetConfig(w, { heads: opts.heads })
+  const g = new GraphBuilder('unet')
+  const c = new Consts(g)
+  const debug = (name: string, value: string, dims: (number | string)[]): void => {
+    if (opts.debug) g.output(value, 'float32', dims, `debug_${name}`)
+  }
+
+  const sample = g.input('sample', 'float32', ['batch', config.inChannels, 'height', 'width'])
+  const timestep = g.input('timestep', 'float32', ['timesteps'])
+  const context = g.input('encoder_hidden_states', 'float32', ['batch', 'sequence', config.crossAttentionDim])
+
+  const tproj = timeProjection(g, c, timestep, config.timeProjDim)
+  debug('time_proj', tproj, ['timesteps', config.timeProjDim])
+  const temb = gemm(g, w, 'time_embedding.linear_2', silu(g, gemm(g, w, 'time_embedding.linear_1', tproj)))
+  debug('time_embedding', temb, ['timesteps', config.timeEmbedDim])
+
+  const ctx: BlockContext = {
+    g,
+    w,
+    c,
+    heads: config.heads,
+    opts: { groupNorm: opts.groupNorm ?? 'native', attention: opts.attention ?? 'mha' },
+    tembAct: silu(g, temb),
+    context,
+  }
+  const levels = config.blockOutChannels.length
+  const layers = config.layersPerBlock
+
+  let h = conv(g, w, 'conv_in', sample)
+  debug('conv_in', h, ['batch', config.blockOutChannels[0] as number, 'height', 'width'])
+  const skips: string[] = [h]
+  for (let i = 0; i < levels; i++) {
+    for (let j = 0; j < layers; j++) {
+      h = resnet(ctx, `down_blocks.${i}.resnets.${j}`, h)
+      if (config.downAttention[i]) h = spatialTransformer(ctx, `down_blocks.${i}.attentions.${j}`, h)
+      skips.push(h)
+    }
+    if (i < levels - 1) {
+      h = downsample(ctx, `down_blocks.${i}.downsamplers.0`, h)
+      skips.push(h)
+    }
+    debug(`down_block_${i}`, h, ['batch', config.blockOutChannels[i] as number, `h_d${i}`, `w_d${i}`])
+  }
+
+  h = resnet(ctx, 'mid_block.resnets.0', h)
+  if (config.midAttention) h = spatialTransformer(ctx, 'mid_block.attentions.0', h)
+  h = resnet(ctx, 'mid_block.resnets.1', h)
+  debug('mid_block', h, ['batch', config.blockOutChannels[levels - 1] as number, 'h_mid', 'w_mid'])
+
+  for (let i = 0; i < levels; i++) {
+    for (let j = 0; j <= layers; j++) {
+      const skip = skips.pop()
+      if (skip === undefined) throw new Error('UNet skip connections ran out (inconsistent config)')
+      h = resnet(ctx, `up_blocks.${i}.resnets.${j}`, g.op('Concat', [h, skip], { axis: 1 }))
+      if (config.upAttention[i]) h = spatialTransformer(ctx, `up_blocks.${i}.attentions.${j}`, h)
+    }
+    if (i < levels - 1) {
+      const next = skips[skips.length - 1]
+      if (next === undefined) throw new Error('UNet skip connections ran out (inconsistent config)')
+      h = upsample(ctx, `up_blocks.${i}.upsamplers.0`, h, next)
+    }
+    const width = config.blockOutChannels[levels - 1 - i] as number
+    debug(`up_block_${i}`, h, ['batch', width, `h_u${i}`, `w_u${i}`])
+  }
+
+  h = groupNorm(g, w, c, 'conv_norm_out', h, config.blockOutChannels[0] as number, 1e-5, ctx.opts.groupNorm)
+  const eps = conv(g, w, 'conv_out', silu(g, h))
+  g.output(eps, 'float32', ['batch', config.outChannels, 'height', 'width'], 'eps')
+  return { graph: g, config }
+}
