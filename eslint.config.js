@@ -3,7 +3,13 @@ import tseslint from 'typescript-eslint'
 import reactHooks from 'eslint-plugin-react-hooks'
 import globals from 'globals'
 
-const electronOnly = ['main/index.ts', 'main/app/**', 'main/ipc/**', 'preload/index.ts', 'e2e/specs/electron/**']
+const electronOnly = [
+  'main/index.ts',
+  'main/app/**',
+  'main/ipc/**',
+  'preload/index.ts',
+  'e2e/specs/electron/**',
+]
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'out/**', 'dist/**', 'test-results/**', 'playwright-report/**', 'bin/**'] },
@@ -26,7 +32,9 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: [{ name: 'electron', message: 'Only main/index.ts, main/app/ and main/ipc/ may import electron.' }],
+          paths: [
+            { name: 'electron', message: 'Only main/index.ts, main/app/ and main/ipc/ may import electron.' },
+          ],
           patterns: [{ group: ['electron/*'], message: 'Only the Electron doors may import electron.' }],
         },
       ],
@@ -54,7 +62,10 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['**/main/**', 'electron', 'node:*', 'fs', 'path'], message: 'The renderer has no Node or main access; use api/client.' },
+            {
+              group: ['**/main/**', 'electron', 'node:*', 'fs', 'path'],
+              message: 'The renderer has no Node or main access; use api/client.',
+            },
           ],
         },
       ],
@@ -63,7 +74,11 @@ export default tseslint.config(
   {
     files: ['renderer/src/features/**', 'renderer/src/components/**', 'renderer/src/App.tsx'],
     rules: {
-      'no-restricted-globals': ['error', { name: 'fetch', message: 'Use api/client.' }, { name: 'WebSocket', message: 'Use api/client.' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'fetch', message: 'Use api/client.' },
+        { name: 'WebSocket', message: 'Use api/client.' },
+      ],
     },
   },
 )

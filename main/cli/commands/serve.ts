@@ -1,0 +1,43 @@
+import type { Command } from 'commander'
+import path from 'node:path'
+import { atelierHome, repoRoot } from '../../platform/paths'
+import { defaultRendererDir, rendererBuilt, startServer } from '../../server'
+import { createApi } from '../../services/container'
+import { CliError } from '../index'
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description(
+      'Serve the Atelier UI to a browser on a loopback address (prints a URL with an access token)',
+    )
+    .option('--port <n>', 'port to listen on (0 = any free port)', '7860')
+    .option('--host <host>', 'address to bind (loopback by default)', '127.0.0.1')
+    .option('--home <dir>', 'data folder (default: ATELIER_HOME or the per-user folder)')
+    .action(async (o: { port: string; host: string; home?: string }) => {
+      const port = Number(o.port)
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new CliError(`--port must be 0..65535, got ${o.port}`)
+      const home = o.home ? path.resolve(o.home) : atelierHome()
+      const rendererDir = process.env.ATELIER_RENDERER_DIR ?? defaultRendererDir(repoRoot())
+      if (!rendererBuilt(rendererDir))
+        throw new CliError(`The UI is not built (${rendererDir}): run \`npm run build\` first.`)
+      if (!['127.0.0.1', 'localhost', '::1'].includes(o.host)) {
+        process.stderr.write(
+          `Warning: binding ${o.host} exposes Atelier beyond this machine; the token is the only guard.\n`,
+        )
+      }
+      const { services, handlers } = createApi({ home, mode: 'server' })
+      const server = await startServer({ services, handlers, rendererDir, host: o.host, port })
+      process.stdout.write(`Atelier is running at ${server.url}\n`)
+      const stop = (): void => {
+        void server
+          .close()
+          .then(() => services.dispose())
+          .then(() => process.exit(0))
+      }
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+      await new Promise<never>(() => {})
+    })
+}

@@ -1,0 +1,40 @@
+// Electron composition root: app lifecycle, services, IPC, window.
+import path from 'node:path'
+import type { BrowserWindow } from 'electron'
+import { app } from 'electron'
+import { createMainWindow, isTrustedRendererUrl } from './app/window'
+import { safeStorageSecretBox } from './app/secrets'
+import { electronStore } from './app/store'
+import { registerIpc } from './ipc'
+import { atelierHome } from './platform/paths'
+import { createApi } from './services/container'
+
+const outDir = path.join(import.meta.dirname, '..')
+const devUrl = process.env.ELECTRON_RENDERER_URL
+
+app.enableSandbox()
+
+void app.whenReady().then(() => {
+  const home = process.env.ATELIER_HOME ? atelierHome() : app.getPath('userData')
+  const { services, handlers } = createApi({
+    home,
+    mode: 'desktop',
+    store: electronStore(home),
+    secretBox: safeStorageSecretBox(),
+  })
+  let win: BrowserWindow | undefined = createMainWindow(outDir, devUrl)
+  const unregister = registerIpc(
+    handlers,
+    services.bus,
+    (url) => isTrustedRendererUrl(url, devUrl),
+    () => win?.webContents,
+  )
+  win.on('closed', () => (win = undefined))
+  app.on('activate', () => {
+    if (!win) win = createMainWindow(outDir, devUrl)
+  })
+  app.on('window-all-closed', () => {
+    unregister()
+    void services.dispose().then(() => app.quit())
+  })
+})

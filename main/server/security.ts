@@ -1,0 +1,73 @@
+import crypto from 'node:crypto'
+import type http from 'node:http'
+
+export const TOKEN_COOKIE = 'atelier_token'
+
+export function newToken(): string {
+  return crypto.randomBytes(24).toString('base64url')
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && crypto.timingSafeEqual(x, y)
+}
+
+/** The token from `?token=`, an `Authorization: Bearer` header, or the session cookie the page got. */
+export function presentedToken(req: http.IncomingMessage, url: URL): string | undefined {
+  const q = url.searchParams.get('token')
+  if (q) return q
+  const auth = req.headers.authorization
+  if (auth?.startsWith('Bearer ')) return auth.slice(7)
+  const cookie = req.headers.cookie
+  if (cookie) {
+    for (const part of cookie.split(';')) {
+      const [k, ...v] = part.trim().split('=')
+      if (k === TOKEN_COOKIE) return decodeURIComponent(v.join('='))
+    }
+  }
+  return undefined
+}
+
+export function tokenMatches(req: http.IncomingMessage, url: URL, token: string): boolean {
+  const given = presentedToken(req, url)
+  return given !== undefined && safeEqual(given, token)
+}
+
+/** Host names the server answers to: against DNS rebinding, any other Host header is refused. */
+export function allowedHosts(host: string, port: number): Set<string> {
+  const names = new Set([host, '127.0.0.1', 'localhost', '[::1]'])
+  if (host === '0.0.0.0' || host === '::') names.delete(host)
+  return new Set([...names].map((h) => `${h}:${port}`))
+}
+
+export function hostAllowed(req: http.IncomingMessage, hosts: Set<string>): boolean {
+  const h = req.headers.host?.toLowerCase()
+  return h !== undefined && hosts.has(h)
+}
+
+/** A WebSocket must come from a page this server served (same origin); browsers always send Origin. */
+export function originAllowed(req: http.IncomingMessage, hosts: Set<string>): boolean {
+  const origin = req.headers.origin
+  if (origin === undefined) return true // non-browser clients (CLI tools, tests) carry the token instead
+  try {
+    const u = new URL(origin)
+    return u.protocol === 'http:' && hosts.has(u.host.toLowerCase())
+  } catch {
+    return false
+  }
+}
+
+export function contentSecurityPolicy(): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' blob: data:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "form-action 'none'",
+  ].join('; ')
+}

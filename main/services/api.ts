@@ -1,0 +1,35 @@
+import type { Channel, ParsedReq, Res } from '../../preload/contract'
+import type { Services } from './container'
+import { executionProviderInfo } from './engine-info'
+
+export interface CallContext {
+  /** Which door the call came through. */
+  transport: 'ipc' | 'ws' | 'test'
+}
+
+/** One handler per channel; the mapped type makes a missing handler a compile error. */
+export type Handlers = {
+  [C in Channel]: (req: ParsedReq<C>, ctx: CallContext) => Promise<Res<C>> | Res<C>
+}
+
+export function createHandlers(s: Services): Handlers {
+  return {
+    'app:info': () => ({
+      version: s.version,
+      mode: s.mode,
+      platform: process.platform,
+      executionProvider: executionProviderInfo(s.settings.get().executionProvider),
+      home: s.home,
+    }),
+    'settings:get': () => s.settings.get(),
+    'settings:update': ({ patch }) => s.settings.update(patch),
+    'secrets:status': () => s.secrets.all(),
+    'secrets:set': ({ name, value }) => s.secrets.set(name, value),
+    'secrets:clear': ({ name }) => s.secrets.clear(name),
+    'jobs:list': () => s.jobs.list(),
+    'jobs:cancel': ({ jobId }) => {
+      s.jobs.cancel(jobId)
+      return { jobId }
+    },
+  }
+}

@@ -1,0 +1,54 @@
+import { appPaths } from '../platform/paths'
+import { createHandlers, type Handlers } from './api'
+import { EventBus } from './events'
+import { JobManager } from './jobs'
+import { keyFileSecretBox, SecretsService, type SecretBox } from './secrets'
+import { SettingsService } from './settings'
+import { fileStore, type KeyValueStore } from './store'
+
+export const APP_VERSION = '0.1.0'
+
+export interface ServicesOptions {
+  home: string
+  mode: 'desktop' | 'server'
+  store?: KeyValueStore
+  secretBox?: SecretBox
+  env?: NodeJS.ProcessEnv
+}
+
+/** The composition of every service; each door (IPC, serve, CLI) builds one and calls it through the handlers. */
+export interface Services {
+  version: string
+  mode: 'desktop' | 'server'
+  home: string
+  bus: EventBus
+  settings: SettingsService
+  secrets: SecretsService
+  jobs: JobManager
+  dispose(): Promise<void>
+}
+
+export function createServices(opts: ServicesOptions): Services {
+  const paths = appPaths(opts.home)
+  const env = opts.env ?? process.env
+  const store = opts.store ?? fileStore(opts.home)
+  const bus = new EventBus()
+  const jobs = new JobManager(bus)
+  return {
+    version: APP_VERSION,
+    mode: opts.mode,
+    home: opts.home,
+    bus,
+    settings: new SettingsService(store, opts.home, bus, env),
+    secrets: new SecretsService(store, opts.secretBox ?? keyFileSecretBox(paths.keyFile), env),
+    jobs,
+    async dispose() {
+      jobs.dispose()
+    },
+  }
+}
+
+export function createApi(opts: ServicesOptions): { services: Services; handlers: Handlers } {
+  const services = createServices(opts)
+  return { services, handlers: createHandlers(services) }
+}

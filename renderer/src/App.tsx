@@ -1,0 +1,48 @@
+import { useEffect, useState } from 'react'
+import { Placeholder } from './components/Placeholder'
+import { StatusBar } from './components/StatusBar'
+import { SettingsPage } from './features/settings/SettingsPage'
+import { SECTIONS, sectionFromHash, type SectionId } from './state/sections'
+
+function Section({ id }: { id: SectionId }): React.JSX.Element {
+  switch (id) {
+    case 'settings':
+      return <SettingsPage />
+    default: {
+      const s = SECTIONS.find((x) => x.id === id)
+      return <Placeholder title={s?.label ?? id} text={s?.hint ?? ''} />
+    }
+  }
+}
+
+export function App(): React.JSX.Element {
+  const [section, setSection] = useState<SectionId>(() => sectionFromHash(location.hash))
+  useEffect(() => {
+    const onHash = (): void => setSection(sectionFromHash(location.hash))
+    window.addEventListener('hashchange', onHash)
+    return () => window.removeEventListener('hashchange', onHash)
+  }, [])
+
+  return (
+    <div className="shell">
+      <nav className="sidebar" aria-label="Sections">
+        <div className="brand">Atelier</div>
+        {SECTIONS.map((s) => (
+          <a
+            key={s.id}
+            href={`#/${s.id}`}
+            className={s.id === section ? 'active' : undefined}
+            aria-current={s.id === section ? 'page' : undefined}
+            title={s.hint}
+          >
+            {s.label}
+          </a>
+        ))}
+      </nav>
+      <main className="content" data-testid={`section-${section}`}>
+        <Section id={section} />
+      </main>
+      <StatusBar />
+    </div>
+  )
+}

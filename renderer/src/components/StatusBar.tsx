@@ -1,0 +1,39 @@
+import { useEffect, useState } from 'react'
+import type { AppInfo, JobInfo } from '../../../preload/contract'
+import { api } from '../api/client'
+
+export function StatusBar(): React.JSX.Element {
+  const [info, setInfo] = useState<AppInfo>()
+  const [jobs, setJobs] = useState<Record<string, JobInfo>>({})
+  const [error, setError] = useState<string>()
+
+  useEffect(() => {
+    void api.invoke('app:info', {}).then((r) => (r.ok ? setInfo(r.value) : setError(r.error.message)))
+    void api
+      .invoke('jobs:list', {})
+      .then((r) => r.ok && setJobs(Object.fromEntries(r.value.map((j) => [j.id, j]))))
+    return api.on('jobs:progress', (job) => setJobs((prev) => ({ ...prev, [job.id]: job })))
+  }, [])
+
+  const running = Object.values(jobs).filter((j) => j.state === 'running' || j.state === 'queued')
+  const ep = info?.executionProvider
+  return (
+    <footer className="statusbar" role="status">
+      <span
+        data-testid="engine-provider"
+        title={ep?.fallbackReason ?? `available: ${ep?.available.join(', ') ?? '…'}`}
+      >
+        Engine: {ep ? ep.name.toUpperCase() : '…'}
+        {ep?.fallbackReason ? ' (fallback)' : ''}
+      </span>
+      <span data-testid="running-jobs">
+        {running.length === 0
+          ? 'Idle'
+          : running.map((j) => `${j.label} ${Math.round(j.progress * 100)}%`).join(' · ')}
+      </span>
+      <span className="statusbar-right">
+        {error ? `Not connected: ${error}` : info ? `Atelier ${info.version} · ${info.mode}` : 'Connecting…'}
+      </span>
+    </footer>
+  )
+}

@@ -1,0 +1,15 @@
+export const SECTIONS = [
+  { id: 'models', label: 'Models', hint: 'Browse Civitai and Hugging Face, downloads, your library' },
+  { id: 'img2img', label: 'Img2img', hint: 'Restyle a photo with denoising strength' },
+  { id: 'inpaint', label: 'Inpaint', hint: 'Paint a mask and repaint part of an image' },
+  { id: 'outpaint', label: 'Outpaint', hint: 'Extend an image beyond its borders' },
+  { id: 'gallery', label: 'Gallery', hint: 'Every output with its parameters' },
+  { id: 'settings', label: 'Settings', hint: 'Keys, folders, preferences' },
+] as const
+
+export type SectionId = (typeof SECTIONS)[number]['id']
+
+export function sectionFromHash(hash: string): SectionId {
+  const id = hash.replace(/^#\/?/, '')
+  return SECTIONS.some((s) => s.id === id) ? (id as SectionId) : 'models'
+}
