@@ -1,0 +1,138 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import * as ort from 'onnxruntime-node'
+import type { SessionConfig } from './session'
+import { OnnxGraph } from './session'
+
+export const COMPONENTS = ['text_encoder', 'unet', 'vae_encoder', 'vae_decoder'] as const
+export type Component = (typeof COMPONENTS)[number]
+
+/**
+ * The graphs of one model (a converted cache entry, or a ready diffusers-ONNX folder), each with its own
+ * session, loaded on first use. Input/output names differ between our graphs and diffusers/optimum ONNX
+ * exports; the typed helpers below accept both.
+ */
+export class ModelSet {
+  readonly graphs: Partial<Record<Component, OnnxGraph>> = {}
+
+  constructor(
+    readonly id: string,
+    paths: Partial<Record<Component, string>>,
+    cfg: SessionConfig = {},
+  ) {
+    for (const c of COMPONENTS) {
+      const p = paths[c]
+      if (p) this.graphs[c] = new OnnxGraph(c, p, cfg)
+    }
+  }
+
+  /** Components laid out as `<dir>/<component>/model.onnx` (ours and diffusers' ONNX layout). */
+  static fromFolder(dir: string, cfg: SessionConfig = {}, id = dir): ModelSet {
+    const paths: Partial<Record<Component, string>> = {}
+    for (const c of COMPONENTS) {
+      const p = path.join(dir, c, 'model.onnx')
+      if (fs.existsSync(p)) paths[c] = p
+    }
+    if (!paths.unet && !paths.text_encoder && !paths.vae_decoder)
+      throw new Error(`${dir}: no ONNX pipeline here (expected unet/model.onnx, text_encoder/, vae_decoder/)`)
+    return new ModelSet(id, paths, cfg)
+  }
+
+  has(c: Component): boolean {
+    return this.graphs[c] !== undefined
+  }
+
+  graph(c: Component): OnnxGraph {
+    const g = this.graphs[c]
+    if (!g) throw new Error(`model ${this.id} has no ${c} graph`)
+    return g
+  }
+
+  async load(components: readonly Component[] = COMPONENTS): Promise<void> {
+    for (const c of components) await this.graphs[c]?.load()
+  }
+
+  async release(components: readonly Component[] = COMPONENTS): Promise<void> {
+    for (const c of components) await this.graphs[c]?.release()
+  }
+
+  /** Text encoder: ids [batch, seq] -> hidden states [batch, seq, width]; clipSkip 2 = penultimate + LN. */
+  async encodeText(ids: BigInt64Array, batch: number, clipSkip: 1 | 2 = 1): Promise<ort.Tensor> {
+    const g = this.graph('text_encoder')
+    await g.load()
+    const seq = ids.length / batch
+    const input = g.inputNames[0] ?? 'input_ids'
+    // optimum exports take int32 ids; ours take int64.
+    const feedsInt32 = !g.inputNames.includes('input_ids') || (await this.inputType(g, input)) === 'int32'
+    const t = feedsInt32
+      ? new ort.Tensor(
+          'int32',
+          Int32Array.from(ids, (v) => Number(v)),
+          [batch, seq],
+        )
+      : new ort.Tensor('int64', ids, [batch, seq])
+    const want = clipSkip === 2 ? 'penultimate_hidden_state_ln' : 'last_hidden_state'
+    if (!g.outputNames.includes(want))
+      throw new Error(
+        `model ${this.id}: its text encoder has no ${want} output (CLIP skip ${clipSkip} unsupported)`,
+      )
+    const r = await g.run({ [input]: t }, [want])
+    return r[want] as ort.Tensor
+  }
+
+  /** UNet noise prediction; timestep is one value broadcast over the batch. */
+  async unet(sample: ort.Tensor, timestep: number, context: ort.Tensor): Promise<ort.Tensor> {
+    const g = this.graph('unet')
+    await g.load()
+    const tType = await this.inputType(g, 'timestep')
+    const t =
+      tType === 'int64'
+        ? new ort.Tensor('int64', BigInt64Array.from([BigInt(Math.round(timestep))]), [1])
+        : new ort.Tensor('float32', Float32Array.from([timestep]), [1])
+    const r = await g.run({ sample, timestep: t, encoder_hidden_states: context })
+    return (r.eps ?? r.out_sample ?? Object.values(r)[0]) as ort.Tensor
+  }
+
+  /** VAE decode of latents already divided by the scaling factor; raw output in about [-1, 1]. */
+  async decode(latents: ort.Tensor): Promise<ort.Tensor> {
+    const r = await this.graph('vae_decoder').run({ latent_sample: latents })
+    return (r.sample ?? Object.values(r)[0]) as ort.Tensor
+  }
+
+  /** VAE encode: image [-1, 1] -> mean and std of the latent distribution (unscaled). */
+  async encode(image: ort.Tensor): Promise<{ mean: ort.Tensor; std: ort.Tensor }> {
+    const g = this.graph('vae_encoder')
+    await g.load()
+    if (!g.inputNames.includes('image'))
+      throw new Error(
+        `model ${this.id}: its VAE encoder returns sampled latents only; reconvert it with Atelier`,
+      )
+    const r = await g.run({ image }, ['mean', 'std'])
+    return { mean: r.mean as ort.Tensor, std: r.std as ort.Tensor }
+  }
+
+  private async inputType(g: OnnxGraph, name: string): Promise<string | undefined> {
+    await g.load()
+    return g.inputTypes.get(name)
+  }
+}
+
+/** Keeps one model set active: switching releases the previous set's sessions first (memory). */
+export class ActiveModel {
+  private current: ModelSet | undefined
+
+  get set(): ModelSet | undefined {
+    return this.current
+  }
+
+  async use(next: ModelSet): Promise<ModelSet> {
+    if (this.current && this.current !== next) await this.current.release()
+    this.current = next
+    return next
+  }
+
+  async release(): Promise<void> {
+    await this.current?.release()
+    this.current = undefined
+  }
+}

@@ -1,0 +1,182 @@
+import * as ort from 'onnxruntime-node'
+import type { ProviderName, ProviderPreference, ProviderSkip } from './providers'
+import { markProviderFailed, physicalCores, providerCandidates } from './providers'
+
+export interface SessionConfig {
+  preference?: ProviderPreference
+  /** Intra-op threads; default: physical cores. */
+  threads?: number
+  /** Called once per provider that was skipped or failed, with the reason (shown to the user). */
+  onFallback?: (skip: ProviderSkip) => void
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4
+}
+
+export interface OpenedSession {
+  session: ort.InferenceSession
+  provider: ProviderName
+  skipped: ProviderSkip[]
+}
+
+function providerOption(p: ProviderName): ort.InferenceSession.ExecutionProviderConfig {
+  switch (p) {
+    case 'cuda':
+      return { name: 'cuda', deviceId: 0 }
+    case 'dml':
+      return { name: 'dml', deviceId: 0 }
+    case 'coreml':
+      return { name: 'coreml' }
+    case 'webgpu':
+      return { name: 'webgpu' }
+    case 'cpu':
+      return 'cpu'
+  }
+}
+
+export function sessionOptions(
+  p: ProviderName,
+  cfg: SessionConfig = {},
+): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: p === 'cpu' ? ['cpu'] : [providerOption(p), 'cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: cfg.threads ?? physicalCores(),
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    logSeverityLevel: cfg.logSeverityLevel ?? 3,
+  }
+}
+
+function firstLine(err: unknown): string {
+  const s = err instanceof Error ? err.message : String(err)
+  return (s.split('\n').find((l) => l.trim()) ?? s).trim().slice(0, 300)
+}
+
+/**
+ * Creates a session on the best provider that starts, falling back towards CPU. A provider that fails is
+ * remembered (with its reason) and reported through onFallback; a CPU failure is the model's fault and
+ * is thrown with the file named.
+ */
+export async function openSession(
+  model: string | Uint8Array,
+  cfg: SessionConfig = {},
+): Promise<OpenedSession> {
+  const { order, skipped } = providerCandidates(cfg.preference)
+  for (const s of skipped) cfg.onFallback?.(s)
+  for (const p of order) {
+    try {
+      const opts = sessionOptions(p, cfg)
+      const session =
+        typeof model === 'string'
+          ? await ort.InferenceSession.create(model, opts)
+          : await ort.InferenceSession.create(model, opts)
+      return { session, provider: p, skipped }
+    } catch (err) {
+      if (p === 'cpu') {
+        const what = typeof model === 'string' ? model : 'an in-memory model'
+        throw new Error(`cannot load ${what}: ${firstLine(err)}`)
+      }
+      const skip = { provider: p, reason: firstLine(err) }
+      markProviderFailed(p, skip.reason)
+      skipped.push(skip)
+      cfg.onFallback?.(skip)
+    }
+  }
+  throw new Error('no execution provider could load the model')
+}
+
+export type Feeds = Record<string, ort.Tensor>
+
+/** Checks feeds against the session's inputs (names, element types, ranks) with a readable error. */
+export function validateFeeds(graph: string, session: ort.InferenceSession, feeds: Feeds): void {
+  const expected = session.inputNames
+  const missing = expected.filter((n) => !(n in feeds))
+  const extra = Object.keys(feeds).filter((n) => !expected.includes(n))
+  if (missing.length || extra.length) {
+    const parts: string[] = []
+    if (missing.length) parts.push(`missing input(s) ${missing.join(', ')}`)
+    if (extra.length) parts.push(`unknown input(s) ${extra.join(', ')}`)
+    throw new Error(`${graph}: ${parts.join('; ')} (the graph takes ${expected.join(', ')})`)
+  }
+  session.inputMetadata.forEach((meta) => {
+    if (!meta.isTensor) return
+    const t = feeds[meta.name] as ort.Tensor
+    if (t.type !== meta.type)
+      throw new Error(`${graph}: input ${meta.name} must be ${meta.type}, got ${t.type}`)
+    if (meta.shape.length !== t.dims.length)
+      throw new Error(
+        `${graph}: input ${meta.name} must have rank ${meta.shape.length}, got [${t.dims.join(', ')}]`,
+      )
+    meta.shape.forEach((d, i) => {
+      if (typeof d === 'number' && d !== t.dims[i])
+        throw new Error(
+          `${graph}: input ${meta.name} dimension ${i} must be ${d}, got [${t.dims.join(', ')}]`,
+        )
+    })
+  })
+}
+
+/** One ONNX graph file owning at most one session: load / run / release. */
+export class OnnxGraph {
+  private opened: OpenedSession | undefined
+  private loading: Promise<OpenedSession> | undefined
+
+  constructor(
+    readonly name: string,
+    readonly modelPath: string,
+    private readonly cfg: SessionConfig = {},
+  ) {}
+
+  get loaded(): boolean {
+    return this.opened !== undefined
+  }
+
+  get provider(): ProviderName | undefined {
+    return this.opened?.provider
+  }
+
+  get inputNames(): readonly string[] {
+    return this.opened?.session.inputNames ?? []
+  }
+
+  /** Element type per tensor input (e.g. 'float32', 'int64'), once loaded. */
+  get inputTypes(): Map<string, string> {
+    const m = new Map<string, string>()
+    for (const meta of this.opened?.session.inputMetadata ?? [])
+      if (meta.isTensor) m.set(meta.name, meta.type)
+    return m
+  }
+
+  get outputNames(): readonly string[] {
+    return this.opened?.session.outputNames ?? []
+  }
+
+  async load(): Promise<void> {
+    if (this.opened) return
+    this.loading ??= openSession(this.modelPath, this.cfg)
+    try {
+      this.opened = await this.loading
+    } finally {
+      this.loading = undefined
+    }
+  }
+
+  async run(feeds: Feeds, outputs?: string[]): Promise<Record<string, ort.Tensor>> {
+    await this.load()
+    const s = (this.opened as OpenedSession).session
+    validateFeeds(this.name, s, feeds)
+    if (outputs) {
+      const unknown = outputs.filter((o) => !s.outputNames.includes(o))
+      if (unknown.length)
+        throw new Error(
+          `${this.name}: no output(s) ${unknown.join(', ')} (it has ${s.outputNames.join(', ')})`,
+        )
+    }
+    return outputs ? s.run(feeds, outputs) : s.run(feeds)
+  }
+
+  async release(): Promise<void> {
+    const o = this.opened
+    this.opened = undefined
+    if (o) await o.session.release()
+  }
+}
