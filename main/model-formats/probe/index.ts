@@ -1,0 +1,38 @@
+import { stat } from 'node:fs/promises'
+import path from 'node:path'
+import { refusePickle } from '../pickle'
+import { readHeader } from '../safetensors'
+import { probeFolder } from './folder'
+import { probeHeader } from './single-file'
+import type { ProbeResult } from './types'
+import { ProbeError } from './types'
+
+export * from './types'
+export { assertLoraCompatible, assertRunnable, familyLabel } from './compat'
+export { KeyView } from './keys'
+export { probeHeader } from './single-file'
+export { probeFolder } from './folder'
+
+/**
+ * Identify a model file or folder from headers and configs alone (no tensor data is read): format, type,
+ * base family, variant, every architecture number the graph builders need, and whether it can run now.
+ * Throws SafetensorsError (bad file), PickleRefusedError (pickle) or ProbeError (unrecognised).
+ */
+export async function probeModel(target: string): Promise<ProbeResult> {
+  let st
+  try {
+    st = await stat(target)
+  } catch {
+    throw new ProbeError(`${target}: no such file or folder`, 'not-found')
+  }
+  if (st.isDirectory()) return probeFolder(target)
+  await refusePickle(target)
+  if (path.extname(target).toLowerCase() === '.onnx') {
+    throw new ProbeError(
+      `${target} is a single ONNX graph; probe the pipeline folder that holds unet/, text_encoder/ and vae_decoder/`,
+      'onnx-graph',
+    )
+  }
+  const header = await readHeader(target)
+  return probeHeader(target, header.tensors, header.metadata)
+}

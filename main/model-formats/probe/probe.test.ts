@@ -1,0 +1,348 @@
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { repoRoot } from '../../platform/paths'
+import { PickleRefusedError } from '../pickle'
+import { SafetensorsError, writeSafetensors } from '../safetensors'
+import type { ProbeResult } from '../probe'
+import { assertLoraCompatible, assertRunnable, probeHeader, probeModel, ProbeError } from '../probe'
+import {
+  hfClip,
+  ldmUnet,
+  ldmVae,
+  openClip,
+  SD15_UNET,
+  SD21_UNET,
+  SDXL_REFINER_UNET,
+  SDXL_UNET,
+  toHeader,
+} from './fixtures'
+
+const shared = path.resolve(repoRoot(), '../shared')
+const O = path.join(shared, 'oracle')
+const S = path.join(shared, 'oracle-sdxl')
+const haveOracle =
+  existsSync(path.join(O, 'tiny-sd15.safetensors')) && existsSync(path.join(S, 'tiny-sdxl.safetensors'))
+if (!haveOracle) console.warn(`skipping oracle probe tests: ${O} or ${S} not found`)
+
+const TINY_UNET = {
+  inChannels: 4,
+  outChannels: 4,
+  modelChannels: 32,
+  blockOutChannels: [32, 64, 64, 64],
+  layersPerBlock: 2,
+  transformerDepth: [1, 1, 1, 0],
+  midTransformerDepth: 1,
+  transformerDepthUp: [0, 1, 1, 1],
+  heads: [8, 8, 8, 0],
+  midHeads: 8,
+  contextDim: 64,
+  timeEmbedDim: 128,
+  linearProjection: false,
+}
+const TINY_VAE = {
+  inChannels: 3,
+  outChannels: 3,
+  blockOutChannels: [32, 64, 64, 64],
+  layersPerBlock: 2,
+  latentChannels: 4,
+  hasQuantConv: true,
+  scalingFactor: 0.18215,
+}
+const TINY_TE = {
+  naming: 'hf-clip',
+  width: 64,
+  layers: 2,
+  heads: 1,
+  mlpDim: 256,
+  vocabSize: 49408,
+  maxPositions: 77,
+}
+
+describe.skipIf(!haveOracle)('oracle models', () => {
+  const probes: Record<string, ProbeResult> = {}
+  beforeAll(async () => {
+    const files = {
+      sd15: path.join(O, 'tiny-sd15.safetensors'),
+      inpaint: path.join(O, 'tiny-sd15-inpaint.safetensors'),
+      diffusers: path.join(O, 'tiny-sd15-diffusers'),
+      lora: path.join(O, 'tiny-lora.safetensors'),
+      sdxl: path.join(S, 'tiny-sdxl.safetensors'),
+      sdxlLora: path.join(S, 'tiny-sdxl-lora.safetensors'),
+      sdxlDiffusers: path.join(S, 'tiny-sdxl-diffusers'),
+      vaeFolder: path.join(O, 'tiny-sd15-diffusers', 'vae'),
+    }
+    for (const [k, f] of Object.entries(files)) probes[k] = await probeModel(f)
+  })
+
+  it('tiny-sd15: LDM single file, SD 1.x, every architecture number', () => {
+    const p = probes.sd15!
+    expect(p).toMatchObject({
+      format: 'ldm-single-file',
+      type: 'checkpoint',
+      base: 'sd-1',
+      variant: 'normal',
+    })
+    expect(p).toMatchObject({ family: 'sd-1', runnable: true, dtype: 'F16' })
+    expect(p.unet).toEqual(TINY_UNET)
+    expect(p.vae).toEqual(TINY_VAE)
+    expect(p.textEncoders).toEqual([{ ...TINY_TE, hiddenAct: 'quick_gelu' }])
+    expect(() => assertRunnable(p)).not.toThrow()
+  })
+  it('tiny-sd15-inpaint: 9-channel UNet', () => {
+    expect(probes.inpaint).toMatchObject({
+      base: 'sd-1',
+      variant: 'inpaint',
+      family: 'sd-1-inpaint',
+      runnable: true,
+    })
+    expect(probes.inpaint!.unet).toEqual({ ...TINY_UNET, inChannels: 9 })
+  })
+  it('tiny-sd15-diffusers: folder with configs gives the same numbers', () => {
+    const p = probes.diffusers!
+    expect(p).toMatchObject({ format: 'diffusers', type: 'checkpoint', base: 'sd-1', runnable: true })
+    expect(p.predictionType).toBe('epsilon')
+    expect(p.unet).toEqual(TINY_UNET)
+    expect(p.vae).toEqual(TINY_VAE)
+    expect(p.textEncoders).toEqual(probes.sd15!.textEncoders)
+    expect(Object.keys(p.files).sort()).toEqual(['text_encoder', 'tokenizer', 'unet', 'vae'])
+  })
+  it('tiny-lora: kohya SD 1.x LoRA', () => {
+    const p = probes.lora!
+    expect(p).toMatchObject({ type: 'lora', base: 'sd-1', runnable: true })
+    expect(p.lora).toEqual({
+      naming: 'kohya',
+      rank: 4,
+      ranks: [4],
+      modules: ['unet', 'te'],
+      moduleCount: 204,
+      hasAlpha: true,
+      contextDim: 64,
+      textEncoderWidths: { te: 64 },
+      sgmUnetNames: false,
+    })
+    expect(() => assertLoraCompatible(p, probes.sd15!)).not.toThrow()
+    expect(() => assertLoraCompatible(p, probes.diffusers!)).not.toThrow()
+  })
+  it('tiny-sdxl: recognised, not runnable, with SDXL numbers', () => {
+    const p = probes.sdxl!
+    expect(p).toMatchObject({ type: 'checkpoint', base: 'sdxl', variant: 'normal', runnable: false })
+    expect(p.reason).toMatch(/SDXL checkpoints are recognised but not yet runnable/)
+    expect(p.unet).toMatchObject({
+      blockOutChannels: [32, 64, 128],
+      transformerDepth: [0, 1, 2],
+      midTransformerDepth: 2,
+      transformerDepthUp: [2, 1, 0],
+      heads: [0, 1, 2],
+      midHeads: 2,
+      contextDim: 192,
+      linearProjection: true,
+      additionEmbedInDim: 320,
+      additionTimeEmbedDim: 32,
+    })
+    expect(p.vae?.scalingFactor).toBe(0.13025)
+    expect(
+      p.textEncoders?.map((t) => [t.naming, t.width, t.layers, t.heads, t.hiddenAct, t.projectionDim]),
+    ).toEqual([
+      ['hf-clip', 64, 2, 1, 'quick_gelu', undefined],
+      ['open-clip', 128, 3, 2, 'gelu', 128],
+    ])
+    expect(() => assertRunnable(p)).toThrow(
+      /tiny-sdxl\.safetensors: SDXL checkpoints are recognised but not yet runnable/,
+    )
+  })
+  it('tiny-sdxl-diffusers agrees with the single file', () => {
+    const p = probes.sdxlDiffusers!
+    expect(p).toMatchObject({ format: 'diffusers', base: 'sdxl', variant: 'normal', runnable: false })
+    expect(p.unet).toEqual(probes.sdxl!.unet)
+    expect(p.textEncoders?.map((t) => t.width)).toEqual([64, 128])
+  })
+  it('tiny-sdxl-lora: SDXL LoRA, and the compatibility errors', () => {
+    const p = probes.sdxlLora!
+    expect(p).toMatchObject({ type: 'lora', base: 'sdxl', runnable: false })
+    expect(p.lora).toMatchObject({
+      rank: 4,
+      modules: ['unet', 'te1', 'te2'],
+      contextDim: 192,
+      sgmUnetNames: true,
+    })
+    expect(p.lora?.textEncoderWidths).toEqual({ te1: 64, te2: 128 })
+    expect(() => assertLoraCompatible(p, probes.sd15!)).toThrow(
+      'this LoRA is for SDXL; the checkpoint is SD 1.x',
+    )
+    expect(() => assertLoraCompatible(probes.lora!, probes.sdxl!)).toThrow(
+      'this LoRA is for SD 1.x; the checkpoint is SDXL',
+    )
+    expect(() => assertLoraCompatible(p, probes.sdxl!)).not.toThrow()
+  })
+  it('a diffusers vae/ folder on its own', () => {
+    expect(probes.vaeFolder).toMatchObject({
+      format: 'diffusers',
+      type: 'vae',
+      base: null,
+      family: 'any',
+      vae: TINY_VAE,
+    })
+  })
+  it('refuses pickles and points at diffusers components', async () => {
+    const pth = path.join(shared, 'oracle-pickle', 'state-dict.pth')
+    if (existsSync(pth)) await expect(probeModel(pth)).rejects.toBeInstanceOf(PickleRefusedError)
+    const unet = path.join(O, 'tiny-sd15-diffusers', 'unet', 'diffusion_pytorch_model.safetensors')
+    await expect(probeModel(unet)).rejects.toMatchObject({ code: 'diffusers-component' })
+    await expect(probeModel(path.join(O, 'unet.safetensors'))).rejects.toMatchObject({
+      code: 'unknown-model',
+    })
+  })
+})
+
+describe('full-size headers (synthetic)', () => {
+  const probe = (...parts: Record<string, number[]>[]) => probeHeader('/m/x.safetensors', toHeader(...parts))
+
+  it('SD 1.5: 8 heads everywhere, context 768', () => {
+    const p = probe(ldmUnet(SD15_UNET), ldmVae(), hfClip('cond_stage_model.transformer.', 768, 12))
+    expect(p).toMatchObject({ base: 'sd-1', variant: 'normal', runnable: true })
+    expect(p.unet).toMatchObject({
+      blockOutChannels: [320, 640, 1280, 1280],
+      heads: [8, 8, 8, 0],
+      contextDim: 768,
+    })
+    expect(p.unet).toMatchObject({ timeEmbedDim: 1280, layersPerBlock: 2, midHeads: 8 })
+    expect(p.vae).toMatchObject({ blockOutChannels: [128, 256, 512, 512], latentChannels: 4 })
+    expect(p.textEncoders?.[0]).toMatchObject({ width: 768, layers: 12, heads: 12, mlpDim: 3072 })
+  })
+  it('SD 2.1: OpenCLIP text encoder, 64-wide heads, not runnable', () => {
+    const p = probe(ldmUnet(SD21_UNET), ldmVae(), openClip('cond_stage_model.model.', 1024, 24))
+    expect(p).toMatchObject({ base: 'sd-2', family: 'sd-2', runnable: false })
+    expect(p.reason).toMatch(/SD 2\.x checkpoints are recognised but not yet runnable/)
+    expect(p.unet).toMatchObject({
+      heads: [5, 10, 20, 0],
+      midHeads: 20,
+      contextDim: 1024,
+      linearProjection: true,
+    })
+    expect(p.textEncoders?.[0]).toMatchObject({ naming: 'open-clip', width: 1024, heads: 16 })
+  })
+  it('SD 2 by UNet alone (context 1024), and depth variant', () => {
+    expect(probe(ldmUnet(SD21_UNET))).toMatchObject({ base: 'sd-2' })
+    expect(probe(ldmUnet({ ...SD21_UNET, inChannels: 5 }))).toMatchObject({
+      variant: 'depth',
+      family: 'sd-2-depth',
+    })
+  })
+  it('SDXL base and refiner', () => {
+    const base = probe(
+      ldmUnet(SDXL_UNET),
+      ldmVae(),
+      hfClip('conditioner.embedders.0.transformer.', 768, 12),
+      openClip('conditioner.embedders.1.model.', 1280, 32, 1280),
+    )
+    expect(base).toMatchObject({ base: 'sdxl', variant: 'normal', runnable: false })
+    expect(base.unet).toMatchObject({ heads: [0, 10, 20], midHeads: 20, transformerDepthUp: [10, 2, 0] })
+    expect(base.unet).toMatchObject({ additionEmbedInDim: 2816, additionTimeEmbedDim: 256 })
+    const refiner = probe(
+      ldmUnet(SDXL_REFINER_UNET),
+      ldmVae(),
+      openClip('conditioner.embedders.0.model.', 1280, 32, 1280),
+    )
+    expect(refiner).toMatchObject({
+      base: 'sdxl',
+      variant: 'refiner',
+      family: 'sdxl-refiner',
+      runnable: false,
+    })
+    expect(refiner.unet).toMatchObject({ heads: [0, 12, 24, 0], additionTimeEmbedDim: 256, contextDim: 1280 })
+  })
+  it('unsupported input channels', () => {
+    expect(() => probe(ldmUnet({ ...SD15_UNET, inChannels: 8 }))).toThrow(/8 input channels/)
+  })
+  it('standalone VAE (LDM naming, no prefix)', () => {
+    expect(probe(ldmVae(''))).toMatchObject({ type: 'vae', base: null, runnable: true })
+  })
+  it('checkpoint without VAE is not runnable', () => {
+    const p = probe(ldmUnet(SD15_UNET), hfClip('cond_stage_model.transformer.', 768, 12))
+    expect(p).toMatchObject({ runnable: false, reason: expect.stringMatching(/no VAE/) as unknown })
+  })
+  it('textual inversion embeddings', () => {
+    expect(probe({ emb_params: [4, 768] })).toMatchObject({
+      type: 'embedding',
+      base: 'sd-1',
+      embedding: { vectors: 4 },
+    })
+    expect(probe({ 'string_to_param.*': [2, 1024] })).toMatchObject({ type: 'embedding', base: 'sd-2' })
+    const xl = probe({ clip_l: [3, 768], clip_g: [3, 1280] })
+    expect(xl).toMatchObject({
+      type: 'embedding',
+      base: 'sdxl',
+      embedding: { widths: { clip_l: 768, clip_g: 1280 } },
+    })
+  })
+  it('diffusers / PEFT LoRAs', () => {
+    const peft = probe({
+      'unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.lora_A.weight': [8, 768],
+      'unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.lora_B.weight': [320, 8],
+      'text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight': [8, 768],
+      'text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_B.weight': [768, 8],
+    })
+    expect(peft).toMatchObject({
+      type: 'lora',
+      base: 'sd-1',
+      lora: { naming: 'peft', rank: 8, modules: ['unet', 'te'] },
+    })
+    expect(peft.lora?.hasAlpha).toBe(false)
+    const old = probe({
+      'unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_k.lora.down.weight': [16, 2048],
+      'unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_k.lora.up.weight': [1280, 16],
+    })
+    expect(old).toMatchObject({ base: 'sdxl', lora: { naming: 'diffusers', rank: 16, contextDim: 2048 } })
+    const sd2 = probe({
+      'lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight': [4, 320],
+      'lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight': [320, 4],
+    })
+    expect(sd2.base).toBe('sd-2')
+  })
+  it('LoRA base from kohya metadata when shapes do not tell', () => {
+    const keys = toHeader({ 'lora_unet_x.lora_down.weight': [4, 10], 'lora_unet_x.lora_up.weight': [10, 4] })
+    expect(probeHeader('/m/l.safetensors', keys, { ss_base_model_version: 'sdxl_base_v1-0' }).base).toBe(
+      'sdxl',
+    )
+    expect(probeHeader('/m/l.safetensors', keys, { ss_v2: 'True' }).base).toBe('sd-2')
+  })
+  it('LyCORIS and unknown files get specific errors', () => {
+    expect(() => probe({ 'lora_unet_x.hada_w1_a': [4, 4] })).toThrow(/LyCORIS/)
+    expect(() => probe({ 'foo.weight': [1] })).toThrow(/x\.safetensors: not a Stable Diffusion checkpoint/)
+  })
+  it('LoRA context width must match the checkpoint', () => {
+    const ckpt = probe(ldmUnet(SD21_UNET), ldmVae(), hfClip('cond_stage_model.transformer.', 1024, 2))
+    const lora = probe({
+      'lora_unet_a_attn2_to_k.lora_down.weight': [4, 1024],
+      'lora_unet_a_attn2_to_k.lora_up.weight': [320, 4],
+      'lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight': [4, 768],
+    })
+    expect(lora.base).toBe('sd-2')
+    expect(() => assertLoraCompatible(lora, ckpt)).toThrow(/text encoder of width 768.*width 1024/)
+  })
+})
+
+describe('probe errors on files', () => {
+  let dir = ''
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'atelier-probe-'))
+  })
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+  it('missing path, pickle bytes, a lying header, an empty folder', async () => {
+    await expect(probeModel(path.join(dir, 'nope.safetensors'))).rejects.toMatchObject({ code: 'not-found' })
+    const pkl = path.join(dir, 'model.safetensors')
+    await writeFile(pkl, Buffer.from([0x80, 0x04, 0x95, 0, 0, 0]))
+    await expect(probeModel(pkl)).rejects.toBeInstanceOf(PickleRefusedError)
+    const lying = path.join(dir, 'lying.safetensors')
+    await writeSafetensors(lying, { a: { dtype: 'F32', shape: [2], data: new Float32Array(2) } })
+    const buf = Buffer.from(await import('node:fs/promises').then((f) => f.readFile(lying)))
+    await writeFile(lying, Buffer.from(buf.toString('latin1').replace('[0,8]', '[0,9]'), 'latin1'))
+    await expect(probeModel(lying)).rejects.toBeInstanceOf(SafetensorsError)
+    await expect(probeModel(dir)).rejects.toBeInstanceOf(ProbeError)
+  })
+})
