@@ -59,6 +59,17 @@ function cudaLibraryPresent(): boolean {
   return fs.existsSync(path.join(dir, name))
 }
 
+function vulkanPresent(): boolean {
+  const dirs = [
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib/aarch64-linux-gnu',
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+  ]
+  return dirs.some((d) => fs.existsSync(path.join(d, 'libvulkan.so.1')))
+}
+
 /** The providers to try, in order, with the reasons others were left out. CPU is always last. */
 export function providerCandidates(
   preference: ProviderPreference = 'auto',
@@ -80,7 +91,12 @@ export function providerCandidates(
       consider('cuda', cudaLibraryPresent(), 'the CUDA provider library is not installed')
     if (platform === 'win32') consider('dml', true, '')
     if (platform === 'darwin') consider('coreml', true, '')
-    if (platform !== 'darwin') consider('webgpu', true, '')
+    if (platform !== 'darwin')
+      consider(
+        'webgpu',
+        platform !== 'linux' || vulkanPresent(),
+        'no Vulkan loader (libvulkan.so.1) for WebGPU',
+      )
   }
   order.push('cpu')
   return { order, skipped }

@@ -8,7 +8,6 @@ import type { KeyMapping } from '../../engine/graphs/weights'
 
 export const LDM_TEXT_PREFIX = 'cond_stage_model.transformer.'
 export const LDM_VAE_PREFIX = 'first_stage_model.'
-export const LDM_UNET_PREFIX = 'model.diffusion_model.'
 
 /** Text encoder: LDM `cond_stage_model.transformer.text_model.X` or HF `text_model.X` -> `text_model.X`. */
 export function textEncoderKey(key: string): KeyMapping {
