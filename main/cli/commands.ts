@@ -1,7 +1,9 @@
 import type { Command } from 'commander'
 import { registerServe } from './commands/serve'
+import { registerProbe } from './commands/probe'
 
 /** Every `atelier` subcommand registers here (one line each). */
 export function registerCommands(program: Command): void {
   registerServe(program)
+  registerProbe(program)
 }
