@@ -1,0 +1,201 @@
+import path from 'node:path'
+import { SafetensorsFile } from '../safetensors'
+
+/**
+ * LoRA files as low-rank pairs per target module, in the formats people share:
+ * - kohya / A1111: `lora_unet_<module path with _>.lora_down.weight` / `.lora_up.weight` / `.alpha`,
+ *   `lora_te_<...>` for the text encoder (1x1 and kxk conv pairs included);
+ * - diffusers / PEFT: `<module>.lora_A.weight` / `lora_B`, `<module>.lora.down.weight` / `up`,
+ *   `<module>.lora_linear_layer.down.weight` / `up`, old attention processors `attn1.processor.to_q_lora.down`,
+ *   with `unet.` / `text_encoder.` prefixes (or `base_model.model.` from PEFT).
+ */
+
+export type LoraTarget = 'unet' | 'text_encoder'
+
+export interface LoraPair {
+  target: LoraTarget
+  /** kohya: the underscore-joined module path; diffusers: the dotted module path. */
+  module: string
+  naming: 'kohya' | 'diffusers'
+  /** Source keys, for error messages. */
+  downKey: string
+  upKey: string
+  alphaKey?: string
+}
+
+export interface LoraFile {
+  path: string
+  pairs: LoraPair[]
+  /** Tensors that are neither pairs nor alphas (ignored; counted for diagnostics). */
+  ignored: string[]
+  st: SafetensorsFile
+}
+
+export class LoraError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message)
+    this.name = 'LoraError'
+  }
+}
+
+const KOHYA = /^lora_(unet|te|te1|te2)_(.+?)\.(lora_down\.weight|lora_up\.weight|alpha)$/
+const LYCORIS = /\.(hada_w1_a|hada_w2_a|lokr_w1|lokr_w2|lokr_w1_a|oft_blocks|oft_diag|dora_scale)$/
+const DIFFUSERS: [RegExp, 'down' | 'up'][] = [
+  [/^(.+)\.lora_A(?:\.default)?\.weight$/, 'down'],
+  [/^(.+)\.lora_B(?:\.default)?\.weight$/, 'up'],
+  [/^(.+)\.lora(?:_linear_layer)?\.down\.weight$/, 'down'],
+  [/^(.+)\.lora(?:_linear_layer)?\.up\.weight$/, 'up'],
+  [/^(.+)_lora\.down\.weight$/, 'down'],
+  [/^(.+)_lora\.up\.weight$/, 'up'],
+]
+
+function sdxlError(file: string): LoraError {
+  return new LoraError(
+    `${path.basename(file)}: this LoRA is for SDXL (it has two text encoders); the checkpoint is SD 1.x`,
+    'lora-family',
+  )
+}
+
+/** Normalises a diffusers module path: drops component prefixes and old processor names. */
+function diffusersModule(raw: string, file: string): { target: LoraTarget; module: string } {
+  let m = raw.replace(/^base_model\.model\./, '')
+  let target: LoraTarget = 'unet'
+  if (m.startsWith('text_encoder_2.') || m.startsWith('te2.')) throw sdxlError(file)
+  if (m.startsWith('text_encoder.')) {
+    target = 'text_encoder'
+    m = m.slice('text_encoder.'.length)
+  } else if (m.startsWith('unet.')) m = m.slice('unet.'.length)
+  else if (m.startsWith('text_model.')) target = 'text_encoder'
+  // Old attention processors: attn1.processor.to_q_lora -> attn1.to_q; to_out_lora -> to_out.0
+  m = m.replace(/\.processor\.(to_[qkv])$/, '.$1').replace(/\.processor\.to_out$/, '.to_out.0')
+  return { target, module: m }
+}
+
+export async function readLora(file: string): Promise<LoraFile> {
+  const st = await SafetensorsFile.open(file)
+  try {
+    const keys = st.keys()
+    const groups = new Map<
+      string,
+      {
+        target: LoraTarget
+        module: string
+        naming: LoraPair['naming']
+        down?: string
+        up?: string
+        alpha?: string
+      }
+    >()
+    const ignored: string[] = []
+    for (const k of keys) {
+      if (LYCORIS.test(k))
+        throw new LoraError(
+          `${path.basename(file)}: this is a LyCORIS/DoRA network (${k}); only plain LoRA (lora_down/lora_up) is supported`,
+          'unsupported-lora',
+        )
+      const kh = KOHYA.exec(k)
+      if (kh) {
+        const [, part, mod, kind] = kh as unknown as [string, string, string, string]
+        if (part === 'te1' || part === 'te2') throw sdxlError(file)
+        const id = `${part}:${mod}`
+        const g = groups.get(id) ?? {
+          target: part === 'te' ? 'text_encoder' : 'unet',
+          module: mod,
+          naming: 'kohya',
+        }
+        if (kind === 'alpha') g.alpha = k
+        else if (kind === 'lora_down.weight') g.down = k
+        else g.up = k
+        groups.set(id, g)
+        continue
+      }
+      let matched = false
+      for (const [re, role] of DIFFUSERS) {
+        const m = re.exec(k)
+        if (!m) continue
+        const { target, module } = diffusersModule(m[1] as string, file)
+        const id = `${target}:${module}`
+        const g = groups.get(id) ?? { target, module, naming: 'diffusers' }
+        g[role] = k
+        groups.set(id, g)
+        matched = true
+        break
+      }
+      if (!matched && !k.endsWith('.alpha')) ignored.push(k)
+    }
+    // diffusers-style alphas (`<module>.alpha`) attach after all pairs are known.
+    for (const k of keys) {
+      if (!k.endsWith('.alpha') || KOHYA.test(k)) continue
+      const { target, module } = diffusersModule(k.slice(0, -'.alpha'.length), file)
+      const g = groups.get(`${target}:${module}`)
+      if (g) g.alpha = k
+      else ignored.push(k)
+    }
+    const pairs: LoraPair[] = []
+    for (const g of groups.values()) {
+      if (!g.down || !g.up)
+        throw new LoraError(
+          `${path.basename(file)}: module ${g.module} has ${g.down ? 'lora_down but no lora_up' : 'lora_up but no lora_down'}`,
+          'bad-lora',
+        )
+      pairs.push({
+        target: g.target,
+        module: g.module,
+        naming: g.naming,
+        downKey: g.down,
+        upKey: g.up,
+        alphaKey: g.alpha,
+      })
+    }
+    if (pairs.length === 0)
+      throw new LoraError(
+        `${path.basename(file)}: not a LoRA (no lora_down/lora_up or lora_A/lora_B tensors)`,
+        'not-lora',
+      )
+    return { path: file, pairs, ignored, st }
+  } catch (err) {
+    await st.close()
+    throw err
+  }
+}
+
+/**
+ * Maps LoRA module names to canonical weight names (`<module>.weight`) of one component, with no table:
+ * every canonical module path is indexed both dotted and with '.' -> '_' (kohya's spelling). `aliases`
+ * adds more spellings (e.g. LDM names for kohya files trained on original-layout UNets).
+ */
+export class ModuleIndex {
+  private readonly dotted = new Map<string, string>()
+  private readonly underscored = new Map<string, string | null>()
+
+  constructor(weightNames: Iterable<string>, aliases: Iterable<[string, string]> = []) {
+    for (const n of weightNames) {
+      if (!n.endsWith('.weight')) continue
+      const mod = n.slice(0, -'.weight'.length)
+      this.dotted.set(mod, n)
+      this.addUnderscored(mod.replace(/\./g, '_'), n)
+    }
+    for (const [alias, canonicalModule] of aliases) {
+      const n = `${canonicalModule}.weight`
+      if (this.dotted.has(canonicalModule)) this.addUnderscored(alias.replace(/\./g, '_'), n)
+    }
+  }
+
+  private addUnderscored(key: string, weight: string): void {
+    const prev = this.underscored.get(key)
+    // Two modules with the same underscore spelling: ambiguous, refuse rather than guess.
+    this.underscored.set(key, prev !== undefined && prev !== weight ? null : weight)
+  }
+
+  /** The canonical weight name for a LoRA module, or undefined. */
+  resolve(pair: Pick<LoraPair, 'module' | 'naming'>): string | undefined {
+    if (pair.naming === 'diffusers') {
+      const hit = this.dotted.get(pair.module)
+      if (hit) return hit
+    }
+    return this.underscored.get(pair.module.replace(/\./g, '_')) ?? undefined
+  }
+}
