@@ -1,0 +1,50 @@
+import { PickleRefusedError } from '../model-formats/pickle'
+import { ProbeError, probeModel as probe } from '../model-formats/probe'
+import type { ProbeResult } from '../model-formats/probe'
+import type { ProbeInfo } from './types'
+
+function architecture(r: ProbeResult): string {
+  if (r.type === 'lora' && r.lora) return `${r.family} LoRA (${r.lora.naming}, rank ${r.lora.rank})`
+  if (r.type === 'embedding' && r.embedding) return `${r.family} embedding (${r.embedding.vectors} vectors)`
+  return r.family
+}
+
+/**
+ * The library's view of model-formats/probe. Only damage throws (bad or truncated safetensors, unreadable
+ * file): a pickle or a file the probe does not recognise is still listed, with the reason in `note`.
+ */
+export async function probeModel(file: string): Promise<ProbeInfo> {
+  try {
+    const r = await probe(file)
+    return {
+      format: r.format,
+      type: r.type,
+      family: r.base,
+      variant: r.variant,
+      architecture: architecture(r),
+      note: r.runnable ? null : (r.reason ?? null),
+    }
+  } catch (err) {
+    if (err instanceof PickleRefusedError) {
+      return {
+        format: 'pickle',
+        type: null,
+        family: null,
+        variant: null,
+        architecture: null,
+        note: err.message,
+      }
+    }
+    if (err instanceof ProbeError && err.code !== 'not-found') {
+      return {
+        format: 'unknown',
+        type: null,
+        family: null,
+        variant: null,
+        architecture: null,
+        note: err.message,
+      }
+    }
+    throw err
+  }
+}
