@@ -16,7 +16,7 @@ const LOG_P = [
 ].map(f)
 const LOG_Q1 = f(-2.1219444e-4)
 const LOG_Q2 = f(0.693359375)
-const SQRTHF = f(0.707106781186547524)
+const SQRTHF = f(0.7071067811865476)
 const MIN_NORM = 1.1754943508222875e-38
 
 /** log256_ps for one lane (x > 0). */
@@ -43,7 +43,7 @@ export function logAvx(x0: number): number {
 
 const DP1 = f(-0.78515625)
 const DP2 = f(-2.4187564849853515625e-4)
-const DP3 = f(-3.77489497744594108e-8)
+const DP3 = f(-3.774894977445941e-8)
 const SIN_P0 = f(-1.9515295891e-4)
 const SIN_P1 = f(8.3321608736e-3)
 const SIN_P2 = f(-1.6666654611e-1)

@@ -191,7 +191,7 @@ describe.skipIf(!HAVE)('schedulers match diffusers 0.21.4 (oracle case "schedule
           return z
         }
 
-        let x = unit.map((v) => v * s.initNoiseSigma)
+        let x: Float32Array = unit.map((v) => v * s.initNoiseSigma)
         let r = compare(x, samples[0]!, stepsTol)
         expect(r.ok, 'x_T').toBe(true)
         const calls = entry.stepwise.n_step_calls
