@@ -11,6 +11,7 @@ import { toFloat32 } from '../safetensors'
 import type { DType } from '../safetensors'
 import type { LoraFile, LoraPair, LoraTarget } from './lora-file'
 import { LoraError, ModuleIndex, readLora } from './lora-file'
+import { kohyaUnetModuleMap } from './unet-keys'
 
 /**
  * LoRA sets applied WITHOUT touching the converted base: for each affected graph, a copy of its small
@@ -154,7 +155,8 @@ async function buildGraphVariant(
 ): Promise<number> {
   const base = onnx.ModelProto.decode(fs.readFileSync(path.join(graphDir, 'model.onnx')))
   const inits = new Map((base.graph?.initializer ?? []).map((t) => [t.name ?? '', t]))
-  const index = new ModuleIndex(inits.keys())
+  // kohya UNet names may be flattened diffusers or LDM paths; the UNet map knows both spellings.
+  const index = new ModuleIndex(inits.keys(), graph === 'unet' ? kohyaUnetModuleMap(inits.keys()) : [])
   const byWeight = new Map<string, Delta[]>()
   const unresolved: string[] = []
   for (const d of deltas) {

@@ -1,0 +1,59 @@
+import type { Command } from 'commander'
+import os from 'node:os'
+import path from 'node:path'
+import { formatResults, runReference } from '../../engine/reference/run'
+import { isProviderPreference } from '../../engine/runtime/providers'
+import { appPaths } from '../../platform/paths'
+import { CliError } from '../index'
+
+interface ReferenceOptions {
+  out: string
+  case: string[]
+  cache?: string
+  provider: string
+  quiet?: boolean
+}
+
+export function registerReference(program: Command): void {
+  program
+    .command('reference')
+    .description(
+      'Run the cases of a golden-data manifest from their inputs and model files; write <out>/<case>.safetensors ' +
+        'and, where the expected tensors are present, print a pass/fail table (exit code 1 on failure)',
+    )
+    .argument('<manifest>', 'manifest.json of a reference set')
+    .requiredOption('--out <dir>', 'folder for the produced tensors')
+    .option('--case <name>', 'run only this case (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
+    .option('--cache <dir>', 'conversion cache folder (default: the data folder cache)')
+    .option('--provider <name>', 'execution provider: auto, cpu, cuda, dml, coreml, webgpu', 'cpu')
+    .option('--quiet', 'print only the table')
+    .action(async (manifest: string, o: ReferenceOptions) => {
+      if (!isProviderPreference(o.provider))
+        throw new CliError(`--provider: unknown provider "${o.provider}"`)
+      const cacheRoot = o.cache ? path.resolve(o.cache) : appPaths().conversionCache
+      const log = o.quiet ? undefined : (s: string) => process.stderr.write(`${s}\n`)
+      let results
+      try {
+        results = await runReference(path.resolve(manifest), {
+          out: path.resolve(o.out),
+          cases: o.case,
+          cacheRoot,
+          log,
+          session: {
+            preference: o.provider,
+            onFallback: (s) => log?.(`provider ${s.provider} skipped: ${s.reason}`),
+          },
+        })
+      } catch (err) {
+        throw new CliError(err instanceof Error ? err.message : String(err))
+      }
+      process.stdout.write(`${formatResults(results)}${os.EOL}`)
+      const bad = results.filter((r) => r.status === 'fail' || r.status === 'error')
+      for (const r of bad) if (r.message) process.stderr.write(`${r.name}: ${r.message}\n`)
+      const counts = ['pass', 'fail', 'error', 'written', 'skipped']
+        .map((s) => `${results.filter((r) => r.status === s).length} ${s}`)
+        .join(', ')
+      process.stdout.write(`${counts}; outputs in ${path.resolve(o.out)}${os.EOL}`)
+      if (bad.length) process.exitCode = 1
+    })
+}

@@ -1,0 +1,23 @@
+import { textEncoderCase } from './text-encoder'
+import { tokenizerCase } from './tokenizer'
+import type { CaseRunner } from './types'
+import { vaeDecodeCase, vaeEncodeCase } from './vae'
+
+/**
+ * Case kinds by case name; a key ending in `*` matches a prefix (e.g. `img2img_*`). Register new kinds
+ * here, one line each.
+ */
+export const CASE_RUNNERS: Record<string, CaseRunner> = {
+  tokenizer: tokenizerCase,
+  text_encoder: textEncoderCase,
+  vae_encode: vaeEncodeCase,
+  vae_decode: vaeDecodeCase,
+}
+
+export function runnerFor(caseName: string): CaseRunner | undefined {
+  const exact = CASE_RUNNERS[caseName]
+  if (exact) return exact
+  for (const [k, r] of Object.entries(CASE_RUNNERS))
+    if (k.endsWith('*') && caseName.startsWith(k.slice(0, -1))) return r
+  return undefined
+}
