@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { registerServe } from './commands/serve'
 import { registerProbe } from './commands/probe'
+import { registerReference } from './commands/reference'
 import { registerLibrary } from './commands/library'
 import { registerReference } from './commands/reference'
 
@@ -8,6 +9,7 @@ import { registerReference } from './commands/reference'
 export function registerCommands(program: Command): void {
   registerServe(program)
   registerProbe(program)
+  registerReference(program)
   registerLibrary(program)
   registerReference(program)
 }
