@@ -2,14 +2,10 @@ import type { Command } from 'commander'
 import { registerServe } from './commands/serve'
 import { registerProbe } from './commands/probe'
 import { registerReference } from './commands/reference'
-import { registerLibrary } from './commands/library'
-import { registerReference } from './commands/reference'
 
 /** Every `atelier` subcommand registers here (one line each). */
 export function registerCommands(program: Command): void {
   registerServe(program)
   registerProbe(program)
-  registerReference(program)
-  registerLibrary(program)
   registerReference(program)
 }
