@@ -2,10 +2,12 @@ import type { Command } from 'commander'
 import { registerServe } from './commands/serve'
 import { registerProbe } from './commands/probe'
 import { registerReference } from './commands/reference'
+import { registerConvert } from './commands/convert'
 
 /** Every `atelier` subcommand registers here (one line each). */
 export function registerCommands(program: Command): void {
   registerServe(program)
   registerProbe(program)
   registerReference(program)
+  registerConvert(program)
 }
