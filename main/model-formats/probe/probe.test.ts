@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -332,6 +332,25 @@ describe('probe errors on files', () => {
   })
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true })
+  })
+  it('ONNX pipeline folders are recognised, not runnable; pickle-only diffusers folders are refused', async () => {
+    const onnx = path.join(dir, 'onnx-model')
+    await mkdir(path.join(onnx, 'unet'), { recursive: true })
+    await writeFile(path.join(onnx, 'model_index.json'), '{"_class_name": "OnnxStableDiffusionPipeline"}')
+    await writeFile(path.join(onnx, 'unet', 'model.onnx'), '')
+    const p = await probeModel(onnx)
+    expect(p).toMatchObject({ format: 'onnx', type: 'checkpoint', runnable: false })
+    expect(p.reason).toMatch(/ONNX pipeline folders are recognised but not yet runnable/)
+    expect(p.files.unet).toBe(path.join(onnx, 'unet', 'model.onnx'))
+
+    const old = path.join(dir, 'old-diffusers')
+    await mkdir(path.join(old, 'unet'), { recursive: true })
+    await writeFile(path.join(old, 'model_index.json'), '{"_class_name": "StableDiffusionPipeline"}')
+    await writeFile(
+      path.join(old, 'unet', 'diffusion_pytorch_model.bin'),
+      Buffer.from([0x80, 0x02, 0x7d, 0x2e]),
+    )
+    await expect(probeModel(old)).rejects.toThrow(/diffusion_pytorch_model\.bin is a Python pickle/)
   })
   it('missing path, pickle bytes, a lying header, an empty folder', async () => {
     await expect(probeModel(path.join(dir, 'nope.safetensors'))).rejects.toMatchObject({ code: 'not-found' })
