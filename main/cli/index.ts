@@ -16,7 +16,7 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode
     process.stderr.write(`atelier: ${err instanceof Error ? err.message : String(err)}\n`)
-    return 1
+    return err instanceof CliError ? err.exitCode : 1
   }
 }
 
