@@ -135,10 +135,12 @@ export function isOnnxPipeline(p: string): boolean {
 }
 
 export async function openCheckpointSource(p: string): Promise<CheckpointSource> {
-  const abs = path.resolve(p)
+  let abs = path.resolve(p)
   let st: fs.Stats
   try {
     st = fs.statSync(abs)
+    // Links are resolved: the cache hard-links the real file (a link to a symlink would point ORT outside).
+    abs = fs.realpathSync(abs)
   } catch {
     throw new SourceError(`${abs}: no such file or folder`, 'not-found')
   }
