@@ -198,6 +198,28 @@ export function nearestDownsample(
 }
 
 /**
+ * PIL `Image.resize(size, NEAREST)` of one 8-bit plane: output pixel (x, y) takes the source pixel under
+ * its centre, floor((x + 0.5) * W / w) (diffusers' legacy inpaint mask preprocessing).
+ */
+export function pilNearestDownsample(
+  plane: Uint8Array,
+  H: number,
+  W: number,
+  h: number,
+  w: number,
+): Uint8Array {
+  const out = new Uint8Array(h * w)
+  for (let y = 0; y < h; y++) {
+    const sy = Math.min(H - 1, Math.floor(((y + 0.5) * H) / h))
+    for (let x = 0; x < w; x++) {
+      const sx = Math.min(W - 1, Math.floor(((x + 0.5) * W) / w))
+      out[y * w + x] = plane[sy * W + sx]!
+    }
+  }
+  return out
+}
+
+/**
  * Inpainting with a 9-channel inpainting UNet (StableDiffusionInpaintPipeline). Draw order: image vae
  * draw (only when strength < 1), pipeline noise, then the masked image's vae draw.
  */

@@ -24,8 +24,11 @@ export type NoiseOrigin = 'vae' | 'pipeline' | 'scheduler'
  * per image); the reference runner replays the oracle's recorded draws.
  */
 export interface NoiseSource {
-  /** The next N(0, 1) tensor of this shape ([batch, ...]); origin names the drawing module. */
-  randn(shape: readonly number[], origin: NoiseOrigin): Float32Array
+  /**
+   * The next N(0, 1) tensor of this shape ([batch, ...]); origin names the drawing module (sources from
+   * engine/random ignore it).
+   */
+  randn(shape: number[], origin?: NoiseOrigin): Float32Array
 }
 
 export interface LatentShape {

@@ -1,3 +1,6 @@
+import { img2imgCase } from './img2img'
+import { inpaint9Case, inpaintLegacyCase } from './inpaint'
+import { schedulersCase } from './schedulers'
 import { textEncoderCase } from './text-encoder'
 import { tokenizerCase } from './tokenizer'
 import type { CaseRunner } from './types'
@@ -12,6 +15,10 @@ export const CASE_RUNNERS: Record<string, CaseRunner> = {
   text_encoder: textEncoderCase,
   vae_encode: vaeEncodeCase,
   vae_decode: vaeDecodeCase,
+  schedulers: schedulersCase,
+  'img2img_*': img2imgCase,
+  'inpaint_legacy_*': inpaintLegacyCase,
+  'inpaint_9ch_*': inpaint9Case,
 }
 
 export function runnerFor(caseName: string): CaseRunner | undefined {
