@@ -48,7 +48,7 @@ describe('registry', () => {
       const s = createScheduler(name)
       s.setTimesteps(12)
       const gen = new TorchCpuGenerator(5)
-      let x = gen.randn([64]).map((v) => v * s.initNoiseSigma)
+      let x: Float32Array = gen.randn([64]).map((v) => v * s.initNoiseSigma)
       for (const t of s.timesteps) {
         const eps = s.scaleModelInput(x, t).map((v) => 0.5 * v)
         x = s.step(eps, t, x, () => gen.randn([64]))
@@ -104,7 +104,7 @@ describe('config', () => {
       for (const name of ['DDIM', 'Euler', 'DPM++ 2M Karras', 'PLMS', 'LMS']) {
         const s = createScheduler(name, c)
         s.setTimesteps(10)
-        let x = rnd(1).map((v) => v * s.initNoiseSigma)
+        let x: Float32Array = rnd(1).map((v) => v * s.initNoiseSigma)
         for (const t of s.timesteps) x = s.step(rnd(2), t, x)
         expect(x.every(Number.isFinite), `${name} ${JSON.stringify(c).slice(0, 40)}`).toBe(true)
       }
