@@ -1,5 +1,5 @@
 import type { RemoteVersion } from '../remote/types'
-import type { CivitaiFileJson, CivitaiRef, CivitaiVersionJson, ModelType } from './types'
+import type { CivitaiFileJson, CivitaiRef, CivitaiVersionJson, LookupByHashes, ModelType } from './types'
 
 /** What a Civitai model-version JSON contributes to a record. */
 export interface CivitaiFacts {
@@ -158,5 +158,28 @@ export function civitaiJsonFromRemote(
       meta: im.meta?.raw ?? null,
     })),
     downloadUrl: v.downloadUrl,
+  }
+}
+
+/** The part of the Civitai client the library needs (remote/civitai/client.ts `CivitaiClient`). */
+export interface CivitaiHashClient {
+  getVersionsByHashes(sha256s: string[], signal?: AbortSignal): Promise<RemoteVersion[]>
+}
+
+/** Adapt the Civitai client's bulk by-hash call to the library's `LookupByHashes` (keys: lowercase SHA-256). */
+export function lookupFromCivitai(client: CivitaiHashClient): LookupByHashes {
+  return async (hashes, signal) => {
+    const want = new Set(hashes.map((h) => h.toLowerCase()))
+    const out = new Map<string, CivitaiVersionJson>()
+    for (const v of await client.getVersionsByHashes(hashes, signal)) {
+      for (const f of v.files) {
+        const sha = (
+          f.sha256 ?? Object.entries(f.hashes).find(([k]) => k.toUpperCase() === 'SHA256')?.[1]
+        )?.toLowerCase()
+        // Civitai resolves duplicates to the earliest-published version and lists it first: keep the first.
+        if (sha && want.has(sha) && !out.has(sha)) out.set(sha, civitaiJsonFromRemote(v))
+      }
+    }
+    return out
   }
 }

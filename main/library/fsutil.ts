@@ -2,8 +2,15 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
-/** Write a file so that readers see the old or the new content, never a torn one (temp + fsync + rename). */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+/**
+ * Write a file so that readers see the old or the new content, never a torn one (temp + rename). `fsync`
+ * (default on) also makes it survive a power cut; sidecars skip it (a lost one is rebuilt by a rescan).
+ */
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  opts: { fsync?: boolean } = {},
+): Promise<void> {
   const tmp = path.join(
     path.dirname(file),
     `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`,
@@ -11,7 +18,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
   const fh = await fs.promises.open(tmp, 'w')
   try {
     await fh.writeFile(data)
-    await fh.sync()
+    if (opts.fsync !== false) await fh.sync()
   } finally {
     await fh.close()
   }

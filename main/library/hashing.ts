@@ -27,7 +27,7 @@ export const hashFile: HashFileFn = async (file, opts = {}) => {
     const full = crypto.createHash('sha256')
     const dataStart = opts.dataStart ?? null
     const data = dataStart !== null && dataStart <= size ? crypto.createHash('sha256') : null
-    const buf = Buffer.allocUnsafe(CHUNK)
+    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, size)))
     let pos = 0
     let lastReport = 0
     while (pos < size) {

@@ -59,6 +59,14 @@ async function isDir(p: string): Promise<boolean> {
   }
 }
 
+async function isFile(p: string): Promise<boolean> {
+  try {
+    return (await fs.promises.stat(p)).isFile()
+  } catch {
+    return false
+  }
+}
+
 async function existingDirs(root: string, table: Array<[string, ModelType]>): Promise<TypeDir[]> {
   const out: TypeDir[] = []
   const seen = new Set<string>()
@@ -80,9 +88,17 @@ async function existingDirs(root: string, table: Array<[string, ModelType]>): Pr
 
 /** Recognise how a folder is laid out. */
 export async function detectLayout(root: string): Promise<RootLayout> {
-  if (await isDir(path.join(root, 'models', 'Stable-diffusion'))) return 'a1111'
-  if ((await isDir(path.join(root, 'Stable-diffusion'))) || (await isDir(path.join(root, 'Lora'))))
-    return 'a1111'
+  // A1111's capitalised names (ComfyUI's are lowercase plurals, so even a case-insensitive disk tells them apart).
+  for (const rel of [
+    'models/Stable-diffusion',
+    'models/Lora',
+    'models/LyCORIS',
+    'Stable-diffusion',
+    'Lora',
+    'LyCORIS',
+  ])
+    if (await isDir(path.join(root, rel))) return 'a1111'
+  if (await isFile(path.join(root, 'webui.py'))) return 'a1111'
   if (
     (await isDir(path.join(root, 'models', 'checkpoints'))) ||
     (await isDir(path.join(root, 'models', 'loras')))

@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
 import { autoV3 as autoV3Of } from '../model-formats/hash'
 import { appPaths } from '../platform/paths'
 import { a1111SdVersion, compatibility } from './compat'
@@ -458,7 +459,7 @@ export class Library {
         if (entry.record.problem) problems++
         next.set(w.c.path, entry)
         changedIds.push(entry.record.id)
-        await this.writeSidecar(entry)
+        await this.writeSidecar(entry, w.sidecar)
       }
     } catch (err) {
       // Keep the work done so far (hashes are expensive) and the old entries not reached yet.
@@ -542,13 +543,13 @@ export class Library {
     }
   }
 
-  private async writeSidecar(e: IndexEntry): Promise<void> {
+  /** Write `<name>.atelier.json` unless the copy on disk (when known) already says the same. */
+  private async writeSidecar(e: IndexEntry, onDisk: AtelierSidecar | null = null): Promise<void> {
     if (e.record.problem) return
+    const sidecar = sidecarFromRecord(e.record, e.probeFamily)
+    if (onDisk && isDeepStrictEqual(onDisk, sidecar)) return
     try {
-      await writeAtelierSidecar(
-        stemOf(e.record.path, e.record.folder),
-        sidecarFromRecord(e.record, e.probeFamily),
-      )
+      await writeAtelierSidecar(stemOf(e.record.path, e.record.folder), sidecar)
     } catch (err) {
       this.warnings.push(
         `${e.record.path}: cannot write the sidecar (${err instanceof Error ? err.message : String(err)})`,

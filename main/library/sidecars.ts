@@ -199,8 +199,12 @@ export function sidecarFromRecord(r: ModelRecord, probeFamily: ProbeFamily | nul
   }
 }
 
+export function serializeSidecar(sidecar: AtelierSidecar): string {
+  return `${JSON.stringify(sidecar, null, 2)}\n`
+}
+
 export async function writeAtelierSidecar(stem: string, sidecar: AtelierSidecar): Promise<void> {
-  await writeFileAtomic(stem + ATELIER_EXT, `${JSON.stringify(sidecar, null, 2)}\n`)
+  await writeFileAtomic(stem + ATELIER_EXT, serializeSidecar(sidecar), { fsync: false })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
