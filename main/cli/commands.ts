@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { registerServe } from './commands/serve'
 import { registerProbe } from './commands/probe'
+import { registerLibrary } from './commands/library'
 import { registerReference } from './commands/reference'
 import { registerConvert } from './commands/convert'
 
@@ -8,6 +9,7 @@ import { registerConvert } from './commands/convert'
 export function registerCommands(program: Command): void {
   registerServe(program)
   registerProbe(program)
+  registerLibrary(program)
   registerReference(program)
   registerConvert(program)
 }
