@@ -32,7 +32,12 @@ export interface Opened {
   authorized: boolean
 }
 
-function get(url: URL, headers: Record<string, string>, signal: AbortSignal, idleTimeoutMs: number): Promise<http.IncomingMessage> {
+function get(
+  url: URL,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  idleTimeoutMs: number,
+): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const mod = url.protocol === 'https:' ? https : http
     const req = mod.request(url, { method: 'GET', headers, signal }, resolve)
@@ -94,12 +99,16 @@ function genericError(r: HttpResult): RemoteError {
   const detail = message ?? error
   const init = { status: r.status, url: r.url, retryAfterMs: parseRetryAfter(r.headers['retry-after']) }
   const suffix = detail ? `: ${detail}` : ''
-  if (r.status === 401) return new RemoteError('unauthorized', `${host} requires authentication (HTTP 401)${suffix}.`, init)
-  if (r.status === 403) return new RemoteError('forbidden', `${host} refused the download (HTTP 403)${suffix}.`, init)
+  if (r.status === 401)
+    return new RemoteError('unauthorized', `${host} requires authentication (HTTP 401)${suffix}.`, init)
+  if (r.status === 403)
+    return new RemoteError('forbidden', `${host} refused the download (HTTP 403)${suffix}.`, init)
   if (r.status === 404) return new RemoteError('not-found', `${host} has no such file (HTTP 404).`, init)
   if (r.status === 410) return new RemoteError('gone', `${host}: the file is gone (HTTP 410).`, init)
-  if (r.status === 429) return new RemoteError('rate-limited', `${host} is rate-limiting downloads (HTTP 429).`, init)
-  if (r.status >= 500) return new RemoteError('server-error', `${host} failed (HTTP ${r.status}); will retry.`, init)
+  if (r.status === 429)
+    return new RemoteError('rate-limited', `${host} is rate-limiting downloads (HTTP 429).`, init)
+  if (r.status >= 500)
+    return new RemoteError('server-error', `${host} failed (HTTP ${r.status}); will retry.`, init)
   return new RemoteError('bad-request', `${host} answered HTTP ${r.status}${suffix}.`, init)
 }
 

@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { Writable } from 'node:stream'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { listen } from '../../e2e/fixtures/remote/fixture-http'
 import { CivitaiClient } from '../remote/civitai/client'
 import { HuggingFaceClient } from '../remote/huggingface/client'
 import { setupDownloadEnv, type DownloadTestEnv } from './test-setup'
@@ -18,10 +19,16 @@ afterAll(async () => {
 })
 beforeEach(() => env.reset())
 
-const sha256 = (file: string): string => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex')
-const dl = (versionId: number, query = ''): string => `${env.civitai.url}/api/download/models/${versionId}${query}`
+const sha256 = (file: string): string =>
+  crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex')
+const dl = (versionId: number, query = ''): string =>
+  `${env.civitai.url}/api/download/models/${versionId}${query}`
 
-function waitFor(m: { on: (e: 'progress', fn: (p: { id: string; bytes: number }) => void) => () => void }, id: string, bytes: number): Promise<void> {
+function waitFor(
+  m: { on: (e: 'progress', fn: (p: { id: string; bytes: number }) => void) => () => void },
+  id: string,
+  bytes: number,
+): Promise<void> {
   return new Promise((resolve) => {
     const off = m.on('progress', (p) => {
       if (p.id === id && p.bytes >= bytes) {
@@ -32,7 +39,11 @@ function waitFor(m: { on: (e: 'progress', fn: (p: { id: string; bytes: number })
   })
 }
 
-function waitForState(m: { on: (e: 'state', fn: (j: DownloadJob) => void) => () => void }, id: string, state: string): Promise<void> {
+function waitForState(
+  m: { on: (e: 'state', fn: (j: DownloadJob) => void) => () => void },
+  id: string,
+  state: string,
+): Promise<void> {
   return new Promise((resolve) => {
     const off = m.on('state', (j) => {
       if (j.id === id && j.state === state) {
@@ -48,7 +59,10 @@ describe('installing from Civitai', () => {
     const stateDir = await env.tempDir('state')
     const dest = await env.tempDir('lib')
     const m = await env.open(stateDir)
-    const version = await new CivitaiClient({ baseUrl: env.civitai.url, token: 'civitai-test-key' }).getVersion(2001)
+    const version = await new CivitaiClient({
+      baseUrl: env.civitai.url,
+      token: 'civitai-test-key',
+    }).getVersion(2001)
     const file = version.files.find((f) => f.primary)
     if (!file) throw new Error('no primary file')
     const states: string[] = []
@@ -83,14 +97,21 @@ describe('installing from Civitai', () => {
     expect(storage[0]?.headers.authorization).toBeUndefined()
     expect(storage[0]?.status).toBe(200)
     // Persisted.
-    const state = JSON.parse(fs.readFileSync(path.join(stateDir, 'downloads.json'), 'utf8')) as { jobs: DownloadJob[] }
+    const state = JSON.parse(fs.readFileSync(path.join(stateDir, 'downloads.json'), 'utf8')) as {
+      jobs: DownloadJob[]
+    }
     expect(state.jobs[0]?.state).toBe('done')
   })
 
   it('names a LoRA from Content-Disposition when no name is given', async () => {
     const m = await env.open(await env.tempDir('state'))
     const dest = await env.tempDir('lib')
-    const job = await m.enqueue({ url: dl(2003), destDir: dest, expectedSha256: env.models.lora.sha256.toUpperCase(), source: 'civitai' })
+    const job = await m.enqueue({
+      url: dl(2003),
+      destDir: dest,
+      expectedSha256: env.models.lora.sha256.toUpperCase(),
+      source: 'civitai',
+    })
     const done = await m.whenSettled(job.id)
     expect(done.state).toBe('done')
     expect(done.fileName).toBe('tinyStyleLora_v1.safetensors')
@@ -101,7 +122,9 @@ describe('installing from Civitai', () => {
     const m = await env.open(await env.tempDir('state'))
     const dest = await env.tempDir('lib')
     fs.writeFileSync(path.join(dest, 'tinyStyleLora_v1.safetensors'), 'mine')
-    const done = await m.whenSettled((await m.enqueue({ url: dl(2003), destDir: dest, source: 'civitai' })).id)
+    const done = await m.whenSettled(
+      (await m.enqueue({ url: dl(2003), destDir: dest, source: 'civitai' })).id,
+    )
     expect(done.fileName).toBe('tinyStyleLora_v1 (1).safetensors')
     expect(done.verified).toBe(false) // no expected hash given
     expect(fs.readFileSync(path.join(dest, 'tinyStyleLora_v1.safetensors'), 'utf8')).toBe('mine')
@@ -110,14 +133,20 @@ describe('installing from Civitai', () => {
   it('early access → 403 early-access, not retried; the buyer key works', async () => {
     const m = await env.open(await env.tempDir('state'))
     const dest = await env.tempDir('lib')
-    const done = await m.whenSettled((await m.enqueue({ url: dl(2005), destDir: dest, source: 'civitai' })).id)
+    const done = await m.whenSettled(
+      (await m.enqueue({ url: dl(2005), destDir: dest, source: 'civitai' })).id,
+    )
     expect(done.state).toBe('failed')
     expect(done.error?.code).toBe('early-access')
     expect(done.error?.message).toMatch(/Early Access until 2099-01-01/)
     expect(env.sleeps).toHaveLength(0)
     expect(fs.readdirSync(dest)).toEqual([])
-    const buyer = await env.open(await env.tempDir('state'), { credentials: () => 'civitai-early-access-key' })
-    const ok = await buyer.whenSettled((await buyer.enqueue({ url: dl(2005), destDir: dest, source: 'civitai' })).id)
+    const buyer = await env.open(await env.tempDir('state'), {
+      credentials: () => 'civitai-early-access-key',
+    })
+    const ok = await buyer.whenSettled(
+      (await buyer.enqueue({ url: dl(2005), destDir: dest, source: 'civitai' })).id,
+    )
     expect(ok.state).toBe('done')
     expect(ok.fileName).toBe('earlyBird_v1.safetensors')
   })
@@ -125,11 +154,15 @@ describe('installing from Civitai', () => {
   it('login-required without a key → unauthorized; archived → gone', async () => {
     const m = await env.open(await env.tempDir('state'), { credentials: () => undefined })
     const dest = await env.tempDir('lib')
-    const login = await m.whenSettled((await m.enqueue({ url: dl(2006), destDir: dest, source: 'civitai' })).id)
+    const login = await m.whenSettled(
+      (await m.enqueue({ url: dl(2006), destDir: dest, source: 'civitai' })).id,
+    )
     expect(login.error?.code).toBe('unauthorized')
     expect(login.error?.message).toMatch(/logged in.*API key/)
     expect(env.civitai.log.find((r) => r.role === 'download')?.headers.authorization).toBeUndefined()
-    const archived = await m.whenSettled((await m.enqueue({ url: dl(2007), destDir: dest, source: 'civitai' })).id)
+    const archived = await m.whenSettled(
+      (await m.enqueue({ url: dl(2007), destDir: dest, source: 'civitai' })).id,
+    )
     expect(archived.error?.code).toBe('gone')
     expect(archived.error?.message).toMatch(/archived/)
   })
@@ -142,7 +175,12 @@ describe('installing from Hugging Face', () => {
     const model = await new HuggingFaceClient({ baseUrl: env.hf.url }).getModel('atelier-test/tiny-xl-lora')
     const file = model.versions[0]?.files.find((f) => f.primary)
     expect(file?.sha256).toBe(env.models.sdxlLora.sha256)
-    const job = await m.enqueue({ url: file?.downloadUrl ?? '', destDir: dest, expectedSha256: file?.sha256 ?? undefined, source: 'huggingface' })
+    const job = await m.enqueue({
+      url: file?.downloadUrl ?? '',
+      destDir: dest,
+      expectedSha256: file?.sha256 ?? undefined,
+      source: 'huggingface',
+    })
     const done = await m.whenSettled(job.id)
     expect(done.state).toBe('done')
     expect(done.fileName).toBe('pytorch_lora_weights.safetensors')
@@ -155,12 +193,24 @@ describe('installing from Hugging Face', () => {
   it('downloads small regular files through the same-host resolve-cache redirect', async () => {
     const m = await env.open(await env.tempDir('state'))
     const dest = await env.tempDir('lib')
-    const files = await new HuggingFaceClient({ baseUrl: env.hf.url }).diffusersFiles('atelier-test/tiny-sd-diffusers')
+    const files = await new HuggingFaceClient({ baseUrl: env.hf.url }).diffusersFiles(
+      'atelier-test/tiny-sd-diffusers',
+    )
     const cfg = files.find((f) => f.path === 'unet/config.json')
-    const done = await m.whenSettled((await m.enqueue({ url: cfg?.downloadUrl ?? '', destDir: path.join(dest, 'unet'), source: 'huggingface' })).id)
+    const done = await m.whenSettled(
+      (
+        await m.enqueue({
+          url: cfg?.downloadUrl ?? '',
+          destDir: path.join(dest, 'unet'),
+          source: 'huggingface',
+        })
+      ).id,
+    )
     expect(done.state).toBe('done')
     expect(done.destPath).toBe(path.join(dest, 'unet', 'config.json'))
-    expect(JSON.parse(fs.readFileSync(done.destPath ?? '', 'utf8'))).toMatchObject({ _class_name: 'UNet2DConditionModel' })
+    expect(JSON.parse(fs.readFileSync(done.destPath ?? '', 'utf8'))).toMatchObject({
+      _class_name: 'UNet2DConditionModel',
+    })
   })
 
   it('gated repo: anonymous and unapproved tokens fail with a request-access message', async () => {
@@ -172,12 +222,23 @@ describe('installing from Hugging Face', () => {
     expect(a.error?.message).toContain('request access on')
     expect(a.error?.message).toContain('/atelier-test/gated-model')
     const pending = await env.open(await env.tempDir('state'), { credentials: () => 'hf_atelier_pending' })
-    const p = await pending.whenSettled((await pending.enqueue({ url, destDir: dest, source: 'huggingface' })).id)
+    const p = await pending.whenSettled(
+      (await pending.enqueue({ url, destDir: dest, source: 'huggingface' })).id,
+    )
     expect(p.error?.code).toBe('gated')
     expect(p.error?.message).toMatch(/no access to atelier-test\/gated-model yet/)
     expect(env.sleeps).toHaveLength(0)
     const ok = await env.open(await env.tempDir('state'))
-    const o = await ok.whenSettled((await ok.enqueue({ url, destDir: dest, source: 'huggingface', expectedSha256: env.models.checkpoint.sha256 })).id)
+    const o = await ok.whenSettled(
+      (
+        await ok.enqueue({
+          url,
+          destDir: dest,
+          source: 'huggingface',
+          expectedSha256: env.models.checkpoint.sha256,
+        })
+      ).id,
+    )
     expect(o.state).toBe('done')
   })
 })
@@ -187,7 +248,14 @@ describe('faults', () => {
     env.civitai.setFaults({ dropAfterBytes: 200_000, dropTimes: 1 })
     const m = await env.open(await env.tempDir('state'))
     const done = await m.whenSettled(
-      (await m.enqueue({ url: dl(2001), destDir: await env.tempDir('lib'), expectedSha256: env.models.checkpoint.sha256, source: 'civitai' })).id,
+      (
+        await m.enqueue({
+          url: dl(2001),
+          destDir: await env.tempDir('lib'),
+          expectedSha256: env.models.checkpoint.sha256,
+          source: 'civitai',
+        })
+      ).id,
     )
     expect(done.state).toBe('done')
     expect(done.verified).toBe(true)
@@ -206,7 +274,14 @@ describe('faults', () => {
     env.civitai.setFaults({ dropAfterBytes: 150_000, dropTimes: 1, ignoreRange: true })
     const m = await env.open(await env.tempDir('state'))
     const done = await m.whenSettled(
-      (await m.enqueue({ url: dl(2001), destDir: await env.tempDir('lib'), expectedSha256: env.models.checkpoint.sha256, source: 'civitai' })).id,
+      (
+        await m.enqueue({
+          url: dl(2001),
+          destDir: await env.tempDir('lib'),
+          expectedSha256: env.models.checkpoint.sha256,
+          source: 'civitai',
+        })
+      ).id,
     )
     expect(done.state).toBe('done')
     expect(sha256(done.destPath ?? '')).toBe(env.models.checkpoint.sha256)
@@ -220,10 +295,21 @@ describe('faults', () => {
     const stateDir = await env.tempDir('state')
     const dest = await env.tempDir('lib')
     const m = await env.open(stateDir)
-    const done = await m.whenSettled((await m.enqueue({ url: dl(2001), destDir: dest, expectedSha256: env.models.checkpoint.sha256, source: 'civitai' })).id)
+    const done = await m.whenSettled(
+      (
+        await m.enqueue({
+          url: dl(2001),
+          destDir: dest,
+          expectedSha256: env.models.checkpoint.sha256,
+          source: 'civitai',
+        })
+      ).id,
+    )
     expect(done.state).toBe('failed')
     expect(done.error?.code).toBe('hash-mismatch')
-    expect(done.error?.message).toMatch(/tinyCheckpoint_v10\.safetensors is corrupt.*moved to .*quarantine.*not installed/)
+    expect(done.error?.message).toMatch(
+      /tinyCheckpoint_v10\.safetensors is corrupt.*moved to .*quarantine.*not installed/,
+    )
     expect(fs.readdirSync(dest)).toEqual([])
     const q = fs.readdirSync(path.join(stateDir, 'quarantine'))
     expect(q).toHaveLength(1)
@@ -237,9 +323,14 @@ describe('faults', () => {
   })
 
   it('retries 429 (no Retry-After) and 503 (Retry-After: 3) with backoff', async () => {
-    env.civitai.faults.failNext.push({ status: 429, on: 'download' }, { status: 503, on: 'storage', retryAfter: '3' })
+    env.civitai.faults.failNext.push(
+      { status: 429, on: 'download' },
+      { status: 503, on: 'storage', retryAfter: '3' },
+    )
     const m = await env.open(await env.tempDir('state'))
-    const done = await m.whenSettled((await m.enqueue({ url: dl(2004), destDir: await env.tempDir('lib'), source: 'civitai' })).id)
+    const done = await m.whenSettled(
+      (await m.enqueue({ url: dl(2004), destDir: await env.tempDir('lib'), source: 'civitai' })).id,
+    )
     expect(done.state).toBe('done')
     expect(env.sleeps).toEqual([750, 3000])
   })
@@ -247,17 +338,23 @@ describe('faults', () => {
   it('gives up after the retry budget', async () => {
     for (let i = 0; i < 10; i++) env.civitai.faults.failNext.push({ status: 503, on: 'download' })
     const m = await env.open(await env.tempDir('state'), { retry: { retries: 2 } })
-    const done = await m.whenSettled((await m.enqueue({ url: dl(2004), destDir: await env.tempDir('lib'), source: 'civitai' })).id)
+    const done = await m.whenSettled(
+      (await m.enqueue({ url: dl(2004), destDir: await env.tempDir('lib'), source: 'civitai' })).id,
+    )
     expect(done.state).toBe('failed')
     expect(done.error?.code).toBe('server-error')
     expect(env.sleeps).toHaveLength(2)
   })
 
   it('sanitises a hostile Content-Disposition name and stays inside the folder', async () => {
-    env.civitai.setFaults({ contentDisposition: `attachment; filename*=UTF-8''..%2F..%2Fevil%0A%00.safetensors; filename="x"` })
+    env.civitai.setFaults({
+      contentDisposition: `attachment; filename*=UTF-8''..%2F..%2Fevil%0A%00.safetensors; filename="x"`,
+    })
     const dest = await env.tempDir('lib')
     const m = await env.open(await env.tempDir('state'))
-    const done = await m.whenSettled((await m.enqueue({ url: dl(2003), destDir: dest, source: 'civitai' })).id)
+    const done = await m.whenSettled(
+      (await m.enqueue({ url: dl(2003), destDir: dest, source: 'civitai' })).id,
+    )
     expect(done.state).toBe('done')
     const name = done.fileName ?? ''
     expect(name).not.toMatch(/[/\\\0\n]/)
@@ -270,9 +367,18 @@ describe('faults', () => {
 
   it('refuses to start without enough free space (statfs)', async () => {
     const dest = await env.tempDir('lib')
-    const m = await env.open(await env.tempDir('state'), { fs: { statfs: async () => ({ bavail: 10, bsize: 4096 }) } })
+    const m = await env.open(await env.tempDir('state'), {
+      fs: { statfs: async () => ({ bavail: 10, bsize: 4096 }) },
+    })
     const done = await m.whenSettled(
-      (await m.enqueue({ url: dl(2001), destDir: dest, expectedSize: env.models.checkpoint.size, source: 'civitai' })).id,
+      (
+        await m.enqueue({
+          url: dl(2001),
+          destDir: dest,
+          expectedSize: env.models.checkpoint.size,
+          source: 'civitai',
+        })
+      ).id,
     )
     expect(done.state).toBe('failed')
     expect(done.error?.code).toBe('disk-full')
@@ -315,11 +421,18 @@ describe('faults', () => {
       },
     }
     const m = await env.open(stateDir, { fs: full })
-    const job = await m.enqueue({ url: dl(2001), destDir: dest, expectedSha256: env.models.checkpoint.sha256, source: 'civitai' })
+    const job = await m.enqueue({
+      url: dl(2001),
+      destDir: dest,
+      expectedSha256: env.models.checkpoint.sha256,
+      source: 'civitai',
+    })
     const failed = await m.whenSettled(job.id)
     expect(failed.state).toBe('failed')
     expect(failed.error?.code).toBe('disk-full')
-    expect(failed.error?.message).toMatch(/Disk full while writing tinyCheckpoint_v10\.safetensors.*partial file was kept/)
+    expect(failed.error?.message).toMatch(
+      /Disk full while writing tinyCheckpoint_v10\.safetensors.*partial file was kept/,
+    )
     expect(fs.statSync(failed.partialPath).size).toBe(limit)
     expect(env.sleeps).toHaveLength(0)
     await m.dispose()
@@ -337,7 +450,15 @@ describe('faults', () => {
     const m = await env.open(await env.tempDir('state'))
     const dest = await env.tempDir('lib')
     const login = await m.whenSettled(
-      (await m.enqueue({ url: dl(2006), destDir: dest, source: 'civitai', useCredentials: false, headers: { 'user-agent': 'Mozilla/5.0' } })).id,
+      (
+        await m.enqueue({
+          url: dl(2006),
+          destDir: dest,
+          source: 'civitai',
+          useCredentials: false,
+          headers: { 'user-agent': 'Mozilla/5.0' },
+        })
+      ).id,
     )
     expect(login.state).toBe('failed')
     expect(login.error?.code).toBe('unauthorized')
@@ -345,11 +466,38 @@ describe('faults', () => {
   })
 })
 
+describe('content sanity', () => {
+  it('refuses an HTML page served where a model file was expected', async () => {
+    const page = await listen((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+      res.end('<!doctype html><title>Sign in</title>')
+    })
+    try {
+      const m = await env.open(await env.tempDir('state'))
+      const dest = await env.tempDir('lib')
+      const done = await m.whenSettled(
+        (await m.enqueue({ url: `${page.url}/model.safetensors`, destDir: dest })).id,
+      )
+      expect(done.state).toBe('failed')
+      expect(done.error?.code).toBe('not-a-model')
+      expect(done.error?.message).toMatch(/sent a web page instead of the file/)
+      expect(fs.readdirSync(dest)).toEqual([])
+    } finally {
+      await page.close()
+    }
+  })
+})
+
 describe('pause, resume, cancel, restart', () => {
   it('pauses and resumes a throttled download with a 206', async () => {
     env.civitai.setFaults({ throttleBytesPerSec: 400_000 })
     const m = await env.open(await env.tempDir('state'))
-    const job = await m.enqueue({ url: dl(2001), destDir: await env.tempDir('lib'), expectedSha256: env.models.checkpoint.sha256, source: 'civitai' })
+    const job = await m.enqueue({
+      url: dl(2001),
+      destDir: await env.tempDir('lib'),
+      expectedSha256: env.models.checkpoint.sha256,
+      source: 'civitai',
+    })
     await waitFor(m, job.id, 100_000)
     const paused = waitForState(m, job.id, 'paused')
     m.pause(job.id)
@@ -385,7 +533,9 @@ describe('pause, resume, cancel, restart', () => {
     m.on('state', () => {
       maxActive = Math.max(maxActive, m.list().filter((j) => j.state === 'downloading').length)
     })
-    const jobs = await Promise.all([2003, 2004, 2001].map((v) => m.enqueue({ url: dl(v), destDir: dest, source: 'civitai' })))
+    const jobs = await Promise.all(
+      [2003, 2004, 2001].map((v) => m.enqueue({ url: dl(v), destDir: dest, source: 'civitai' })),
+    )
     const done = await Promise.all(jobs.map((j) => m.whenSettled(j.id)))
     expect(done.map((j) => j.state)).toEqual(['done', 'done', 'done'])
     expect(maxActive).toBe(1)
@@ -395,10 +545,17 @@ describe('pause, resume, cancel, restart', () => {
     env.civitai.setFaults({ throttleBytesPerSec: 300_000 })
     const stateDir = await env.tempDir('state')
     const m = await env.open(stateDir)
-    const job = await m.enqueue({ url: dl(2001), destDir: await env.tempDir('lib'), expectedSha256: env.models.checkpoint.sha256, source: 'civitai' })
+    const job = await m.enqueue({
+      url: dl(2001),
+      destDir: await env.tempDir('lib'),
+      expectedSha256: env.models.checkpoint.sha256,
+      source: 'civitai',
+    })
     await waitFor(m, job.id, 100_000)
     await m.dispose()
-    expect(JSON.parse(fs.readFileSync(path.join(stateDir, 'downloads.json'), 'utf8')).jobs[0].state).toBe('queued')
+    expect(JSON.parse(fs.readFileSync(path.join(stateDir, 'downloads.json'), 'utf8')).jobs[0].state).toBe(
+      'queued',
+    )
     env.civitai.setFaults({ throttleBytesPerSec: null })
     const m2 = await env.open(stateDir)
     const done = await m2.whenSettled(job.id)

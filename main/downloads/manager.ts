@@ -73,7 +73,10 @@ const PERSIST_PROGRESS_MS = 2000
 export class DownloadManager {
   private readonly jobs = new Map<string, DownloadJob>()
   private readonly active = new Map<string, Active>()
-  private readonly listeners: { [K in keyof DownloadEvents]: Set<Listener<K>> } = { progress: new Set(), state: new Set() }
+  private readonly listeners: { [K in keyof DownloadEvents]: Set<Listener<K>> } = {
+    progress: new Set(),
+    state: new Set(),
+  }
   private readonly waiters = new Map<string, ((job: DownloadJob) => void)[]>()
   private readonly store: JobStore
   private readonly policy: RetryPolicy
@@ -123,7 +126,8 @@ export class DownloadManager {
   async enqueue(request: DownloadRequest): Promise<DownloadJob> {
     if (this.disposed) throw new Error('DownloadManager is disposed')
     const url = new URL(request.url)
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`Cannot download ${request.url}: not an http(s) URL.`)
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new Error(`Cannot download ${request.url}: not an http(s) URL.`)
     if (request.expectedSha256 !== undefined && !/^[0-9a-f]{64}$/i.test(request.expectedSha256)) {
       throw new Error(`expectedSha256 must be 64 hex digits, got "${request.expectedSha256}".`)
     }
@@ -291,7 +295,8 @@ export class DownloadManager {
 
   private async authorization(job: DownloadJob): Promise<string | undefined> {
     const source = job.request.source ?? 'url'
-    if (source === 'url' || job.request.useCredentials === false || !this.options.credentials) return undefined
+    if (source === 'url' || job.request.useCredentials === false || !this.options.credentials)
+      return undefined
     const token = await this.options.credentials(source)
     return token ? `Bearer ${token}` : undefined
   }
@@ -321,7 +326,8 @@ export class DownloadManager {
         const failure = DownloadFailure.from(err)
         if (job.bytes > before) job.attempts = 0
         job.attempts++
-        const tooLong = failure.retryAfterMs !== undefined && failure.retryAfterMs > this.policy.maxRetryAfterMs
+        const tooLong =
+          failure.retryAfterMs !== undefined && failure.retryAfterMs > this.policy.maxRetryAfterMs
         if (!failure.retryable || job.attempts > this.policy.retries || tooLong) {
           job.error = { code: failure.code, message: failure.message }
           job.finishedAt = new Date().toISOString()
@@ -330,7 +336,8 @@ export class DownloadManager {
         }
         void this.persist()
         try {
-          const delay = failure.retryAfterMs === 0 ? 0 : backoffDelay(job.attempts, this.policy, failure.retryAfterMs)
+          const delay =
+            failure.retryAfterMs === 0 ? 0 : backoffDelay(job.attempts, this.policy, failure.retryAfterMs)
           await this.policy.sleep(delay, a.controller.signal)
         } catch {
           return this.stopped(job, a.reason ?? 'pause')
@@ -403,7 +410,10 @@ export class DownloadManager {
     }
     if (problem) {
       const where = await this.quarantine(job, name)
-      job.error = { code: problem.code, message: `${problem.message} It was moved to ${where} and not installed.` }
+      job.error = {
+        code: problem.code,
+        message: `${problem.message} It was moved to ${where} and not installed.`,
+      }
       job.sha256 = sha256
       job.finishedAt = new Date().toISOString()
       job.bytes = 0
@@ -413,7 +423,10 @@ export class DownloadManager {
     try {
       job.destPath = await this.moveIntoPlace(job.partialPath, job.request.destDir, name)
     } catch (err) {
-      job.error = { code: 'io', message: `Could not move ${name} into ${job.request.destDir}: ${(err as Error).message}` }
+      job.error = {
+        code: 'io',
+        message: `Could not move ${name} into ${job.request.destDir}: ${(err as Error).message}`,
+      }
       job.finishedAt = new Date().toISOString()
       this.setState(job, 'failed')
       return

@@ -68,5 +68,10 @@ export class JobStore {
 function isJob(v: unknown): v is DownloadJob {
   if (!v || typeof v !== 'object') return false
   const j = v as Partial<DownloadJob>
-  return typeof j.id === 'string' && typeof j.state === 'string' && typeof j.partialPath === 'string' && !!j.request
+  return (
+    typeof j.id === 'string' &&
+    typeof j.state === 'string' &&
+    typeof j.partialPath === 'string' &&
+    !!j.request
+  )
 }

@@ -46,7 +46,8 @@ export async function setupDownloadEnv(): Promise<DownloadTestEnv> {
     async open(stateDir, extra = {}) {
       const m = await DownloadManager.open({
         stateDir,
-        credentials: (source) => (source === 'civitai' ? 'civitai-test-key' : source === 'huggingface' ? 'hf_atelier_ok' : undefined),
+        credentials: (source) =>
+          source === 'civitai' ? 'civitai-test-key' : source === 'huggingface' ? 'hf_atelier_ok' : undefined,
         progressIntervalMs: 10,
         ...extra,
         retry: { sleep: async (ms) => void sleeps.push(ms), random: () => 0.5, ...extra.retry },

@@ -26,7 +26,8 @@ export class DownloadFailure extends Error {
 
   static from(err: unknown): DownloadFailure {
     if (err instanceof DownloadFailure) return err
-    if (err instanceof RemoteError) return new DownloadFailure(err.code, err.message, err.retryable, err.retryAfterMs)
+    if (err instanceof RemoteError)
+      return new DownloadFailure(err.code, err.message, err.retryable, err.retryAfterMs)
     const code = (err as NodeJS.ErrnoException | null)?.code
     if (code === 'ENOSPC') return new DownloadFailure('disk-full', 'The disk is full.', false)
     if (code && /^(ECONN|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|UND_ERR)/.test(code)) {
@@ -91,7 +92,12 @@ async function truncate(file: string): Promise<void> {
 }
 
 /** Feed the first `length` bytes of `file` into `hash`. */
-export async function hashPrefix(file: string, length: number, hash: crypto.Hash, signal?: AbortSignal): Promise<void> {
+export async function hashPrefix(
+  file: string,
+  length: number,
+  hash: crypto.Hash,
+  signal?: AbortSignal,
+): Promise<void> {
   if (length <= 0) return
   const stream = fs.createReadStream(file, { start: 0, end: length - 1, highWaterMark: 1 << 20, signal })
   for await (const chunk of stream) hash.update(chunk as Buffer)
@@ -117,7 +123,9 @@ async function ensureSpace(ctx: AttemptContext, needed: number): Promise<void> {
 }
 
 /** Content-Range `bytes 100-199/1000` → {start, end, total}; the unsatisfied form (star instead of a range) → {total}. */
-export function parseContentRange(v: string | undefined): { start?: number; end?: number; total: number | null } | null {
+export function parseContentRange(
+  v: string | undefined,
+): { start?: number; end?: number; total: number | null } | null {
   if (!v) return null
   const m = /^bytes\s+(?:(\d+)-(\d+)|\*)\/(\d+|\*)$/i.exec(v.trim())
   if (!m) return null
@@ -158,11 +166,17 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
   const status = res.statusCode ?? 0
   if (new URL(url).searchParams.get('reason') === 'download-auth') {
     res.resume()
-    throw new DownloadFailure('unauthorized', 'Civitai requires you to be logged in to download this model. Add your Civitai API key in Settings.', false)
+    throw new DownloadFailure(
+      'unauthorized',
+      'Civitai requires you to be logged in to download this model. Add your Civitai API key in Settings.',
+      false,
+    )
   }
   if (status >= 400 && status !== 416) {
     const body = await readSmallBody(res)
-    throw DownloadFailure.from(downloadHttpError(source, apiOrigin, { status, headers: res.headers, body, url }))
+    throw DownloadFailure.from(
+      downloadHttpError(source, apiOrigin, { status, headers: res.headers, body, url }),
+    )
   }
   if (status === 416) {
     res.resume()
@@ -175,7 +189,12 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
       return { sha256: hash.digest('hex') }
     }
     await truncate(job.partialPath)
-    throw new DownloadFailure('bad-request', `The server refused to resume at byte ${have}; restarting.`, true, 0)
+    throw new DownloadFailure(
+      'bad-request',
+      `The server refused to resume at byte ${have}; restarting.`,
+      true,
+      0,
+    )
   }
   if (status !== 200 && status !== 206) {
     res.resume()
@@ -197,14 +216,22 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
     if (!range || range.start !== have) {
       res.resume()
       await truncate(job.partialPath)
-      throw new DownloadFailure('bad-response', `The server resumed at the wrong offset; restarting.`, true, 0)
+      throw new DownloadFailure(
+        'bad-response',
+        `The server resumed at the wrong offset; restarting.`,
+        true,
+        0,
+      )
     }
     start = have
     job.total = range.total ?? job.total
   } else {
     // 200: the server ignored Range or the file changed (If-Range): start over.
     const len = Number(res.headers['content-length'])
-    job.total = res.headers['content-encoding'] === undefined && Number.isFinite(len) && len >= 0 ? len : (job.request.expectedSize ?? null)
+    job.total =
+      res.headers['content-encoding'] === undefined && Number.isFinite(len) && len >= 0
+        ? len
+        : (job.request.expectedSize ?? null)
   }
   job.bytes = start
   const etag = res.headers.etag
@@ -247,7 +274,11 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
   }
   job.bytes = bytes
   if (job.total !== null && bytes !== job.total) {
-    throw new DownloadFailure('network', `The connection closed after ${formatBytes(bytes)} of ${formatBytes(job.total)}.`, true)
+    throw new DownloadFailure(
+      'network',
+      `The connection closed after ${formatBytes(bytes)} of ${formatBytes(job.total)}.`,
+      true,
+    )
   }
   return { sha256: hash.digest('hex') }
 }

@@ -2,7 +2,8 @@
 import type { RemoteErrorCode } from '../remote/errors'
 import type { JsonValue } from '../remote/types'
 
-export type DownloadState = 'queued' | 'downloading' | 'paused' | 'verifying' | 'done' | 'failed' | 'cancelled'
+export type DownloadState =
+  'queued' | 'downloading' | 'paused' | 'verifying' | 'done' | 'failed' | 'cancelled'
 
 export const ACTIVE_STATES: readonly DownloadState[] = ['downloading', 'verifying']
 export const FINAL_STATES: readonly DownloadState[] = ['done', 'failed', 'cancelled']

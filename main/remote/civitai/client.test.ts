@@ -72,7 +72,12 @@ describe('CivitaiClient search', () => {
   })
 
   it('sends repeated types / baseModels and maps models to the shared DTO', async () => {
-    const page = await client().search({ types: ['LORA', 'Checkpoint'], baseModels: ['SDXL 1.0'], sort: 'Most Downloaded', period: 'Month' })
+    const page = await client().search({
+      types: ['LORA', 'Checkpoint'],
+      baseModels: ['SDXL 1.0'],
+      sort: 'Most Downloaded',
+      period: 'Month',
+    })
     const url = new URL(civitai.log[0]?.url ?? '', civitai.url)
     expect(url.searchParams.getAll('types')).toEqual(['LORA', 'Checkpoint'])
     expect(url.searchParams.getAll('baseModels')).toEqual(['SDXL 1.0'])
@@ -139,7 +144,15 @@ describe('CivitaiClient details', () => {
     expect(f?.hashes.AutoV2).toBe(models.lora.sha256.slice(0, 10).toUpperCase())
     expect(new URL(f?.downloadUrl ?? '').searchParams.get('fileId')).toBe(f?.id)
     const [img, video] = v.images
-    expect(img?.meta).toMatchObject({ prompt: expect.stringContaining('tinystyle'), seed: 1234567, steps: 20, cfgScale: 7, clipSkip: 2, sampler: 'DPM++ 2M', size: '512x768' })
+    expect(img?.meta).toMatchObject({
+      prompt: expect.stringContaining('tinystyle'),
+      seed: 1234567,
+      steps: 20,
+      cfgScale: 7,
+      clipSkip: 2,
+      sampler: 'DPM++ 2M',
+      size: '512x768',
+    })
     expect(img?.meta?.raw.civitaiResources).toEqual([{ type: 'lora', weight: 0.8, modelVersionId: 2003 }])
     expect(video?.type).toBe('video')
     expect(video?.meta).toBeNull()
@@ -163,7 +176,11 @@ describe('CivitaiClient details', () => {
     const byAutoV2 = await client().getVersionByHash(models.lora.sha256.slice(0, 10).toLowerCase())
     expect(byAutoV2?.id).toBe('2003')
     expect(await client().getVersionByHash('0'.repeat(64))).toBeNull()
-    const bulk = await client().getVersionsByHashes([models.sdxlLora.sha256, 'f'.repeat(64), models.checkpoint.sha256])
+    const bulk = await client().getVersionsByHashes([
+      models.sdxlLora.sha256,
+      'f'.repeat(64),
+      models.checkpoint.sha256,
+    ])
     expect(bulk.map((v) => v.id)).toEqual(['2004', '2001'])
   })
 

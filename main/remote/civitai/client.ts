@@ -17,7 +17,13 @@ import { JsonHttp, type RemoteClientConfig } from '../http'
 import type { RemoteImage, RemoteModel, RemotePage, RemoteVersion } from '../types'
 import { civitaiError } from './errors'
 import { mapImage, mapModel, mapVersion } from './map'
-import { civitaiEnumsSchema, civitaiImageSchema, civitaiListSchema, civitaiModelSchema, civitaiVersionSchema } from './schemas'
+import {
+  civitaiEnumsSchema,
+  civitaiImageSchema,
+  civitaiListSchema,
+  civitaiModelSchema,
+  civitaiVersionSchema,
+} from './schemas'
 
 export const CIVITAI_BASE_URL = 'https://civitai.com'
 
@@ -79,7 +85,11 @@ export class CivitaiClient {
   readonly siteUrl: string
 
   constructor(config: Partial<RemoteClientConfig> = {}) {
-    this.http = new JsonHttp('Civitai', { ...config, baseUrl: config.baseUrl ?? CIVITAI_BASE_URL }, civitaiError)
+    this.http = new JsonHttp(
+      'Civitai',
+      { ...config, baseUrl: config.baseUrl ?? CIVITAI_BASE_URL },
+      civitaiError,
+    )
     this.siteUrl = this.http.baseUrl
   }
 
@@ -108,24 +118,37 @@ export class CivitaiClient {
   }
 
   async getModel(id: string | number, signal?: AbortSignal): Promise<RemoteModel> {
-    const { data } = await this.http.json(`/api/v1/models/${encodeURIComponent(String(id))}`, civitaiModelSchema, { signal })
+    const { data } = await this.http.json(
+      `/api/v1/models/${encodeURIComponent(String(id))}`,
+      civitaiModelSchema,
+      { signal },
+    )
     return mapModel(data, this.siteUrl)
   }
 
   async getVersion(id: string | number, signal?: AbortSignal): Promise<RemoteVersion> {
-    const { data } = await this.http.json(`/api/v1/model-versions/${encodeURIComponent(String(id))}`, civitaiVersionSchema, {
-      signal,
-    })
+    const { data } = await this.http.json(
+      `/api/v1/model-versions/${encodeURIComponent(String(id))}`,
+      civitaiVersionSchema,
+      {
+        signal,
+      },
+    )
     return mapVersion(data, String(data.modelId ?? ''))
   }
 
   /** Any hash kind Civitai stores (SHA256, AutoV1/V2/V3, BLAKE3, CRC32), case-insensitive; null when unknown. */
   async getVersionByHash(hash: string, signal?: AbortSignal): Promise<RemoteVersion | null> {
-    if (!/^[0-9a-fA-F]{8,64}$/.test(hash)) throw new RemoteError('bad-request', `"${hash}" is not a model hash.`)
+    if (!/^[0-9a-fA-F]{8,64}$/.test(hash))
+      throw new RemoteError('bad-request', `"${hash}" is not a model hash.`)
     try {
-      const { data } = await this.http.json(`/api/v1/model-versions/by-hash/${hash.toUpperCase()}`, civitaiVersionSchema, {
-        signal,
-      })
+      const { data } = await this.http.json(
+        `/api/v1/model-versions/by-hash/${hash.toUpperCase()}`,
+        civitaiVersionSchema,
+        {
+          signal,
+        },
+      )
       return mapVersion(data, String(data.modelId ?? ''))
     } catch (err) {
       if (err instanceof RemoteError && err.code === 'not-found') return null

@@ -10,10 +10,18 @@ export function civitaiError(res: HttpResult): RemoteError {
   const detail = message ?? error ?? zodDetail(extra.error)
   switch (res.status) {
     case 400:
-      return new RemoteError('bad-request', `Civitai rejected the request: ${detail ?? 'invalid parameters'}.`, init)
+      return new RemoteError(
+        'bad-request',
+        `Civitai rejected the request: ${detail ?? 'invalid parameters'}.`,
+        init,
+      )
     case 401:
       if (/disabled downloads/i.test(detail ?? '')) {
-        return new RemoteError('unauthorized', 'The creator of this model has disabled downloads on Civitai.', init)
+        return new RemoteError(
+          'unauthorized',
+          'The creator of this model has disabled downloads on Civitai.',
+          init,
+        )
       }
       if (/logged in/i.test(detail ?? '')) {
         return new RemoteError(
@@ -22,7 +30,11 @@ export function civitaiError(res: HttpResult): RemoteError {
           init,
         )
       }
-      return new RemoteError('unauthorized', 'Civitai did not accept the request: add a valid Civitai API key in Settings.', init)
+      return new RemoteError(
+        'unauthorized',
+        'Civitai did not accept the request: add a valid Civitai API key in Settings.',
+        init,
+      )
     case 403: {
       if (error === 'Early Access') {
         const deadline = typeof extra.deadline === 'string' ? extra.deadline : null
@@ -38,7 +50,11 @@ export function civitaiError(res: HttpResult): RemoteError {
     case 404:
       return new RemoteError('not-found', `Civitai: ${detail ?? 'not found'}.`, init)
     case 410:
-      return new RemoteError('gone', 'This model was archived on Civitai and can no longer be downloaded.', init)
+      return new RemoteError(
+        'gone',
+        'This model was archived on Civitai and can no longer be downloaded.',
+        init,
+      )
     case 429:
       return new RemoteError(
         'rate-limited',
@@ -55,7 +71,11 @@ export function civitaiError(res: HttpResult): RemoteError {
           { ...init, retryAfterMs },
         )
       }
-      return new RemoteError('bad-request', `Civitai answered HTTP ${res.status}${detail ? `: ${detail}` : ''}.`, init)
+      return new RemoteError(
+        'bad-request',
+        `Civitai answered HTTP ${res.status}${detail ? `: ${detail}` : ''}.`,
+        init,
+      )
   }
 }
 

@@ -50,19 +50,28 @@ export function toJsonValue(v: unknown): JsonValue {
   if (Array.isArray(v)) return v.map(toJsonValue)
   if (typeof v === 'object') {
     const out: { [key: string]: JsonValue } = {}
-    for (const [k, val] of Object.entries(v as Record<string, unknown>)) if (val !== undefined) out[k] = toJsonValue(val)
+    for (const [k, val] of Object.entries(v as Record<string, unknown>))
+      if (val !== undefined) out[k] = toJsonValue(val)
     return out
   }
   return null
 }
 
-const numOrNull = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : null)
+const numOrNull = (v: unknown): number | null =>
+  typeof v === 'number' && Number.isFinite(v)
+    ? v
+    : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))
+      ? Number(v)
+      : null
 const strOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null)
 
 export function mapImageMeta(meta: Record<string, unknown> | null | undefined): RemoteImageMeta | null {
   if (!meta) return null
   // The legacy /images path nests `{ id, meta: {...} }`.
-  const inner = meta.meta && typeof meta.meta === 'object' && !Array.isArray(meta.meta) ? (meta.meta as Record<string, unknown>) : meta
+  const inner =
+    meta.meta && typeof meta.meta === 'object' && !Array.isArray(meta.meta)
+      ? (meta.meta as Record<string, unknown>)
+      : meta
   const raw = toJsonValue(inner)
   return {
     prompt: strOrNull(inner.prompt),
@@ -80,7 +89,10 @@ export function mapImageMeta(meta: Record<string, unknown> | null | undefined): 
 const LEGACY_LEVEL: Record<string, number> = { None: 1, Soft: 3, Mature: 7, X: 31, Blocked: 32 }
 
 export function mapImage(img: CivitaiImage): RemoteImage {
-  const level = typeof img.nsfwLevel === 'number' ? img.nsfwLevel : (img.browsingLevel ?? LEGACY_LEVEL[img.nsfwLevel ?? ''] ?? null)
+  const level =
+    typeof img.nsfwLevel === 'number'
+      ? img.nsfwLevel
+      : (img.browsingLevel ?? LEGACY_LEVEL[img.nsfwLevel ?? ''] ?? null)
   return {
     url: img.url,
     width: img.width ?? null,
@@ -114,7 +126,8 @@ export function mapFile(f: CivitaiFile, versionDownloadUrl: string | null): Remo
     downloadUrl: fileDownloadUrl(f, versionDownloadUrl),
     pickleScan: scan(f.pickleScanResult),
     virusScan: scan(f.virusScanResult),
-    scanMessage: f.virusScanMessage ?? (scan(f.pickleScanResult) === 'success' ? null : (f.pickleScanMessage ?? null)),
+    scanMessage:
+      f.virusScanMessage ?? (scan(f.pickleScanResult) === 'success' ? null : (f.pickleScanMessage ?? null)),
   }
 }
 
@@ -136,7 +149,11 @@ export function mapVersion(v: CivitaiVersion, modelId: string): RemoteVersion {
   }
   const earlyAccessEndsAt = v.earlyAccessDeadline ?? v.earlyAccessEndsAt ?? v.paidAccess?.endsAt ?? null
   const gated = v.availability === 'EarlyAccess' || Boolean(v.paidAccess) || Boolean(v.earlyAccessDeadline)
-  const ea = gated && (earlyAccessEndsAt === null || Date.parse(earlyAccessEndsAt) > Date.now() || v.paidAccess?.permanent === true)
+  const ea =
+    gated &&
+    (earlyAccessEndsAt === null ||
+      Date.parse(earlyAccessEndsAt) > Date.now() ||
+      v.paidAccess?.permanent === true)
   return {
     source: 'civitai',
     id: String(v.id),
@@ -160,7 +177,9 @@ export function mapVersion(v: CivitaiVersion, modelId: string): RemoteVersion {
 export function mapModel(m: CivitaiModel, siteUrl: string): RemoteModel {
   const id = String(m.id)
   const versions = (m.modelVersions ?? []).map((v) => mapVersion(v, id))
-  const baseModels = m.baseModels ?? [...new Set(versions.map((v) => v.baseModel).filter((b): b is string => !!b))]
+  const baseModels = m.baseModels ?? [
+    ...new Set(versions.map((v) => v.baseModel).filter((b): b is string => !!b)),
+  ]
   return {
     source: 'civitai',
     id,

@@ -13,10 +13,7 @@ export const civitaiFileSchema = z.object({
   name: z.string(),
   sizeKB: num,
   type: str,
-  metadata: z
-    .object({ format: str, size: str, fp: str, quantType: str })
-    .partial()
-    .nullish(),
+  metadata: z.object({ format: str, size: str, fp: str, quantType: str }).partial().nullish(),
   hashes: z.record(z.string(), z.string().nullish()).nullish(),
   pickleScanResult: str,
   pickleScanMessage: str,
@@ -86,7 +83,12 @@ export const civitaiModelSchema = z.object({
 export const civitaiListSchema = z.object({
   items: z.array(z.unknown()),
   metadata: z
-    .object({ nextCursor: z.union([z.string(), z.number()]).nullish(), nextPage: str, currentPage: num, pageSize: num })
+    .object({
+      nextCursor: z.union([z.string(), z.number()]).nullish(),
+      nextPage: str,
+      currentPage: num,
+      pageSize: num,
+    })
     .partial()
     .nullish(),
 })

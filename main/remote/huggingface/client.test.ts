@@ -52,7 +52,13 @@ describe('HuggingFaceClient search', () => {
     let cursor: string | null = null
     let pages = 0
     do {
-      const page = await c.search({ filter: ['diffusers'], pipelineTag: 'text-to-image', sort: 'downloads', limit: 3, cursor })
+      const page = await c.search({
+        filter: ['diffusers'],
+        pipelineTag: 'text-to-image',
+        sort: 'downloads',
+        limit: 3,
+        cursor,
+      })
       ids.push(...page.items.map((m) => m.id))
       cursor = page.nextCursor
       pages++
@@ -99,7 +105,9 @@ describe('HuggingFaceClient repo details', () => {
       fileType: 'lfs',
       format: 'safetensors',
     })
-    expect(primary?.downloadUrl).toBe(`${hf.url}/atelier-test/tiny-checkpoint/resolve/${repo?.sha}/tinyCheckpoint_v10.safetensors`)
+    expect(primary?.downloadUrl).toBe(
+      `${hf.url}/atelier-test/tiny-checkpoint/resolve/${repo?.sha}/tinyCheckpoint_v10.safetensors`,
+    )
     const readme = v?.files.find((f) => f.path === 'README.md')
     expect(readme?.sha256).toBeNull()
     expect(readme?.hashes.gitSha1).toMatch(/^[0-9a-f]{40}$/)
@@ -124,7 +132,9 @@ describe('HuggingFaceClient repo details', () => {
       ].sort(),
     )
     expect(hf.log.filter((r) => r.url.includes('/tree/')).length).toBeGreaterThan(3)
-    expect(all.find((f) => f.path === 'unet/diffusion_pytorch_model.safetensors')?.sha256).toBe(models.checkpoint.sha256)
+    expect(all.find((f) => f.path === 'unet/diffusion_pytorch_model.safetensors')?.sha256).toBe(
+      models.checkpoint.sha256,
+    )
     const unet = await client().listFiles('atelier-test/tiny-sd-diffusers', 'main', { path: 'unet' })
     expect(unet.map((f) => f.path)).toEqual(['unet/config.json', 'unet/diffusion_pytorch_model.safetensors'])
     const root = await client().listFiles('atelier-test/tiny-sd-diffusers')
@@ -147,7 +157,11 @@ describe('HuggingFaceClient repo details', () => {
 
   it('reads file info from the resolve headers (LFS and regular)', async () => {
     const lfs = await client().fileInfo('atelier-test/tiny-lora', 'tinyStyleLora_v1.safetensors')
-    expect(lfs).toMatchObject({ size: models.lora.size, sha256: models.lora.sha256, commit: hf.repo('atelier-test/tiny-lora')?.sha })
+    expect(lfs).toMatchObject({
+      size: models.lora.size,
+      sha256: models.lora.sha256,
+      commit: hf.repo('atelier-test/tiny-lora')?.sha,
+    })
     const small = await client().fileInfo('atelier-test/tiny-lora', 'README.md')
     expect(small.sha256).toBeNull()
     expect(small.gitSha1).toMatch(/^[0-9a-f]{40}$/)
@@ -164,8 +178,12 @@ describe('HuggingFaceClient errors', () => {
     const anon = await catchError(client().fileInfo('atelier-test/gated-model', 'gated.safetensors'))
     expect(anon.code).toBe('gated')
     expect(anon.status).toBe(401)
-    expect(anon.message).toContain(`request access on ${hf.url.replace('http://', '')}/atelier-test/gated-model`)
-    const pending = await catchError(client('hf_atelier_pending').fileInfo('atelier-test/gated-model', 'gated.safetensors'))
+    expect(anon.message).toContain(
+      `request access on ${hf.url.replace('http://', '')}/atelier-test/gated-model`,
+    )
+    const pending = await catchError(
+      client('hf_atelier_pending').fileInfo('atelier-test/gated-model', 'gated.safetensors'),
+    )
     expect(pending.code).toBe('gated')
     expect(pending.status).toBe(403)
     expect(pending.message).toMatch(/no access to atelier-test\/gated-model yet/)

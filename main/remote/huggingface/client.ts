@@ -45,7 +45,18 @@ export interface HfSearchQuery {
   cursor?: string | null
 }
 
-const LIST_EXPAND = ['author', 'pipeline_tag', 'private', 'gated', 'downloads', 'likes', 'lastModified', 'library_name', 'tags', 'sha']
+const LIST_EXPAND = [
+  'author',
+  'pipeline_tag',
+  'private',
+  'gated',
+  'downloads',
+  'likes',
+  'lastModified',
+  'library_name',
+  'tags',
+  'sha',
+]
 
 /** Weight-file extensions other than safetensors that a pipeline download skips when safetensors exist. */
 const OTHER_WEIGHTS = /\.(bin|ckpt|pt|pth|msgpack|h5|onnx|onnx_data|pb|mlmodel|gguf)$/i
@@ -70,7 +81,10 @@ export class HuggingFaceClient {
     p.set('limit', String(Math.max(1, Math.min(100, q.limit ?? 20))))
     for (const e of LIST_EXPAND) p.append('expand', e)
     if (q.cursor) p.set('cursor', q.cursor)
-    const { data, res } = await this.http.json('/api/models', z.array(z.unknown()), { searchParams: p, signal })
+    const { data, res } = await this.http.json('/api/models', z.array(z.unknown()), {
+      searchParams: p,
+      signal,
+    })
     const items: RemoteModel[] = []
     for (const raw of data) {
       const parsed = hfModelSchema.safeParse(raw)
@@ -84,7 +98,10 @@ export class HuggingFaceClient {
     const path = revision
       ? `/api/models/${repoPath(repo)}/revision/${encodeURIComponent(revision)}`
       : `/api/models/${repoPath(repo)}`
-    const { data } = await this.http.json(path, hfModelSchema, { searchParams: new URLSearchParams({ blobs: 'true' }), signal })
+    const { data } = await this.http.json(path, hfModelSchema, {
+      searchParams: new URLSearchParams({ blobs: 'true' }),
+      signal,
+    })
     return mapHfModel(data, this.baseUrl, revision ?? null)
   }
 
@@ -100,7 +117,8 @@ export class HuggingFaceClient {
     const files: RemoteFile[] = []
     for (let pages = 0; url && pages < 1000; pages++) {
       const { data, res } = await this.http.json(url, z.array(hfTreeEntrySchema), { signal: opts.signal })
-      for (const e of data) if (e.type === 'file') files.push(mapHfFile(this.baseUrl, repo, revision, treeEntryInput(e)))
+      for (const e of data)
+        if (e.type === 'file') files.push(mapHfFile(this.baseUrl, repo, revision, treeEntryInput(e)))
       url = parseLinkNext(res.headers.link)
     }
     markPrimary(files)
@@ -121,7 +139,13 @@ export class HuggingFaceClient {
       if (res.status >= 300 && linkedEtag) {
         const sha = stripEtag(linkedEtag)
         const size = Number(h('x-linked-size'))
-        return { path, size: Number.isFinite(size) ? size : null, sha256: /^[0-9a-f]{64}$/.test(sha) ? sha : null, gitSha1: null, commit }
+        return {
+          path,
+          size: Number.isFinite(size) ? size : null,
+          sha256: /^[0-9a-f]{64}$/.test(sha) ? sha : null,
+          gitSha1: null,
+          commit,
+        }
       }
       const location = h('location')
       if (res.status >= 300 && location) {
@@ -130,7 +154,13 @@ export class HuggingFaceClient {
       }
       const size = Number(h('content-length'))
       const etag = stripEtag(h('etag') ?? '')
-      return { path, size: Number.isFinite(size) ? size : null, sha256: null, gitSha1: /^[0-9a-f]{40}$/.test(etag) ? etag : null, commit }
+      return {
+        path,
+        size: Number.isFinite(size) ? size : null,
+        sha256: null,
+        gitSha1: /^[0-9a-f]{40}$/.test(etag) ? etag : null,
+        commit,
+      }
     }
     throw new RemoteError('bad-response', `Hugging Face redirected too many times for ${repo}/${path}.`)
   }
@@ -145,15 +175,23 @@ export class HuggingFaceClient {
    * folder it names (configs, tokenizer files, weights). Weights prefer `.safetensors`; with `variant` ('fp16')
    * a component's `*.fp16.safetensors` replaces its full-precision file when present.
    */
-  async diffusersFiles(repo: string, opts: { revision?: string; variant?: string; signal?: AbortSignal } = {}): Promise<RemoteFile[]> {
+  async diffusersFiles(
+    repo: string,
+    opts: { revision?: string; variant?: string; signal?: AbortSignal } = {},
+  ): Promise<RemoteFile[]> {
     const info = await this.getModel(repo, opts.revision, opts.signal)
     const commit = info.versions[0]?.id ?? opts.revision ?? 'main'
     const all = await this.listFiles(repo, commit, { recursive: true, signal: opts.signal })
     const index = all.find((f) => f.path === 'model_index.json')
-    if (!index) throw new RemoteError('not-found', `${repo} is not a diffusers pipeline (no model_index.json).`)
-    const { data } = await this.http.json(this.resolveUrl(repo, 'model_index.json', commit), z.record(z.string(), z.unknown()), {
-      signal: opts.signal,
-    })
+    if (!index)
+      throw new RemoteError('not-found', `${repo} is not a diffusers pipeline (no model_index.json).`)
+    const { data } = await this.http.json(
+      this.resolveUrl(repo, 'model_index.json', commit),
+      z.record(z.string(), z.unknown()),
+      {
+        signal: opts.signal,
+      },
+    )
     const components = Object.entries(data)
       .filter(([k, v]) => !k.startsWith('_') && Array.isArray(v) && v[0] !== null)
       .map(([k]) => k)
@@ -163,7 +201,8 @@ export class HuggingFaceClient {
       const weights = inside.filter((f) => f.format === 'safetensors')
       const variantWeights = opts.variant ? weights.filter((f) => f.path.includes(`.${opts.variant}.`)) : []
       const plainWeights = weights.filter((f) => !/\.(fp16|fp32|bf16|fp8|non_ema|ema_only)\./.test(f.path))
-      const chosen = variantWeights.length > 0 ? variantWeights : plainWeights.length > 0 ? plainWeights : weights
+      const chosen =
+        variantWeights.length > 0 ? variantWeights : plainWeights.length > 0 ? plainWeights : weights
       const useOthers = weights.length === 0
       for (const f of inside) {
         if (f.format === 'safetensors') {

@@ -36,7 +36,11 @@ export function hfErrorMapper(siteUrl: string): (res: HttpResult) => RemoteError
     if (code === 'GatedRepo') return new RemoteError('gated', gatedMessage(repo, siteUrl, res.status), init)
     if (res.status === 401) {
       if (/invalid credentials/i.test(detail ?? '')) {
-        return new RemoteError('unauthorized', 'Hugging Face rejected your access token; check it in Settings.', init)
+        return new RemoteError(
+          'unauthorized',
+          'Hugging Face rejected your access token; check it in Settings.',
+          init,
+        )
       }
       return new RemoteError(
         'not-found',
@@ -45,27 +49,46 @@ export function hfErrorMapper(siteUrl: string): (res: HttpResult) => RemoteError
       )
     }
     if (res.status === 403) {
-      return new RemoteError('forbidden', `Hugging Face refused access to ${repo}${detail ? `: ${detail}` : ''}.`, init)
+      return new RemoteError(
+        'forbidden',
+        `Hugging Face refused access to ${repo}${detail ? `: ${detail}` : ''}.`,
+        init,
+      )
     }
     if (res.status === 404) {
-      if (code === 'RevisionNotFound') return new RemoteError('not-found', `${repo}: revision not found.`, init)
-      if (code === 'EntryNotFound') return new RemoteError('not-found', `${repo}: file or folder not found.`, init)
+      if (code === 'RevisionNotFound')
+        return new RemoteError('not-found', `${repo}: revision not found.`, init)
+      if (code === 'EntryNotFound')
+        return new RemoteError('not-found', `${repo}: file or folder not found.`, init)
       return new RemoteError('not-found', `Hugging Face repository ${repo} was not found.`, init)
     }
     if (res.status === 429) {
       const retryAfterMs =
-        parseRateLimitReset(headerValue(res.headers, 'ratelimit')) ?? parseRetryAfter(headerValue(res.headers, 'retry-after'))
-      return new RemoteError('rate-limited', 'Hugging Face is rate-limiting requests; try again in a few minutes.', {
-        ...init,
-        retryAfterMs,
-      })
+        parseRateLimitReset(headerValue(res.headers, 'ratelimit')) ??
+        parseRetryAfter(headerValue(res.headers, 'retry-after'))
+      return new RemoteError(
+        'rate-limited',
+        'Hugging Face is rate-limiting requests; try again in a few minutes.',
+        {
+          ...init,
+          retryAfterMs,
+        },
+      )
     }
     if (res.status >= 500) {
-      return new RemoteError('server-error', `Hugging Face is having trouble (HTTP ${res.status}); try again later.`, {
-        ...init,
-        retryAfterMs: parseRetryAfter(headerValue(res.headers, 'retry-after')),
-      })
+      return new RemoteError(
+        'server-error',
+        `Hugging Face is having trouble (HTTP ${res.status}); try again later.`,
+        {
+          ...init,
+          retryAfterMs: parseRetryAfter(headerValue(res.headers, 'retry-after')),
+        },
+      )
     }
-    return new RemoteError('bad-request', `Hugging Face answered HTTP ${res.status}${detail ? `: ${detail}` : ''}.`, init)
+    return new RemoteError(
+      'bad-request',
+      `Hugging Face answered HTTP ${res.status}${detail ? `: ${detail}` : ''}.`,
+      init,
+    )
   }
 }

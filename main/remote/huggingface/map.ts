@@ -2,13 +2,18 @@
 import type { RemoteFile, RemoteFileFormat, RemoteModel, RemoteModelKind, RemoteVersion } from '../types'
 import type { HfModel, HfTreeEntry } from './schemas'
 
-export function hfKind(tags: string[], library: string | null | undefined, pipeline: string | null | undefined): RemoteModelKind {
+export function hfKind(
+  tags: string[],
+  library: string | null | undefined,
+  pipeline: string | null | undefined,
+): RemoteModelKind {
   const t = new Set(tags.map((x) => x.toLowerCase()))
   if (t.has('lora') || [...t].some((x) => x.startsWith('base_model:adapter:'))) return 'lora'
   if (t.has('controlnet')) return 'controlnet'
   if (t.has('textual_inversion')) return 'embedding'
   if (t.has('vae')) return 'vae'
-  if (library === 'diffusers' || library === 'diffusion-single-file' || pipeline === 'text-to-image') return 'checkpoint'
+  if (library === 'diffusers' || library === 'diffusion-single-file' || pipeline === 'text-to-image')
+    return 'checkpoint'
   return 'other'
 }
 
@@ -74,12 +79,19 @@ export function mapHfFile(baseUrl: string, repo: string, revision: string, f: Hf
 }
 
 export function treeEntryInput(e: HfTreeEntry): HfFileInput {
-  return { path: e.path, size: e.size ?? e.lfs?.size ?? null, gitOid: e.oid ?? null, lfsSha256: e.lfs?.oid ?? null }
+  return {
+    path: e.path,
+    size: e.size ?? e.lfs?.size ?? null,
+    gitOid: e.oid ?? null,
+    lfsSha256: e.lfs?.oid ?? null,
+  }
 }
 
 /** Mark the file a "download this model" button should take: the one root-level weights file, if any. */
 export function markPrimary(files: RemoteFile[]): void {
-  const weights = files.filter((f) => !f.path.includes('/') && (f.format === 'safetensors' || f.format === 'ckpt'))
+  const weights = files.filter(
+    (f) => !f.path.includes('/') && (f.format === 'safetensors' || f.format === 'ckpt'),
+  )
   const best = weights.find((f) => f.format === 'safetensors') ?? weights[0]
   if (best) best.primary = true
 }
