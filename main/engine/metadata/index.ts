@@ -1,0 +1,4 @@
+export * from './infotext'
+export * from './invokeai'
+export * from './png'
+export * from './png-chunks'
