@@ -583,6 +583,55 @@ describe('Library operations', () => {
     expect(lib.get('a')!.civitai?.versionId).toBe(1050496)
   })
 
+  it('keeps what a failed Civitai lookup matched before the error', async () => {
+    const files: string[] = []
+    for (let i = 0; i < 101; i++)
+      files.push(await tinyLora(path.join(libDir, 'loras', `l${i}.safetensors`), 'sd-1', { seed: 100 + i }))
+    const lib = await open()
+    await lib.scan()
+    let call = 0
+    const lookup = async (hashes: string[]): Promise<Map<string, CivitaiVersionJson>> => {
+      call++
+      if (call === 2) throw new Error('Civitai answered 503')
+      expect(hashes).toHaveLength(100)
+      return new Map(
+        hashes.map((h) => [h, civitaiJson({ sha256: h.toLowerCase(), fileName: 'x.safetensors' })]),
+      )
+    }
+    await expect(lib.matchCivitai(lookup)).rejects.toThrow(/503/)
+    expect(call).toBe(2)
+    expect(lib.list({ source: 'civitai' })).toHaveLength(100)
+    const lib2 = await open()
+    expect(lib2.list({ source: 'civitai' })).toHaveLength(100)
+  })
+
+  it('keeps the records of a folder that went offline', async () => {
+    const ext = path.join(home, 'usb-drive')
+    await tinyLora(path.join(ext, 'loras', 'far.safetensors'), 'sd-1', { seed: 81 })
+    const lib = await open()
+    await lib.addRoot(ext)
+    await lib.scan()
+    fs.renameSync(ext, `${ext}-unplugged`)
+    const s = await lib.scan()
+    expect(s).toMatchObject({ models: 1, removed: 0 })
+    expect(lib.warnings.join('\n')).toMatch(/usb-drive is not reachable/)
+    expect((await lib.doctor()).issues.map((i) => i.kind)).toEqual(['missing'])
+    fs.renameSync(`${ext}-unplugged`, ext)
+    hashCalls = []
+    await lib.scan()
+    expect(hashCalls).toEqual([])
+  })
+
+  it('add() with a new name carries existing sidecars along', async () => {
+    const dl = path.join(home, 'downloads')
+    const file = await tinyLora(path.join(dl, 'tmp-123.safetensors'), 'sd-1', { seed: 91 })
+    fs.writeFileSync(path.join(dl, 'tmp-123.preview.png'), 'img')
+    const lib = await open()
+    const r = await lib.add(file, { name: 'Final Name' })
+    expect(r.preview).toBe(path.join(libDir, 'loras', 'Final Name.preview.png'))
+    expect(fs.readdirSync(dl)).toEqual([])
+  })
+
   it('resolves ambiguous names with a readable error', async () => {
     await tinyLora(path.join(libDir, 'loras', 'same.safetensors'), 'sd-1', { seed: 61 })
     await tinyCheckpoint(path.join(libDir, 'checkpoints', 'same.safetensors'), 'sd-1', { seed: 62 })

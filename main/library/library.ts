@@ -345,6 +345,16 @@ export class Library {
 
     const next = new Map<string, IndexEntry>()
     const usedIds = new Set<string>()
+    // A root that is not there at all (an unplugged drive) keeps its records: doctor reports them missing.
+    for (const root of this.roots) {
+      if (root.path === this.libraryDir || (await exists(root.path))) continue
+      this.warnings.push(`${root.path} is not reachable; its models are kept as they were`)
+      for (const [p, e] of this.entries)
+        if (e.record.root === root.path) {
+          next.set(p, e)
+          usedIds.add(e.record.id)
+        }
+    }
     let reused = 0
     interface Work {
       c: Candidate
@@ -605,7 +615,9 @@ export class Library {
       for (let i = 1; (await exists(target)) && target !== abs; i++)
         target = path.join(dir, `${stem}-${i}${ext}`)
       if (target !== abs) {
+        const sidecars = await sidecarMoves(stemOf(abs, isDir), stemOf(target, isDir))
         await moveAcross(abs, target)
+        for (const [from, to] of sidecars) if (!(await exists(to))) await moveAcross(from, to)
         abs = target
       }
       st = await fs.promises.stat(abs)
@@ -837,29 +849,33 @@ export class Library {
       }
       const hashes = [...bySha.keys()]
       const ids: string[] = []
-      for (let i = 0; i < hashes.length; i += BATCH) {
-        if (opts.signal?.aborted) throw abortError(opts.signal)
-        opts.onProgress?.(i, hashes.length)
-        const batch = hashes.slice(i, i + BATCH)
-        const found = await lookup(
-          batch.map((h) => h.toUpperCase()),
-          opts.signal,
-        )
-        const lower = new Map<string, CivitaiVersionJson>()
-        for (const [k, v] of found) lower.set(k.toLowerCase(), v)
-        for (const sha of batch) {
-          const info = lower.get(sha)
-          if (!info) continue
-          for (const e of bySha.get(sha) ?? []) {
-            const updated = await this.applyCivitai(e, info)
-            ids.push(updated.record.id)
+      try {
+        for (let i = 0; i < hashes.length; i += BATCH) {
+          if (opts.signal?.aborted) throw abortError(opts.signal)
+          opts.onProgress?.(i, hashes.length)
+          const batch = hashes.slice(i, i + BATCH)
+          const found = await lookup(
+            batch.map((h) => h.toUpperCase()),
+            opts.signal,
+          )
+          const lower = new Map<string, CivitaiVersionJson>()
+          for (const [k, v] of found) lower.set(k.toLowerCase(), v)
+          for (const sha of batch) {
+            const info = lower.get(sha)
+            if (!info) continue
+            for (const e of bySha.get(sha) ?? []) {
+              const updated = await this.applyCivitai(e, info)
+              ids.push(updated.record.id)
+            }
           }
         }
-      }
-      opts.onProgress?.(hashes.length, hashes.length)
-      if (ids.length) {
-        await saveIndex(this.home, [...this.entries.values()])
-        this.emit('update', ids)
+        opts.onProgress?.(hashes.length, hashes.length)
+      } finally {
+        // Batches that succeeded before a network error are kept.
+        if (ids.length) {
+          await saveIndex(this.home, [...this.entries.values()])
+          this.emit('update', ids)
+        }
       }
       return { looked: hashes.length, matched: ids.length, ids }
     })
