@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'rate-limited'
   | 'disk-full'
   | 'unsupported'
+  | 'out-of-memory'
   | 'internal'
 
 export interface ApiError {
@@ -77,4 +78,132 @@ export interface JobInfo {
 
 export interface JobRef {
   jobId: string
+}
+
+// --- generation (txt2img / img2img / inpaint / outpaint) and the gallery ---
+
+export type GenerateMode = 'txt2img' | 'img2img' | 'inpaint' | 'outpaint'
+/** A1111's resize modes for an input image whose size differs from the requested one. */
+export type ResizeMode = 'just-resize' | 'crop-and-resize' | 'resize-and-fill'
+/** A1111 "Masked content": what the masked area starts from. */
+export type MaskedContent = 'fill' | 'original' | 'latent-noise' | 'latent-nothing'
+export type InpaintArea = 'whole-picture' | 'only-masked'
+
+export interface LoraRequest {
+  /** Library name (file stem / alias) as in `<lora:name:weight>`. */
+  name: string
+  weight: number
+}
+
+export interface OutpaintRequest {
+  left?: number
+  right?: number
+  top?: number
+  bottom?: number
+  /** Band of original pixels (px) repainted along each extended side; default 32. */
+  overlap?: number
+  /** Repeat the extension N times, each on the previous result (zoom out); default 1. */
+  repeat?: number
+}
+
+export interface GenerateRequest {
+  mode: GenerateMode
+  /** Library id or name (the CLI also accepts a file or folder path). */
+  model: string
+  prompt: string
+  negativePrompt?: string
+  /** A1111 sampler name, e.g. 'Euler a', 'DPM++ 2M Karras', 'DDIM'. */
+  sampler?: string
+  steps?: number
+  cfgScale?: number
+  /** -1 or absent: random. Batch images use seed, seed + 1, ... */
+  seed?: number
+  /** Multiples of 8; for img2img/inpaint the input image's size (rounded down to 8) when absent. */
+  width?: number
+  height?: number
+  /** Images per UNet call. */
+  batchSize?: number
+  /** Batches run one after another. */
+  batchCount?: number
+  clipSkip?: 1 | 2
+  /** LoRAs besides `<lora:...>` tags in the prompt. */
+  loras?: LoraRequest[]
+  /** Encoded image (PNG/JPEG/WebP) for img2img, inpaint, outpaint. */
+  image?: Uint8Array
+  /** Encoded mask image for inpaint: white = repaint. */
+  mask?: Uint8Array
+  /** Denoising strength (img2img, inpaint); default 0.75 (outpaint: 1). */
+  strength?: number
+  /** Run exactly `steps` steps of a longer schedule instead of int(steps x strength). */
+  exactSteps?: boolean
+  resizeMode?: ResizeMode
+  maskBlur?: number
+  maskedContent?: MaskedContent
+  inpaintArea?: InpaintArea
+  /** Padding (px) around the mask for only-masked inpainting; default 32. */
+  onlyMaskedPadding?: number
+  invertMask?: boolean
+  outpaint?: OutpaintRequest
+  /** Noise generator: 'cpu' = torch CPU (diffusers), 'gpu' = CUDA Philox (A1111's default). */
+  rng?: 'cpu' | 'gpu'
+}
+
+export interface GenerationProgress {
+  jobId: string
+  /** Batch being run (0-based) of batchCount. */
+  batch: number
+  batchCount: number
+  step: number
+  total: number
+  etaMs: number
+  /** Small PNG preview of the current latents, every few steps. */
+  preview?: Uint8Array
+}
+
+export interface OutputImage {
+  /** Gallery id (file stem). */
+  id: string
+  fileName: string
+  width: number
+  height: number
+  sizeBytes: number
+  createdAt: number
+  seed?: number
+}
+
+export interface GenerationResult {
+  jobId: string
+  state: 'done' | 'failed' | 'cancelled'
+  images: OutputImage[]
+  error?: ApiError
+  elapsedMs: number
+}
+
+/** Generation parameters read back from a PNG (A1111 `parameters` text, or InvokeAI metadata). */
+export interface ImageParameters {
+  /** The raw metadata text; null when the PNG has none. */
+  text: string | null
+  source?: 'parameters' | 'invokeai_metadata'
+  prompt: string
+  negativePrompt: string
+  steps?: number
+  sampler?: string
+  scheduleType?: string
+  cfgScale?: number
+  seed?: number
+  width?: number
+  height?: number
+  model?: string
+  modelHash?: string
+  denoisingStrength?: number
+  exactSteps?: boolean
+  clipSkip?: number
+  maskBlur?: number
+  maskedContent?: string
+  inpaintArea?: string
+  maskedAreaPadding?: number
+  loraHashes?: { name: string; hash: string }[]
+  civitaiResources?: { type: string; modelVersionId?: number; air?: string; weight?: number }[]
+  /** Every other `Key: value` (unquoted). */
+  settings: Record<string, string>
 }

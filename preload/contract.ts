@@ -6,7 +6,17 @@
  * handler in main/services/api.ts (the mapped `Handlers` type makes a missing one a compile error).
  */
 import { z } from 'zod'
-import type { AppInfo, JobInfo, JobRef, SecretStatus, Settings } from './contract-types'
+import type {
+  AppInfo,
+  GenerationProgress,
+  GenerationResult,
+  ImageParameters,
+  JobInfo,
+  JobRef,
+  OutputImage,
+  SecretStatus,
+  Settings,
+} from './contract-types'
 
 export * from './contract-types'
 
@@ -27,6 +37,65 @@ export const settingsPatchSchema = z
 
 const empty = z.object({}).strict()
 
+const bytes = z.instanceof(Uint8Array)
+const multipleOf8 = (what: string) =>
+  z
+    .number()
+    .int()
+    .min(64, `${what} must be at least 64`)
+    .max(4096, `${what} must be at most 4096`)
+    .refine((v) => v % 8 === 0, `${what} must be a multiple of 8`)
+const outputId = z.string().regex(/^[\w.-]{1,200}$/, 'not a gallery id')
+
+export const generateRequestSchema = z
+  .object({
+    mode: z.enum(['txt2img', 'img2img', 'inpaint', 'outpaint']),
+    model: z.string().min(1).max(4096),
+    prompt: z.string().max(20000),
+    negativePrompt: z.string().max(20000).optional(),
+    sampler: z.string().min(1).max(100).optional(),
+    steps: z.number().int().min(1).max(500).optional(),
+    cfgScale: z.number().min(0).max(50).optional(),
+    seed: z
+      .number()
+      .int()
+      .min(-1)
+      .max(2 ** 32 - 1)
+      .optional(),
+    width: multipleOf8('width').optional(),
+    height: multipleOf8('height').optional(),
+    batchSize: z.number().int().min(1).max(16).optional(),
+    batchCount: z.number().int().min(1).max(100).optional(),
+    clipSkip: z.union([z.literal(1), z.literal(2)]).optional(),
+    loras: z
+      .array(z.object({ name: z.string().min(1).max(500), weight: z.number().min(-10).max(10) }).strict())
+      .max(32)
+      .optional(),
+    image: bytes.optional(),
+    mask: bytes.optional(),
+    strength: z.number().min(0).max(1).optional(),
+    exactSteps: z.boolean().optional(),
+    resizeMode: z.enum(['just-resize', 'crop-and-resize', 'resize-and-fill']).optional(),
+    maskBlur: z.number().int().min(0).max(256).optional(),
+    maskedContent: z.enum(['fill', 'original', 'latent-noise', 'latent-nothing']).optional(),
+    inpaintArea: z.enum(['whole-picture', 'only-masked']).optional(),
+    onlyMaskedPadding: z.number().int().min(0).max(1024).optional(),
+    invertMask: z.boolean().optional(),
+    outpaint: z
+      .object({
+        left: z.number().int().min(0).max(2048).optional(),
+        right: z.number().int().min(0).max(2048).optional(),
+        top: z.number().int().min(0).max(2048).optional(),
+        bottom: z.number().int().min(0).max(2048).optional(),
+        overlap: z.number().int().min(0).max(512).optional(),
+        repeat: z.number().int().min(1).max(16).optional(),
+      })
+      .strict()
+      .optional(),
+    rng: z.enum(['cpu', 'gpu']).optional(),
+  })
+  .strict()
+
 export const requestSchemas = {
   'app:info': empty,
   'settings:get': empty,
@@ -36,6 +105,12 @@ export const requestSchemas = {
   'secrets:clear': z.object({ name: secretName }).strict(),
   'jobs:list': empty,
   'jobs:cancel': z.object({ jobId: z.string().min(1).max(200) }).strict(),
+  'generate:start': generateRequestSchema,
+  'generate:cancel': z.object({ jobId: z.string().min(1).max(200) }).strict(),
+  'gallery:list': empty,
+  'gallery:image': z.object({ id: outputId }).strict(),
+  'gallery:delete': z.object({ id: outputId }).strict(),
+  'gallery:parameters': z.object({ png: bytes }).strict(),
 } as const
 
 export interface Responses {
@@ -47,11 +122,19 @@ export interface Responses {
   'secrets:clear': SecretStatus
   'jobs:list': JobInfo[]
   'jobs:cancel': JobRef
+  'generate:start': JobRef
+  'generate:cancel': JobRef
+  'gallery:list': OutputImage[]
+  'gallery:image': Uint8Array
+  'gallery:delete': { id: string }
+  'gallery:parameters': ImageParameters
 }
 
 export interface Events {
   'jobs:progress': JobInfo
   'settings:changed': Settings
+  'generate:progress': GenerationProgress
+  'generate:finished': GenerationResult
 }
 
 export type Channel = keyof typeof requestSchemas
@@ -61,7 +144,12 @@ export type ParsedReq<C extends Channel> = z.output<(typeof requestSchemas)[C]>
 export type Res<C extends Channel> = Responses[C]
 
 export const channels = Object.keys(requestSchemas) as Channel[]
-export const eventNames = ['jobs:progress', 'settings:changed'] as const satisfies readonly EventName[]
+export const eventNames = [
+  'jobs:progress',
+  'settings:changed',
+  'generate:progress',
+  'generate:finished',
+] as const satisfies readonly EventName[]
 
 // Compile-time proof that schemas and response types list the same channels.
 type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never

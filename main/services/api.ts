@@ -31,5 +31,14 @@ export function createHandlers(s: Services): Handlers {
       s.jobs.cancel(jobId)
       return { jobId }
     },
+    'generate:start': (req) => s.generation.start(req),
+    'generate:cancel': ({ jobId }) => s.generation.cancel(jobId),
+    'gallery:list': () => s.gallery.list(),
+    'gallery:image': ({ id }) => s.gallery.image(id),
+    'gallery:delete': async ({ id }) => {
+      await s.gallery.delete(id)
+      return { id }
+    },
+    'gallery:parameters': ({ png }) => s.gallery.parameters(png),
   }
 }

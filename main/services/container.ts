@@ -1,6 +1,10 @@
 import { appPaths } from '../platform/paths'
 import { createHandlers, type Handlers } from './api'
 import { EventBus } from './events'
+import { GalleryStore } from './generation/gallery'
+import { readImageParameters } from './generation/parameters'
+import { createResolvers } from './generation/resolve'
+import { GenerationService } from './generation/service'
 import { JobManager } from './jobs'
 import { keyFileSecretBox, SecretsService, type SecretBox } from './secrets'
 import { SettingsService } from './settings'
@@ -25,6 +29,8 @@ export interface Services {
   settings: SettingsService
   secrets: SecretsService
   jobs: JobManager
+  gallery: GalleryStore
+  generation: GenerationService
   dispose(): Promise<void>
 }
 
@@ -34,6 +40,15 @@ export function createServices(opts: ServicesOptions): Services {
   const store = opts.store ?? fileStore(opts.home)
   const bus = new EventBus()
   const jobs = new JobManager(bus)
+  const gallery = new GalleryStore(paths.outputs, readImageParameters)
+  const generation = new GenerationService({
+    bus,
+    jobs,
+    gallery,
+    resolvers: createResolvers({ roots: [paths.library] }),
+    cacheRoot: paths.conversionCache,
+    appVersion: APP_VERSION,
+  })
   return {
     version: APP_VERSION,
     mode: opts.mode,
@@ -42,8 +57,11 @@ export function createServices(opts: ServicesOptions): Services {
     settings: new SettingsService(store, opts.home, bus, env),
     secrets: new SecretsService(store, opts.secretBox ?? keyFileSecretBox(paths.keyFile), env),
     jobs,
+    gallery,
+    generation,
     async dispose() {
       jobs.dispose()
+      await generation.dispose()
     },
   }
 }

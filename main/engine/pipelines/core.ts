@@ -22,6 +22,9 @@ export interface CoreOptions {
   /** [uncond x B, cond x B] with CFG, else cond x B. */
   context: ort.Tensor
   guidanceScale: number
+  /** AND weights / uncond presence (see DenoiseOptions); defaults: one cond, uncond when g > 1. */
+  condWeights?: number[]
+  withUncond?: boolean
   noise: NoiseSource
   /** Latent shape: batch, 4, height / 8, width / 8. */
   shape: LatentShape
@@ -45,6 +48,8 @@ function loopOptions(o: CoreOptions, timesteps: Float64Array, latents: Float32Ar
     shape: o.shape,
     context: o.context,
     guidanceScale: o.guidanceScale,
+    condWeights: o.condWeights,
+    withUncond: o.withUncond,
     noise: o.noise,
     signal: o.signal,
     onStep: o.onStep,

@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node'
 import type { Scheduler } from '../schedulers'
-import { blend, concatChannels, guidance, repeat } from './tensor'
+import { blend, combine, concatChannels, guidance, repeat } from './tensor'
 import type { DiffusionModel, LatentShape, NoiseSource, StepInfo, UnetTrace } from './types'
 import { latentSize, throwIfAborted } from './types'
 
@@ -41,6 +41,13 @@ export interface DenoiseOptions {
    */
   context: ort.Tensor
   guidanceScale: number
+  /**
+   * A1111 composable prompts (AND): weights of the cond blocks after the uncond block; the guided eps is
+   * uncond + sum_i w_i * g * (cond_i - uncond). Default: one cond block of weight 1.
+   */
+  condWeights?: number[]
+  /** Whether the context starts with an uncond block; default: guidanceScale > 1. */
+  withUncond?: boolean
   noise: NoiseSource
   blend?: LatentBlend
   inpaint?: InpaintConditioning
@@ -65,8 +72,12 @@ export async function denoise(o: DenoiseOptions): Promise<Float32Array> {
   if (o.latents.length !== n)
     throw new Error(`denoise: latents have ${o.latents.length} values, expected ${n}`)
   if (shape.channels !== 4) throw new Error(`denoise: latents must have 4 channels (got ${shape.channels})`)
-  const cfg = usesCfg(o.guidanceScale)
-  const copies = cfg ? 2 : 1
+  const weights = o.condWeights ?? [1]
+  const cfg = o.withUncond ?? usesCfg(o.guidanceScale)
+  if (!cfg && weights.length > 1) throw new Error('denoise: AND sub-prompts need the uncond block')
+  const copies = (cfg ? 1 : 0) + weights.length
+  if ((o.context.dims[0] ?? 0) !== copies * shape.batch)
+    throw new Error(`denoise: context batch ${o.context.dims[0]} is not ${copies} x ${shape.batch}`)
   const hw = shape.height * shape.width
   const extra = o.inpaint
     ? {
@@ -85,7 +96,7 @@ export async function denoise(o: DenoiseOptions): Promise<Float32Array> {
   for (let i = 0; i < total; i++) {
     throwIfAborted(o.signal)
     const t = o.timesteps[i]!
-    let input = scheduler.scaleModelInput(cfg ? repeat(latents, 2) : latents, t)
+    let input = scheduler.scaleModelInput(copies > 1 ? repeat(latents, copies) : latents, t)
     if (extra)
       input = concatChannels(
         [
@@ -98,7 +109,11 @@ export async function denoise(o: DenoiseOptions): Promise<Float32Array> {
       )
     const out = await o.model.unet(new ort.Tensor('float32', input, dims), t, o.context)
     const raw = out.data as Float32Array
-    const eps = cfg ? guidance(raw, o.guidanceScale) : raw
+    const eps = !cfg
+      ? raw
+      : weights.length === 1 && weights[0] === 1
+        ? guidance(raw, o.guidanceScale)
+        : combine(raw, weights, o.guidanceScale)
     latents = scheduler.step(eps, t, latents, stepNoise)
     if (o.blend) {
       const proper = scheduler.addNoise(o.blend.original, o.blend.noise, t)

@@ -44,6 +44,18 @@ export function guidance(eps: Float32Array, g: number): Float32Array {
   return out
 }
 
+/** A1111 combine_denoised: eps = [uncond, cond_1..cond_k]; uncond + sum_i w_i * g * (cond_i - uncond). */
+export function combine(eps: Float32Array, weights: number[], g: number): Float32Array {
+  const n = eps.length / (weights.length + 1)
+  const out = eps.slice(0, n)
+  weights.forEach((w, k) => {
+    const s = f32(w * g)
+    const off = (k + 1) * n
+    for (let i = 0; i < n; i++) out[i] = out[i]! + f32(s * f32(eps[off + i]! - eps[i]!))
+  })
+  return out
+}
+
 /** a * keep + b * (1 - keep), elementwise (keep has a's size; see expandPlanes). */
 export function blend(a: Float32Array, b: Float32Array, keep: Float32Array): Float32Array {
   if (a.length !== b.length || a.length !== keep.length)

@@ -1,0 +1,65 @@
+/**
+ * Messages between the generation service (main thread) and its worker thread. Everything here is
+ * structured-clone data; images travel as Uint8Array (transferred, not copied, where possible).
+ */
+import type { ApiError, GenerateRequest } from '../../../preload/contract-types'
+
+export interface ResolvedModel {
+  /** Checkpoint file, diffusers folder or ONNX folder. */
+  path: string
+  /** Shown in metadata (`Model: name`). */
+  name: string
+  /** Full-file SHA-256 when already known (library); else the worker hashes once (cached). */
+  sha256?: string
+  civitaiVersionId?: number
+}
+
+export interface ResolvedLora {
+  path: string
+  name: string
+  weight: number
+  civitaiVersionId?: number
+}
+
+/** A request with defaults applied and names resolved to files (what the worker runs). */
+export interface WorkerJob {
+  jobId: string
+  request: GenerateRequest
+  /** The seed actually used (the request's, or a random one). */
+  seed: number
+  model: ResolvedModel
+  loras: ResolvedLora[]
+  /** Conversion cache folder. */
+  cacheRoot: string
+  /** Tokenizer folder / BPE file; default lookup when absent. */
+  tokenizer?: string
+  /** Stored in the PNG (`Version: ...`). */
+  appVersion: string
+}
+
+export interface WorkerImage {
+  png: Uint8Array
+  seed: number
+  width: number
+  height: number
+}
+
+export type ToWorker =
+  { type: 'run'; job: WorkerJob } | { type: 'cancel'; jobId: string } | { type: 'dispose' }
+
+export type FromWorker =
+  | {
+      type: 'progress'
+      jobId: string
+      batch: number
+      batchCount: number
+      step: number
+      total: number
+      etaMs: number
+      preview?: Uint8Array
+    }
+  | { type: 'status'; jobId: string; message: string }
+  | { type: 'images'; jobId: string; batch: number; images: WorkerImage[] }
+  | { type: 'done'; jobId: string }
+  | { type: 'error'; jobId: string; error: ApiError }
+  | { type: 'ready' }

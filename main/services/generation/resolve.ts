@@ -1,0 +1,117 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { AppError } from '../errors'
+import type { ResolvedModel } from './protocol'
+
+/** What a LoRA name resolves to (weight comes from the request or the prompt tag). */
+export interface LoraFileRef {
+  path: string
+  name: string
+  civitaiVersionId?: number
+}
+
+/** Plug-in points for the library: model and LoRA names to files. */
+export interface GenerationResolvers {
+  model(ref: string): Promise<ResolvedModel> | ResolvedModel
+  lora(name: string): Promise<LoraFileRef> | LoraFileRef
+}
+
+/** The part of a library record the resolvers read. */
+export interface LibraryRecordLike {
+  name: string
+  path: string
+  type: string
+  sha256: string | null
+  civitai: { versionId: number } | null
+}
+
+export interface LibraryLike {
+  get(idOrName: string): LibraryRecordLike | undefined
+}
+
+const MODEL_EXT = ['.safetensors', '.ckpt']
+
+function stem(p: string): string {
+  const b = path.basename(p)
+  return b.replace(/\.(safetensors|ckpt|pt|bin)$/i, '')
+}
+
+/** Files under `dir` (depth-limited) whose stem is `name` (case-insensitive). */
+function findByStem(dir: string, name: string, exts: string[], depth = 4): string | undefined {
+  if (depth < 0 || !fs.existsSync(dir)) return undefined
+  const want = name.toLowerCase()
+  let entries: fs.Dirent[]
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true })
+  } catch {
+    return undefined
+  }
+  for (const e of entries) {
+    const full = path.join(dir, e.name)
+    if (
+      e.isFile() &&
+      exts.some((x) => e.name.toLowerCase().endsWith(x)) &&
+      stem(e.name).toLowerCase() === want
+    )
+      return full
+    if (
+      e.isDirectory() &&
+      e.name.toLowerCase() === want &&
+      fs.existsSync(path.join(full, 'model_index.json'))
+    )
+      return full
+  }
+  for (const e of entries) {
+    if (!e.isDirectory() || e.name.startsWith('.')) continue
+    const hit = findByStem(path.join(dir, e.name), name, exts, depth - 1)
+    if (hit) return hit
+  }
+  return undefined
+}
+
+/**
+ * Resolution order: a library record (id or name), an existing file or folder path, then a file of that
+ * name under the library folders. Missing names are a `not-found` error naming what was looked for.
+ */
+export function createResolvers(opts: { library?: LibraryLike; roots: string[] }): GenerationResolvers {
+  return {
+    model(ref) {
+      const rec = opts.library?.get(ref)
+      if (rec && rec.type === 'checkpoint')
+        return {
+          path: rec.path,
+          name: rec.name,
+          ...(rec.sha256 ? { sha256: rec.sha256 } : {}),
+          ...(rec.civitai ? { civitaiVersionId: rec.civitai.versionId } : {}),
+        }
+      if (fs.existsSync(ref)) return { path: path.resolve(ref), name: stem(ref) }
+      for (const root of opts.roots) {
+        const hit = findByStem(root, ref, MODEL_EXT)
+        if (hit) return { path: hit, name: stem(hit) }
+      }
+      throw new AppError(
+        'not-found',
+        `Model "${ref}" was not found: not in the library, not a file or folder, and no ${ref}.safetensors under ${opts.roots.join(', ') || 'the library folders'}.`,
+      )
+    },
+    lora(name) {
+      const rec = opts.library?.get(name)
+      if (rec && rec.type === 'lora')
+        return {
+          path: rec.path,
+          name: rec.name,
+          ...(rec.civitai ? { civitaiVersionId: rec.civitai.versionId } : {}),
+        }
+      if (fs.existsSync(name) && fs.statSync(name).isFile())
+        return { path: path.resolve(name), name: stem(name) }
+      for (const root of opts.roots) {
+        const hit = findByStem(root, name, ['.safetensors'])
+        if (hit) return { path: hit, name: stem(hit) }
+      }
+      throw new AppError(
+        'not-found',
+        `LoRA "${name}" was not found in the library${opts.roots.length ? ` (${opts.roots.join(', ')})` : ''}.`,
+      )
+    },
+  }
+}

@@ -1,0 +1,230 @@
+import type {
+  ApiError,
+  GenerateRequest,
+  GenerationResult,
+  JobRef,
+  OutputImage,
+} from '../../../preload/contract-types'
+import { generateRequestSchema } from '../../../preload/contract'
+import { extractExtraNetworks } from '../../engine/prompt'
+import { AppError } from '../errors'
+import type { EventBus } from '../events'
+import type { JobContext, JobManager } from '../jobs'
+import type { GalleryStore } from './gallery'
+import type { FromWorker, ResolvedLora, WorkerJob } from './protocol'
+import type { GenerationResolvers } from './resolve'
+import { GenerationWorker, type WorkerHandlers } from './worker-client'
+
+export interface GenerationServiceOptions {
+  bus: EventBus
+  jobs: JobManager
+  gallery: GalleryStore
+  resolvers: GenerationResolvers
+  cacheRoot: string
+  appVersion: string
+  /** Tokenizer folder or BPE file for checkpoints without one (default lookup otherwise). */
+  tokenizer?: string
+  /** Test hook: how the worker is made. */
+  makeWorker?: (h: WorkerHandlers) => GenerationWorker
+}
+
+interface Running {
+  jobId: string
+  started: number
+  images: OutputImage[]
+  saving: Promise<void>
+  ctx: JobContext
+  resolve: () => void
+  reject: (e: AppError) => void
+}
+
+function randomSeed(): number {
+  return Math.floor(Math.random() * 2 ** 32)
+}
+
+/** Semantic checks the schema cannot express; every message names the field. */
+export function checkRequest(req: GenerateRequest): void {
+  const needsImage = req.mode !== 'txt2img'
+  if (needsImage && !req.image)
+    throw new AppError('invalid-input', `${req.mode} needs an input image (image).`)
+  if (req.mode === 'inpaint' && !req.mask)
+    throw new AppError('invalid-input', 'inpaint needs a mask image (mask).')
+  if (req.mode === 'outpaint') {
+    const o = req.outpaint ?? {}
+    const total = (o.left ?? 0) + (o.right ?? 0) + (o.top ?? 0) + (o.bottom ?? 0)
+    if (total === 0)
+      throw new AppError('invalid-input', 'outpaint needs at least one of left/right/top/bottom > 0.')
+  }
+  if (req.strength !== undefined && req.strength <= 0 && req.mode !== 'txt2img')
+    throw new AppError('invalid-input', 'strength must be greater than 0.')
+}
+
+/**
+ * Generation jobs: one queue, run one at a time on a worker thread (the model stays loaded between
+ * jobs), progress as `generate:progress` events (and `jobs:progress`), cancellation through the job's
+ * signal (the worker stops before its next step), results saved to the gallery and announced with
+ * `generate:finished`. A crashed worker fails its job with a readable error and is restarted for the next.
+ */
+export class GenerationService {
+  private worker: GenerationWorker | undefined
+  private queue: Promise<void> = Promise.resolve()
+  private running: Running | undefined
+  private disposed = false
+
+  constructor(private readonly o: GenerationServiceOptions) {}
+
+  /** Validates and resolves a request, queues it, and returns its job id at once. */
+  async start(input: GenerateRequest): Promise<JobRef> {
+    const parsed = generateRequestSchema.safeParse(input)
+    if (!parsed.success)
+      throw new AppError(
+        'invalid-input',
+        parsed.error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; '),
+        parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      )
+    const req = parsed.data as GenerateRequest
+    checkRequest(req)
+    const model = await this.o.resolvers.model(req.model)
+    const loras: ResolvedLora[] = []
+    const tags = extractExtraNetworks(req.prompt).loras
+    for (const l of [...(req.loras ?? []), ...tags.map((t) => ({ name: t.name, weight: t.weight }))]) {
+      const f = await this.o.resolvers.lora(l.name)
+      const same = loras.find((x) => x.path === f.path)
+      if (same) same.weight = l.weight
+      else loras.push({ ...f, weight: l.weight })
+    }
+    const seed = req.seed === undefined || req.seed < 0 ? randomSeed() : req.seed
+    const label = `${req.mode}: ${req.prompt.slice(0, 60)}`
+    const box: { id?: string } = {}
+    const info = this.o.jobs.start('generate', label, async (ctx) => {
+      await Promise.resolve() // let start() return the id first
+      const jobId = box.id as string
+      const job: WorkerJob = {
+        jobId,
+        request: req,
+        seed,
+        model,
+        loras,
+        cacheRoot: this.o.cacheRoot,
+        tokenizer: this.o.tokenizer,
+        appVersion: this.o.appVersion,
+      }
+      const turn = this.queue.then(() => this.run(job, ctx))
+      this.queue = turn.catch(() => undefined)
+      ctx.report(0, 'queued')
+      await turn
+    })
+    box.id = info.id
+    return { jobId: info.id }
+  }
+
+  cancel(jobId: string): JobRef {
+    this.o.jobs.cancel(jobId)
+    return { jobId }
+  }
+
+  private ensureWorker(): GenerationWorker {
+    if (this.worker?.alive) return this.worker
+    const handlers: WorkerHandlers = {
+      message: (m) => this.onMessage(m),
+      exit: (reason) => {
+        this.worker = undefined
+        this.running?.reject(new AppError('internal', `Generation failed: ${reason}.`))
+      },
+    }
+    this.worker = this.o.makeWorker ? this.o.makeWorker(handlers) : new GenerationWorker(handlers)
+    return this.worker
+  }
+
+  private async run(job: WorkerJob, ctx: JobContext): Promise<void> {
+    const started = Date.now()
+    const finish = (state: GenerationResult['state'], images: OutputImage[], error?: ApiError): void =>
+      this.o.bus.emit('generate:finished', {
+        jobId: job.jobId,
+        state,
+        images,
+        ...(error ? { error } : {}),
+        elapsedMs: Date.now() - started,
+      })
+    if (ctx.signal.aborted || this.disposed) {
+      finish('cancelled', [])
+      throw new AppError('cancelled', 'Cancelled before it started.')
+    }
+    const worker = this.ensureWorker()
+    const done = new Promise<void>((resolve, reject) => {
+      this.running = {
+        jobId: job.jobId,
+        started,
+        images: [],
+        saving: Promise.resolve(),
+        ctx,
+        resolve,
+        reject,
+      }
+    })
+    const running = this.running as Running
+    const onAbort = (): void => worker.send({ type: 'cancel', jobId: job.jobId })
+    ctx.signal.addEventListener('abort', onAbort, { once: true })
+    ctx.report(0, 'starting')
+    worker.send({ type: 'run', job })
+    try {
+      await done
+      await running.saving
+      finish('done', running.images)
+    } catch (err) {
+      await running.saving.catch(() => undefined)
+      const e = err instanceof AppError ? err : new AppError('internal', String(err))
+      if (e.code === 'cancelled' || ctx.signal.aborted) {
+        finish('cancelled', running.images)
+        throw new AppError('cancelled', 'Cancelled by the user.')
+      }
+      finish('failed', running.images, { code: e.code, message: e.message })
+      throw e
+    } finally {
+      ctx.signal.removeEventListener('abort', onAbort)
+      this.running = undefined
+    }
+  }
+
+  private onMessage(m: FromWorker): void {
+    const r = this.running
+    if (m.type === 'ready' || !r || m.jobId !== r.jobId) return
+    switch (m.type) {
+      case 'progress': {
+        const overall = (m.batch + m.step / Math.max(1, m.total)) / Math.max(1, m.batchCount)
+        r.ctx.report(overall, `step ${m.step}/${m.total}`)
+        this.o.bus.emit('generate:progress', {
+          jobId: m.jobId,
+          batch: m.batch,
+          batchCount: m.batchCount,
+          step: m.step,
+          total: m.total,
+          etaMs: m.etaMs,
+          ...(m.preview ? { preview: m.preview } : {}),
+        })
+        break
+      }
+      case 'status':
+        r.ctx.report(0, m.message)
+        break
+      case 'images':
+        r.saving = r.saving.then(async () => {
+          for (const img of m.images) r.images.push(await this.o.gallery.save(img.png, img.seed))
+        })
+        break
+      case 'done':
+        r.resolve()
+        break
+      case 'error':
+        r.reject(new AppError(m.error.code, m.error.message))
+        break
+    }
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true
+    const w = this.worker
+    this.worker = undefined
+    if (w) await w.terminate()
+  }
+}
