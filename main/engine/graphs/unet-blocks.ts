@@ -48,14 +48,30 @@ function attn(ctx: BlockContext, prefix: string, x: string, kv: string, channels
   return linear(g, w, `${prefix}.to_out.0`, o)
 }
 
-/** GEGLU feed-forward: proj to 2*inner, hidden * gelu(gate), project back. */
+/**
+ * GEGLU feed-forward: hidden * gelu(gate) with [hidden, gate] = chunk(x W0^T + b0, 2), projected back. The two
+ * halves run as two MatMuls on slices of the (constant) weight instead of one MatMul and a Split: it saves
+ * copying the [B, S, 8C] product (bench/unet-parts.ts: 0.51 s vs 0.83 s at S=4096, C=320).
+ */
 function feedForward(ctx: BlockContext, prefix: string, x: string): string {
-  const { g, w } = ctx
-  const proj = linear(g, w, `${prefix}.net.0.proj`, x)
-  const [hidden, gate] = g.opMulti('Split', [proj], { axis: -1, num_outputs: 2 }, { outputs: 2 }) as [
-    string,
-    string,
-  ]
+  const { g, w, c } = ctx
+  if (ctx.opts.geglu === 'split') {
+    const proj = linear(g, w, `${prefix}.net.0.proj`, x)
+    const [hidden, gate] = g.opMulti('Split', [proj], { axis: -1, num_outputs: 2 }, { outputs: 2 })
+    return linear(g, w, `${prefix}.net.2`, g.op('Mul', [hidden as string, g.op('Gelu', [gate as string])]))
+  }
+  const inner = (w.shape(`${prefix}.net.0.proj.weight`)[0] as number) / 2
+  const wT = w.getLinearT(g, `${prefix}.net.0.proj.weight`)
+  const b = w.get(g, `${prefix}.net.0.proj.bias`)
+  const half = (i: number): string => {
+    const start = c.int64([i * inner])
+    const end = c.int64([(i + 1) * inner])
+    const wi = g.op('Slice', [wT, start, end, c.int64([1])])
+    const bi = g.op('Slice', [b, start, end, c.int64([0])])
+    return g.op('Add', [g.op('MatMul', [x, wi]), bi])
+  }
+  const hidden = half(0)
+  const gate = half(1)
   return linear(g, w, `${prefix}.net.2`, g.op('Mul', [hidden, g.op('Gelu', [gate])]))
 }
 

@@ -8,10 +8,13 @@ import type { WeightProvider } from './weights'
 
 export type GroupNormImpl = 'native' | 'instance'
 export type AttentionImpl = 'mha' | 'unfused'
+/** GEGLU projection: one MatMul + Split (the PyTorch export form), or two MatMuls on weight slices. */
+export type GegluImpl = 'split' | 'sliced'
 
 export interface LayerOptions {
   groupNorm: GroupNormImpl
   attention: AttentionImpl
+  geglu: GegluImpl
 }
 
 /** Per-graph constants shared by many layers (created once). */

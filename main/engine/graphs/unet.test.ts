@@ -152,10 +152,11 @@ describe.skipIf(!haveOracle)('UNet graph vs oracle (tiny SD 1.5)', async () => {
     await sess.release()
   })
 
-  it('the unfused attention and InstanceNorm group norm give the same eps', async () => {
+  it('the alternative graph forms (unfused attention, opset-21 GroupNormalization, split GEGLU) agree', async () => {
     await expectEps(await ldmUnet(tiny), 'sample', 'eps', [1], 2, {
       attention: 'unfused',
-      groupNorm: 'instance',
+      groupNorm: 'native',
+      geglu: 'split',
     })
   })
 

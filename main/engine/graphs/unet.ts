@@ -3,7 +3,7 @@ import type { BlockContext } from './unet-blocks'
 import { downsample, resnet, spatialTransformer, upsample } from './unet-blocks'
 import type { UnetConfig } from './unet-config'
 import { inferUnetConfig } from './unet-config'
-import type { AttentionImpl, GroupNormImpl } from './unet-layers'
+import type { AttentionImpl, GegluImpl, GroupNormImpl } from './unet-layers'
 import { Consts, conv, gemm, groupNorm, silu } from './unet-layers'
 import type { WeightProvider } from './weights'
 
@@ -25,8 +25,10 @@ export interface UnetBuildOptions {
   debug?: boolean
   /** Attention heads (SD 1.x: 8 everywhere). */
   heads?: number
+  /** Graph forms (defaults: the fastest on ORT CPU, see bench/unet-parts.ts). */
   groupNorm?: GroupNormImpl
   attention?: AttentionImpl
+  geglu?: GegluImpl
 }
 
 export const UNET_INPUTS = ['sample', 'timestep', 'encoder_hidden_states'] as const
@@ -81,7 +83,11 @@ export function buildUnet(
     w,
     c,
     heads: config.heads,
-    opts: { groupNorm: opts.groupNorm ?? 'native', attention: opts.attention ?? 'mha' },
+    opts: {
+      groupNorm: opts.groupNorm ?? 'instance',
+      attention: opts.attention ?? 'mha',
+      geglu: opts.geglu ?? 'sliced',
+    },
     tembAct: silu(g, temb),
     context,
   }

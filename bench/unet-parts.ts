@@ -1,0 +1,190 @@
+import * as ort from 'onnxruntime-node'
+import { Consts, attention, groupNorm, silu } from '../main/engine/graphs/unet-layers'
+import type { AttentionImpl, GroupNormImpl } from '../main/engine/graphs/unet-layers'
+import { InlineWeights } from '../main/engine/graphs/weights'
+import { GraphBuilder } from '../main/model-formats/onnx/builder'
+import { sessionOptions } from '../main/engine/runtime/session'
+import { loadAverage, median } from './unet-common'
+
+/**
+ * Micro-benchmarks of the UNet's hot parts at SD 1.5 / 512x512 sizes (batch 2), each alternative run
+ * interleaved with the others so that load from other processes hits them alike. Prints JSON with the
+ * min and median seconds per alternative. Used to pick the graph forms in unet-layers.ts.
+ *
+ *   npx tsx bench/unet-parts.ts [--rounds 5] [--only attention,groupnorm,geglu]
+ */
+
+interface Case {
+  group: string
+  name: string
+  build: () => GraphBuilder
+  feeds: Record<string, ort.Tensor>
+}
+
+function rand(n: number, scale = 1): Float32Array {
+  let s = 12345
+  const out = new Float32Array(n)
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0
+    out[i] = ((s / 4294967296) * 2 - 1) * scale
+  }
+  return out
+}
+
+function weights(entries: [string, number[]][]): InlineWeights {
+  const m = new Map<string, { shape: number[]; data: Float32Array }>()
+  for (const [name, shape] of entries) {
+    const n = shape.reduce((a, b) => a * b, 1)
+    const fanIn = shape.length > 1 ? n / (shape[0] as number) : 1
+    m.set(name, { shape, data: rand(n, shape.length > 1 ? Math.sqrt(3 / fanIn) : 0.1) })
+  }
+  return m.size ? new InlineWeights(m) : new InlineWeights(new Map())
+}
+
+function attentionCase(impl: AttentionImpl | 'onnx23', s: number, l: number, c: number): Case {
+  const B = 2
+  return {
+    group: `attention S=${s} L=${l} C=${c}`,
+    name: impl,
+    build: () => {
+      const g = new GraphBuilder('attn')
+      const q = g.input('q', 'float32', [B, s, c])
+      const k = g.input('k', 'float32', [B, l, c])
+      const v = g.input('v', 'float32', [B, l, c])
+      const out =
+        impl === 'onnx23'
+          ? g.op('Attention', [q, k, v], { q_num_heads: 8, kv_num_heads: 8 })
+          : attention(g, new Consts(g), q, k, v, 8, c, impl)
+      g.output(out, 'float32', [B, s, c], 'o')
+      return g
+    },
+    feeds: {
+      q: new ort.Tensor('float32', rand(B * s * c), [B, s, c]),
+      k: new ort.Tensor('float32', rand(B * l * c), [B, l, c]),
+      v: new ort.Tensor('float32', rand(B * l * c), [B, l, c]),
+    },
+  }
+}
+
+function groupNormCase(impl: GroupNormImpl, c: number, hw: number): Case {
+  const B = 2
+  const w = weights([
+    ['n.weight', [c]],
+    ['n.bias', [c]],
+  ])
+  return {
+    group: `groupnorm+silu C=${c} ${hw}x${hw}`,
+    name: impl,
+    build: () => {
+      const g = new GraphBuilder('gn')
+      const x = g.input('x', 'float32', [B, c, hw, hw])
+      g.output(silu(g, groupNorm(g, w, new Consts(g), 'n', x, c, 1e-5, impl)), 'float32', [B, c, hw, hw], 'y')
+      return g
+    },
+    feeds: { x: new ort.Tensor('float32', rand(B * c * hw * hw), [B, c, hw, hw]) },
+  }
+}
+
+function gegluCase(form: 'split' | 'two-matmuls', s: number, c: number): Case {
+  const B = 2
+  const w = weights([
+    ['p.weight', [8 * c, c]],
+    ['p.bias', [8 * c]],
+    ['o.weight', [c, 4 * c]],
+    ['o.bias', [c]],
+  ])
+  return {
+    group: `geglu S=${s} C=${c}`,
+    name: form,
+    build: () => {
+      const g = new GraphBuilder('ff')
+      const x = g.input('x', 'float32', [B, s, c])
+      const c4 = 4 * c
+      let prod: string
+      if (form === 'split') {
+        const proj = g.op('Add', [g.op('MatMul', [x, w.getLinearT(g, 'p.weight')]), w.get(g, 'p.bias')])
+        const [h, gate] = g.opMulti('Split', [proj], { axis: -1, num_outputs: 2 }, { outputs: 2 }) as [
+          string,
+          string,
+        ]
+        prod = g.op('Mul', [h, g.op('Gelu', [gate])])
+      } else {
+        const k = new Consts(g)
+        const wT = w.getLinearT(g, 'p.weight')
+        const b = w.get(g, 'p.bias')
+        const half = (i: number, t: string, axis: number): string =>
+          g.op('Slice', [t, k.int64([i * c4]), k.int64([(i + 1) * c4]), k.int64([axis])])
+        const h = g.op('Add', [g.op('MatMul', [x, half(0, wT, 1)]), half(0, b, 0)])
+        const gate = g.op('Add', [g.op('MatMul', [x, half(1, wT, 1)]), half(1, b, 0)])
+        prod = g.op('Mul', [h, g.op('Gelu', [gate])])
+      }
+      const y = g.op('Add', [g.op('MatMul', [prod, w.getLinearT(g, 'o.weight')]), w.get(g, 'o.bias')])
+      g.output(y, 'float32', [B, s, c], 'y')
+      return g
+    },
+    feeds: { x: new ort.Tensor('float32', rand(B * s * c), [B, s, c]) },
+  }
+}
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback
+}
+
+async function main(): Promise<void> {
+  const rounds = Number(arg('rounds', '5'))
+  const only = arg('only', 'attention,groupnorm,geglu').split(',')
+  const cases: Case[] = []
+  if (only.includes('attention'))
+    for (const [s, l, c] of [
+      [4096, 4096, 320],
+      [1024, 1024, 640],
+      [4096, 77, 320],
+    ] as const)
+      for (const impl of ['mha', 'unfused', 'onnx23'] as const) cases.push(attentionCase(impl, s, l, c))
+  if (only.includes('groupnorm'))
+    for (const [c, hw] of [
+      [320, 64],
+      [640, 32],
+    ] as const)
+      for (const impl of ['native', 'instance'] as const) cases.push(groupNormCase(impl, c, hw))
+  if (only.includes('geglu'))
+    for (const form of ['split', 'two-matmuls'] as const) cases.push(gegluCase(form, 4096, 320))
+
+  const opts = sessionOptions('cpu')
+  const sessions = new Map<Case, ort.InferenceSession | string>()
+  for (const c of cases) {
+    try {
+      const opset = c.name === 'onnx23' ? 23 : 21
+      sessions.set(c, await ort.InferenceSession.create(c.build().encode({ opset }), opts))
+    } catch (err) {
+      sessions.set(c, (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? 'failed')
+    }
+  }
+  const times = new Map<Case, number[]>(cases.map((c) => [c, []]))
+  for (let r = 0; r <= rounds; r++) {
+    for (const c of cases) {
+      const s = sessions.get(c)
+      if (typeof s === 'string' || !s) continue
+      const t0 = performance.now()
+      await s.run(c.feeds)
+      if (r > 0) times.get(c)?.push((performance.now() - t0) / 1000)
+    }
+  }
+  const groups: Record<string, Record<string, unknown>> = {}
+  for (const c of cases) {
+    const s = sessions.get(c)
+    const t = times.get(c) ?? []
+    groups[c.group] ??= {}
+    ;(groups[c.group] as Record<string, unknown>)[c.name] =
+      typeof s === 'string'
+        ? { error: s }
+        : { min_s: +Math.min(...t).toFixed(4), median_s: +median(t).toFixed(4) }
+    if (typeof s !== 'string') await s?.release()
+  }
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'unet-parts', rounds, groups, load_average: loadAverage() }, null, 2)}\n`,
+  )
+}
+
+await main()
