@@ -17,8 +17,10 @@ import type {
   SecretStatus,
   Settings,
 } from './contract-types'
+import { modelsEventNames, modelsRequestSchemas, type ModelsEvents, type ModelsResponses } from './contract-models'
 
 export * from './contract-types'
+export * from './contract-models'
 
 const secretName = z.enum(['civitaiApiKey', 'hfToken'])
 
@@ -97,6 +99,7 @@ export const generateRequestSchema = z
   .strict()
 
 export const requestSchemas = {
+  ...modelsRequestSchemas,
   'app:info': empty,
   'settings:get': empty,
   'settings:update': z.object({ patch: settingsPatchSchema }).strict(),
@@ -113,7 +116,7 @@ export const requestSchemas = {
   'gallery:parameters': z.object({ png: bytes }).strict(),
 } as const
 
-export interface Responses {
+export interface Responses extends ModelsResponses {
   'app:info': AppInfo
   'settings:get': Settings
   'settings:update': Settings
@@ -130,7 +133,7 @@ export interface Responses {
   'gallery:parameters': ImageParameters
 }
 
-export interface Events {
+export interface Events extends ModelsEvents {
   'jobs:progress': JobInfo
   'settings:changed': Settings
   'generate:progress': GenerationProgress
@@ -145,6 +148,7 @@ export type Res<C extends Channel> = Responses[C]
 
 export const channels = Object.keys(requestSchemas) as Channel[]
 export const eventNames = [
+  ...modelsEventNames,
   'jobs:progress',
   'settings:changed',
   'generate:progress',

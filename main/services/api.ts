@@ -1,6 +1,7 @@
 import type { Channel, ParsedReq, Res } from '../../preload/contract'
 import type { Services } from './container'
 import { executionProviderInfo } from './engine-info'
+import { modelsHandlers } from './models/handlers'
 
 export interface CallContext {
   /** Which door the call came through. */
@@ -14,6 +15,7 @@ export type Handlers = {
 
 export function createHandlers(s: Services): Handlers {
   return {
+    ...modelsHandlers(s.models),
     'app:info': () => ({
       version: s.version,
       mode: s.mode,

@@ -6,6 +6,7 @@ import { readImageParameters } from './generation/parameters'
 import { createResolvers } from './generation/resolve'
 import { GenerationService } from './generation/service'
 import { JobManager } from './jobs'
+import { ModelsService } from './models/service'
 import { keyFileSecretBox, SecretsService, type SecretBox } from './secrets'
 import { SettingsService } from './settings'
 import { fileStore, type KeyValueStore } from './store'
@@ -31,6 +32,7 @@ export interface Services {
   jobs: JobManager
   gallery: GalleryStore
   generation: GenerationService
+  models: ModelsService
   dispose(): Promise<void>
 }
 
@@ -49,19 +51,24 @@ export function createServices(opts: ServicesOptions): Services {
     cacheRoot: paths.conversionCache,
     appVersion: APP_VERSION,
   })
+  const settings = new SettingsService(store, opts.home, bus, env)
+  const secrets = new SecretsService(store, opts.secretBox ?? keyFileSecretBox(paths.keyFile), env)
+  const models = new ModelsService({ home: opts.home, settings, secrets, bus, jobs })
   return {
     version: APP_VERSION,
     mode: opts.mode,
     home: opts.home,
     bus,
-    settings: new SettingsService(store, opts.home, bus, env),
-    secrets: new SecretsService(store, opts.secretBox ?? keyFileSecretBox(paths.keyFile), env),
+    settings,
+    secrets,
     jobs,
+    models,
     gallery,
     generation,
     async dispose() {
       jobs.dispose()
       await generation.dispose()
+      await models.dispose()
     },
   }
 }
