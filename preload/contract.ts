@@ -17,7 +17,12 @@ import type {
   SecretStatus,
   Settings,
 } from './contract-types'
-import { modelsEventNames, modelsRequestSchemas, type ModelsEvents, type ModelsResponses } from './contract-models'
+import {
+  modelsEventNames,
+  modelsRequestSchemas,
+  type ModelsEvents,
+  type ModelsResponses,
+} from './contract-models'
 
 export * from './contract-types'
 export * from './contract-models'
