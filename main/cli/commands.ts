@@ -4,6 +4,7 @@ import { registerProbe } from './commands/probe'
 import { registerLibrary } from './commands/library'
 import { registerReference } from './commands/reference'
 import { registerConvert } from './commands/convert'
+import { registerGenerate } from './commands/generate'
 
 /** Every `atelier` subcommand registers here (one line each). */
 export function registerCommands(program: Command): void {
@@ -12,4 +13,5 @@ export function registerCommands(program: Command): void {
   registerLibrary(program)
   registerReference(program)
   registerConvert(program)
+  registerGenerate(program)
 }

@@ -33,6 +33,8 @@ export interface WorkerJob {
   cacheRoot: string
   /** Tokenizer folder / BPE file; default lookup when absent. */
   tokenizer?: string
+  /** The data folder's tokenizer cache (default lookup). */
+  tokenizerCacheDir?: string
   /** Stored in the PNG (`Version: ...`). */
   appVersion: string
 }

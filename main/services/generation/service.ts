@@ -24,6 +24,8 @@ export interface GenerationServiceOptions {
   appVersion: string
   /** Tokenizer folder or BPE file for checkpoints without one (default lookup otherwise). */
   tokenizer?: string
+  /** The data folder's CLIP tokenizer cache (appPaths().tokenizers/openai-clip-vit-large-patch14). */
+  tokenizerCacheDir?: string
   /** Test hook: how the worker is made. */
   makeWorker?: (h: WorkerHandlers) => GenerationWorker
 }
@@ -107,6 +109,7 @@ export class GenerationService {
         loras,
         cacheRoot: this.o.cacheRoot,
         tokenizer: this.o.tokenizer,
+        tokenizerCacheDir: this.o.tokenizerCacheDir,
         appVersion: this.o.appVersion,
       }
       const turn = this.queue.then(() => this.run(job, ctx))

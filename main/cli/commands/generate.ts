@@ -1,0 +1,313 @@
+import type { Command } from 'commander'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type {
+  GenerateMode,
+  GenerateRequest,
+  GenerationResult,
+  InpaintArea,
+  LoraRequest,
+  MaskedContent,
+  ResizeMode,
+} from '../../../preload/contract-types'
+import { Library } from '../../library/library'
+import { appPaths, atelierHome } from '../../platform/paths'
+import { APP_VERSION } from '../../services/container'
+import { AppError } from '../../services/errors'
+import { EventBus } from '../../services/events'
+import { GalleryStore } from '../../services/generation/gallery'
+import { readImageParameters } from '../../services/generation/parameters'
+import { createResolvers } from '../../services/generation/resolve'
+import { GenerationService } from '../../services/generation/service'
+import { JobManager } from '../../services/jobs'
+import { CliError } from '../index'
+import { progressBar } from '../progress'
+
+interface GenerateOptions {
+  model: string
+  prompt: string
+  negative?: string
+  out: string
+  lora: string[]
+  image?: string
+  mask?: string
+  strength?: string
+  steps?: string
+  sampler?: string
+  cfg?: string
+  seed?: string
+  width?: string
+  height?: string
+  batch?: string
+  batchCount?: string
+  clipSkip?: string
+  resize?: string
+  maskBlur?: string
+  maskedContent?: string
+  onlyMasked?: boolean
+  padding?: string
+  invertMask?: boolean
+  left?: string
+  right?: string
+  top?: string
+  bottom?: string
+  overlap?: string
+  repeat?: string
+  tokenizer?: string
+  exactSteps?: boolean
+  rng?: string
+  home?: string
+  cache?: string
+  quiet?: boolean
+}
+
+function num(v: string | undefined, flag: string, int = true): number | undefined {
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isFinite(n) || (int && !Number.isInteger(n)))
+    throw new CliError(`${flag}: "${v}" is not ${int ? 'a whole number' : 'a number'}`)
+  return n
+}
+
+function pick<T extends string>(v: string | undefined, flag: string, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined
+  if (!(allowed as readonly string[]).includes(v))
+    throw new CliError(`${flag}: "${v}" is not one of ${allowed.join(', ')}`)
+  return v as T
+}
+
+function readBytes(file: string, flag: string): Uint8Array {
+  try {
+    return new Uint8Array(fs.readFileSync(file))
+  } catch (err) {
+    throw new CliError(
+      `${flag} ${file}: ${(err as { code?: string }).code === 'ENOENT' ? 'no such file' : String(err)}`,
+    )
+  }
+}
+
+/** `name:weight` (weight optional, default 1). */
+export function parseLoraFlag(v: string): LoraRequest {
+  const m = /^(.+?)(?::(-?[0-9]*\.?[0-9]+))?$/.exec(v.trim())
+  if (!m || !m[1]) throw new CliError(`--lora: "${v}" is not name:weight`)
+  return { name: m[1], weight: m[2] === undefined ? 1 : Number(m[2]) }
+}
+
+/** The request a command line describes (throws CliError for bad flags). */
+export function requestFromOptions(mode: GenerateMode, o: GenerateOptions): GenerateRequest {
+  const req: GenerateRequest = {
+    mode,
+    model: o.model,
+    prompt: o.prompt,
+    ...(o.negative !== undefined ? { negativePrompt: o.negative } : {}),
+    ...(o.sampler ? { sampler: o.sampler } : {}),
+    steps: num(o.steps, '--steps'),
+    cfgScale: num(o.cfg, '--cfg', false),
+    seed: num(o.seed, '--seed'),
+    width: num(o.width, '--width'),
+    height: num(o.height, '--height'),
+    batchSize: num(o.batch, '--batch'),
+    batchCount: num(o.batchCount, '--batch-count'),
+    strength: num(o.strength, '--strength', false),
+    ...(o.exactSteps ? { exactSteps: true } : {}),
+    ...(o.lora.length ? { loras: o.lora.map(parseLoraFlag) } : {}),
+  }
+  const clip = num(o.clipSkip, '--clip-skip')
+  if (clip !== undefined) {
+    if (clip !== 1 && clip !== 2) throw new CliError('--clip-skip must be 1 or 2')
+    req.clipSkip = clip
+  }
+  const rng = pick(o.rng, '--rng', ['cpu', 'gpu'] as const)
+  if (rng) req.rng = rng
+  if (mode !== 'txt2img') {
+    if (!o.image) throw new CliError(`${mode} needs --image <file>`)
+    req.image = readBytes(o.image, '--image')
+    const resize = pick<ResizeMode>(o.resize, '--resize', [
+      'just-resize',
+      'crop-and-resize',
+      'resize-and-fill',
+    ])
+    if (resize) req.resizeMode = resize
+  }
+  if (mode === 'inpaint' || mode === 'outpaint') {
+    req.maskBlur = num(o.maskBlur, '--mask-blur')
+    const mc = pick<MaskedContent>(o.maskedContent, '--masked-content', [
+      'fill',
+      'original',
+      'latent-noise',
+      'latent-nothing',
+    ])
+    if (mc) req.maskedContent = mc
+  }
+  if (mode === 'inpaint') {
+    if (!o.mask) throw new CliError('inpaint needs --mask <file> (white = repaint)')
+    req.mask = readBytes(o.mask, '--mask')
+    const area: InpaintArea = o.onlyMasked ? 'only-masked' : 'whole-picture'
+    req.inpaintArea = area
+    req.onlyMaskedPadding = num(o.padding, '--padding')
+    if (o.invertMask) req.invertMask = true
+  }
+  if (mode === 'outpaint') {
+    req.outpaint = {
+      left: num(o.left, '--left'),
+      right: num(o.right, '--right'),
+      top: num(o.top, '--top'),
+      bottom: num(o.bottom, '--bottom'),
+      overlap: num(o.overlap, '--overlap'),
+      repeat: num(o.repeat, '--repeat'),
+    }
+  }
+  for (const k of Object.keys(req) as (keyof GenerateRequest)[]) if (req[k] === undefined) delete req[k]
+  if (req.outpaint)
+    for (const k of Object.keys(req.outpaint) as (keyof NonNullable<GenerateRequest['outpaint']>)[])
+      if (req.outpaint[k] === undefined) delete req.outpaint[k]
+  return req
+}
+
+/** out.png, out-1.png, out-2.png ... */
+function outName(out: string, i: number): string {
+  if (i === 0) return out
+  const ext = path.extname(out) || '.png'
+  return `${out.slice(0, out.length - path.extname(out).length)}-${i}${ext}`
+}
+
+async function runGenerate(mode: GenerateMode, o: GenerateOptions): Promise<void> {
+  const req = requestFromOptions(mode, o)
+  const home = o.home ? path.resolve(o.home) : atelierHome()
+  const paths = appPaths(home)
+  const isPath = fs.existsSync(o.model)
+  const library = isPath ? undefined : await Library.open(home).catch(() => undefined)
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-generate-'))
+  const bus = new EventBus()
+  const jobs = new JobManager(bus)
+  const service = new GenerationService({
+    bus,
+    jobs,
+    gallery: new GalleryStore(tmp, readImageParameters),
+    resolvers: createResolvers({ library, roots: [paths.library] }),
+    cacheRoot: o.cache ? path.resolve(o.cache) : paths.conversionCache,
+    appVersion: APP_VERSION,
+    tokenizer: o.tokenizer ? path.resolve(o.tokenizer) : undefined,
+    tokenizerCacheDir: path.join(paths.tokenizers, 'openai-clip-vit-large-patch14'),
+  })
+  let bar: ReturnType<typeof progressBar> | undefined
+  let jobId = ''
+  const finished = new Promise<GenerationResult>((resolve) => {
+    bus.subscribe((e) => {
+      if (e.name === 'generate:finished' && e.payload.jobId === jobId) resolve(e.payload)
+      if (o.quiet) return
+      if (e.name === 'generate:progress' && e.payload.jobId === jobId) {
+        const p = e.payload
+        bar ??= progressBar(mode, p.total * p.batchCount, ' steps')
+        bar.update(p.batch * p.total + p.step, `batch ${p.batch + 1}/${p.batchCount}`)
+      } else if (e.name === 'jobs:progress' && e.payload.id === jobId && !bar && e.payload.message) {
+        process.stderr.write(`${e.payload.message}\n`)
+      }
+    })
+  })
+  const onSigint = (): void => {
+    if (jobId) service.cancel(jobId)
+  }
+  process.once('SIGINT', onSigint)
+  try {
+    try {
+      jobId = (await service.start(req)).jobId
+    } catch (err) {
+      throw new CliError(err instanceof Error ? err.message : String(err))
+    }
+    const result = await finished
+    bar?.stop()
+    if (result.state !== 'done') {
+      const why = result.error ? result.error.message : 'cancelled'
+      throw new CliError(`${mode} ${result.state}: ${why}`, result.state === 'cancelled' ? 130 : 1)
+    }
+    const out = path.resolve(o.out)
+    fs.mkdirSync(path.dirname(out), { recursive: true })
+    result.images.forEach((img, i) => {
+      const dest = outName(out, i)
+      fs.copyFileSync(path.join(tmp, img.fileName), dest)
+      process.stdout.write(`${dest} (${img.width}x${img.height}, seed ${img.seed ?? '?'})\n`)
+    })
+  } finally {
+    bar?.stop()
+    process.removeListener('SIGINT', onSigint)
+    jobs.dispose()
+    await service.dispose()
+    await library?.dispose()
+    fs.rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+const collect = (v: string, acc: string[]): string[] => [...acc, v]
+
+function common(cmd: Command, mode: GenerateMode): Command {
+  cmd
+    .requiredOption('--model <model>', 'checkpoint file, diffusers/ONNX folder, or library name/id')
+    .requiredOption('--prompt <text>', 'prompt (A1111 syntax: (word:1.2), [word], AND, BREAK, <lora:name:w>)')
+    .requiredOption('--out <file.png>', 'output PNG (batches: out-1.png, out-2.png, ...)')
+    .option('--negative <text>', 'negative prompt')
+    .option('--lora <name:weight>', 'apply a LoRA from the library (repeatable)', collect, [])
+    .option('--steps <n>', 'sampling steps (default 20)')
+    .option('--sampler <name>', "sampler, A1111 name (default 'Euler a')")
+    .option('--cfg <scale>', 'CFG scale (default 7)')
+    .option('--seed <n>', 'seed (default random; batch images use seed+1, seed+2, ...)')
+    .option('--width <px>', 'width, a multiple of 8')
+    .option('--height <px>', 'height, a multiple of 8')
+    .option('--batch <n>', 'images per batch (default 1)')
+    .option('--batch-count <n>', 'batches (default 1)')
+    .option('--clip-skip <n>', 'CLIP skip: 1 or 2')
+    .option('--rng <cpu|gpu>', "noise: 'cpu' (torch CPU, diffusers) or 'gpu' (CUDA Philox, A1111)")
+    .option(
+      '--tokenizer <path>',
+      'CLIP tokenizer folder (vocab.json + merges.txt) or bpe_simple_vocab_16e6.txt.gz',
+    )
+    .option('--home <dir>', 'data folder (default: ATELIER_HOME or the per-user folder)')
+    .option('--cache <dir>', 'conversion cache folder (default: the data folder cache)')
+    .option('--quiet', 'no progress bar')
+  if (mode !== 'txt2img')
+    cmd
+      .requiredOption('--image <file>', 'input image (PNG, JPEG, WebP)')
+      .option('--strength <0..1>', 'denoising strength (default 0.75; outpaint 1)')
+      .option('--exact-steps', 'run exactly --steps steps (A1111 "do exactly the amount of steps")')
+      .option('--resize <mode>', 'just-resize | crop-and-resize | resize-and-fill')
+  if (mode === 'inpaint' || mode === 'outpaint')
+    cmd
+      .option('--mask-blur <px>', 'mask blur (default 4)')
+      .option('--masked-content <mode>', 'fill | original | latent-noise | latent-nothing')
+  if (mode === 'inpaint')
+    cmd
+      .requiredOption('--mask <file>', 'mask image: white = repaint')
+      .option('--only-masked', 'inpaint area: only the masked region (+ padding) at full resolution')
+      .option('--padding <px>', 'padding around the mask for --only-masked (default 32)')
+      .option('--invert-mask', 'repaint the black area instead')
+  if (mode === 'outpaint')
+    cmd
+      .option('--left <px>', 'extend the left side')
+      .option('--right <px>', 'extend the right side')
+      .option('--top <px>', 'extend the top')
+      .option('--bottom <px>', 'extend the bottom')
+      .option('--overlap <px>', 'band of original pixels repainted along each new side (default 32)')
+      .option('--repeat <n>', 'extend n times (zoom out)')
+  return cmd
+}
+
+export function registerGenerate(program: Command): void {
+  const modes: [GenerateMode, string][] = [
+    ['txt2img', 'generate images from a prompt'],
+    ['img2img', 'repaint an image guided by a prompt'],
+    ['inpaint', 'repaint the white area of a mask'],
+    ['outpaint', 'extend an image beyond its borders'],
+  ]
+  for (const [mode, desc] of modes) {
+    common(program.command(mode).description(desc), mode).action(async (o: GenerateOptions) => {
+      try {
+        await runGenerate(mode, o)
+      } catch (err) {
+        if (err instanceof CliError) throw err
+        if (err instanceof AppError) throw new CliError(err.message)
+        throw err
+      }
+    })
+  }
+}

@@ -1,0 +1,334 @@
+/**
+ * The studio pipelines: a GenerateRequest (prompt, images as encoded bytes, A1111 controls) -> finished
+ * RGB images, one batch at a time. Composes prompt conditioning, the tensor-level cores (core.ts), and
+ * the image preparation / paste-back steps (prepare.ts).
+ */
+import type { GenerateRequest } from '../../../preload/contract-types'
+import type { RawImage } from '../image/types'
+import { createScheduler } from '../schedulers'
+import { encodePrompts } from './conditioning'
+import type { Conditioning } from './conditioning'
+import type { CoreOptions } from './core'
+import {
+  coreImg2Img,
+  coreInpaint9,
+  coreInpaintLegacy,
+  coreTxt2Img,
+  decodeLatents,
+  SD1_SCALING_FACTOR,
+} from './core'
+import { imageToTensor, tensorToImage } from '../image/tensor'
+import { SeededNoise } from './noise'
+import type { PreparedInpaint } from './prepare'
+import { prepareImg2Img, prepareInpaint, prepareOutpaint } from './prepare'
+import type { StepPlan } from './strength'
+import { expandPlanes, repeat } from './tensor'
+import type { DiffusionModel, LatentShape, StepInfo } from './types'
+import { throwIfAborted } from './types'
+
+/** A request with every default filled in (what metadata records). */
+export type StudioRequest = Required<
+  Pick<
+    GenerateRequest,
+    | 'mode'
+    | 'prompt'
+    | 'negativePrompt'
+    | 'sampler'
+    | 'steps'
+    | 'cfgScale'
+    | 'batchSize'
+    | 'batchCount'
+    | 'clipSkip'
+    | 'strength'
+    | 'exactSteps'
+    | 'resizeMode'
+    | 'maskBlur'
+    | 'maskedContent'
+    | 'inpaintArea'
+    | 'onlyMaskedPadding'
+    | 'invertMask'
+    | 'rng'
+  >
+> &
+  Pick<GenerateRequest, 'width' | 'height' | 'image' | 'mask'> & {
+    outpaint: Required<NonNullable<GenerateRequest['outpaint']>>
+  }
+
+export const DEFAULT_SAMPLER = 'Euler a'
+export const DEFAULT_OUTPAINT_OVERLAP = 32
+
+export function withDefaults(r: GenerateRequest): StudioRequest {
+  const o = r.outpaint ?? {}
+  return {
+    mode: r.mode,
+    prompt: r.prompt,
+    negativePrompt: r.negativePrompt ?? '',
+    sampler: r.sampler ?? DEFAULT_SAMPLER,
+    steps: r.steps ?? 20,
+    cfgScale: r.cfgScale ?? 7,
+    batchSize: r.batchSize ?? 1,
+    batchCount: r.batchCount ?? 1,
+    clipSkip: r.clipSkip ?? 1,
+    strength: r.strength ?? (r.mode === 'outpaint' ? 1 : 0.75),
+    exactSteps: r.exactSteps ?? false,
+    resizeMode: r.resizeMode ?? 'just-resize',
+    maskBlur: r.maskBlur ?? 4,
+    maskedContent: r.maskedContent ?? (r.mode === 'outpaint' ? 'fill' : 'original'),
+    inpaintArea: r.inpaintArea ?? 'whole-picture',
+    onlyMaskedPadding: r.onlyMaskedPadding ?? 32,
+    invertMask: r.invertMask ?? false,
+    rng: r.rng ?? 'cpu',
+    width: r.width,
+    height: r.height,
+    image: r.image,
+    mask: r.mask,
+    outpaint: {
+      left: o.left ?? 0,
+      right: o.right ?? 0,
+      top: o.top ?? 0,
+      bottom: o.bottom ?? 0,
+      overlap: o.overlap ?? DEFAULT_OUTPAINT_OVERLAP,
+      repeat: o.repeat ?? 1,
+    },
+  }
+}
+
+export interface StudioProgress extends StepInfo {
+  /** Batch (0-based) of batchCount; outpaint repeats count as batches of their own. */
+  batch: number
+  batchCount: number
+}
+
+export interface StudioBatch {
+  batch: number
+  images: RawImage[]
+  seeds: number[]
+}
+
+export interface StudioEnv {
+  model: DiffusionModel
+  /** BPE ids of a text without BOS/EOS. */
+  encode: (text: string) => readonly number[]
+  /** The UNet takes 9 input channels (inpainting checkpoint). */
+  inpaintModel: boolean
+  scalingFactor?: number
+  signal?: AbortSignal
+  onProgress?: (p: StudioProgress) => void | Promise<void>
+  onBatch?: (b: StudioBatch) => void | Promise<void>
+}
+
+export interface StudioSummary {
+  width: number
+  height: number
+  /** UNet steps per image (after strength). */
+  stepsRun: number
+  scheduleLength: number
+  warnings: string[]
+  /** LoRA tags found in the prompt (resolved by the caller). */
+  promptLoras: Conditioning['loras']
+}
+
+/** Rejects sizes the VAE cannot take: not a multiple of 8 (with the field named). */
+export function checkSize(width: number, height: number, what = 'size'): void {
+  for (const [k, v] of [
+    ['width', width],
+    ['height', height],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 8)
+      throw new Error(`${what}: ${k} ${v} is not a positive whole number of pixels`)
+    if (v % 8 !== 0) throw new Error(`${what}: ${k} ${v} is not a multiple of 8`)
+  }
+}
+
+interface BatchCtx {
+  req: StudioRequest
+  env: StudioEnv
+  cond: Conditioning
+  batch: number
+  batchCount: number
+  seeds: number[]
+}
+
+function coreBase(c: BatchCtx, shape: LatentShape): CoreOptions {
+  const { req, env } = c
+  return {
+    model: env.model,
+    scheduler: createScheduler(req.sampler),
+    steps: req.steps,
+    context: c.cond.context,
+    guidanceScale: req.cfgScale,
+    condWeights: c.cond.condWeights,
+    withUncond: c.cond.withUncond,
+    noise: new SeededNoise(c.seeds, req.rng),
+    shape,
+    scalingFactor: env.scalingFactor ?? SD1_SCALING_FACTOR,
+    signal: env.signal,
+    onStep: env.onProgress
+      ? (info) => env.onProgress?.({ ...info, batch: c.batch, batchCount: c.batchCount })
+      : undefined,
+  }
+}
+
+async function decode(c: BatchCtx, latents: Float32Array, shape: LatentShape): Promise<RawImage[]> {
+  const px = await decodeLatents(
+    c.env.model,
+    latents,
+    shape,
+    c.env.scalingFactor ?? SD1_SCALING_FACTOR,
+    c.env.signal,
+  )
+  const H = shape.height * 8
+  const W = shape.width * 8
+  const per = 3 * H * W
+  return Array.from({ length: shape.batch }, (_, b) =>
+    tensorToImage(px.subarray(b * per, (b + 1) * per), W, H),
+  )
+}
+
+/** One inpainting pass on a prepared canvas (also used by outpaint); returns pasted-back images. */
+async function inpaintPass(
+  c: BatchCtx,
+  prep: PreparedInpaint,
+): Promise<{ images: RawImage[]; plan: StepPlan }> {
+  const { req, env } = c
+  const W = prep.image.width
+  const H = prep.image.height
+  checkSize(W, H, 'inpaint processing size')
+  const shape: LatentShape = { batch: c.seeds.length, channels: 4, height: H / 8, width: W / 8 }
+  const image = repeat(imageToTensor(prep.image), shape.batch)
+  const base = coreBase(c, shape)
+  const hw = shape.height * shape.width
+  const keepPlane = prep.latentKeep
+  let latents: Float32Array
+  let plan: StepPlan
+  if (env.inpaintModel) {
+    const pixels = prep.binaryMask.data
+    const mask = new Float32Array(shape.batch * W * H)
+    for (let b = 0; b < shape.batch; b++)
+      for (let i = 0; i < W * H; i++) mask[b * W * H + i] = pixels[i]! >= 128 ? 1 : 0
+    const r = await coreInpaint9({ ...base, image, mask, strength: req.strength, exactSteps: req.exactSteps })
+    latents = r.latents
+    plan = r.plan
+  } else {
+    const keep = expandPlanes(keepPlane, shape.batch, 4, hw)
+    const prepareInit =
+      req.maskedContent === 'latent-noise' || req.maskedContent === 'latent-nothing'
+        ? (init: Float32Array): Float32Array => {
+            const fresh =
+              req.maskedContent === 'latent-noise'
+                ? base.noise.randn([shape.batch, 4, shape.height, shape.width])
+                : undefined
+            const out = new Float32Array(init.length)
+            for (let i = 0; i < init.length; i++) {
+              const k = keep[i]!
+              out[i] = Math.fround(init[i]! * k) + (fresh ? Math.fround(fresh[i]! * (1 - k)) : 0)
+            }
+            return out
+          }
+        : undefined
+    const r = await coreInpaintLegacy({
+      ...base,
+      image,
+      keep,
+      strength: req.strength,
+      exactSteps: req.exactSteps,
+      prepareInit,
+    })
+    latents = r.latents
+    plan = r.plan
+  }
+  const generated = await decode(c, latents, shape)
+  const images = []
+  for (const g of generated) images.push(await prep.paste(g))
+  return { images, plan }
+}
+
+/**
+ * Runs every batch of a request; each finished batch goes to env.onBatch. The prompt is encoded once.
+ * Throws plain Errors with readable messages (sizes, images), GenerationCancelled on abort.
+ */
+export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv): Promise<StudioSummary> {
+  const cond = await encodePrompts({
+    model: env.model,
+    encode: env.encode,
+    prompt: req.prompt,
+    negativePrompt: req.negativePrompt,
+    // outpaint runs image by image (each pass has its own canvas)
+    batch: req.mode === 'outpaint' ? 1 : req.batchSize,
+    clipSkip: req.clipSkip,
+    cfg: req.cfgScale > 1,
+  })
+  const summary: StudioSummary = {
+    width: 0,
+    height: 0,
+    stepsRun: 0,
+    scheduleLength: 0,
+    warnings: [...cond.warnings],
+    promptLoras: cond.loras,
+  }
+  const note = (plan: StepPlan, w: number, h: number): void => {
+    summary.stepsRun = plan.stepsRun
+    summary.scheduleLength = plan.scheduleLength
+    summary.width = w
+    summary.height = h
+  }
+
+  const prepared =
+    req.mode === 'img2img'
+      ? await prepareImg2Img(req)
+      : req.mode === 'inpaint'
+        ? await prepareInpaint(req, env.inpaintModel)
+        : undefined
+
+  for (let b = 0; b < req.batchCount; b++) {
+    throwIfAborted(env.signal)
+    const seeds = Array.from({ length: req.batchSize }, (_, i) => seed + b * req.batchSize + i)
+    const c: BatchCtx = { req, env, cond, batch: b, batchCount: req.batchCount, seeds }
+    let images: RawImage[]
+    if (req.mode === 'txt2img') {
+      const W = req.width ?? 512
+      const H = req.height ?? 512
+      checkSize(W, H)
+      const shape: LatentShape = { batch: seeds.length, channels: 4, height: H / 8, width: W / 8 }
+      const r = await coreTxt2Img(coreBase(c, shape))
+      images = await decode(c, r.latents, shape)
+      note(r.plan, W, H)
+    } else if (req.mode === 'img2img') {
+      const img = prepared as RawImage
+      checkSize(img.width, img.height)
+      const shape: LatentShape = {
+        batch: seeds.length,
+        channels: 4,
+        height: img.height / 8,
+        width: img.width / 8,
+      }
+      const r = await coreImg2Img({
+        ...coreBase(c, shape),
+        image: repeat(imageToTensor(img), seeds.length),
+        strength: req.strength,
+        exactSteps: req.exactSteps,
+      })
+      images = await decode(c, r.latents, shape)
+      note(r.plan, img.width, img.height)
+    } else if (req.mode === 'inpaint') {
+      const prep = prepared as PreparedInpaint
+      const r = await inpaintPass(c, prep)
+      images = r.images
+      note(r.plan, images[0]?.width ?? 0, images[0]?.height ?? 0)
+    } else {
+      images = []
+      for (let i = 0; i < seeds.length; i++) {
+        let current: RawImage | undefined
+        for (let k = 0; k < req.outpaint.repeat; k++) {
+          const prep = await prepareOutpaint(req, current, env.inpaintModel)
+          const r = await inpaintPass({ ...c, seeds: [seeds[i]!] }, prep)
+          current = r.images[0] as RawImage
+          note(r.plan, current.width, current.height)
+        }
+        images.push(current as RawImage)
+      }
+    }
+    await env.onBatch?.({ batch: b, images, seeds })
+  }
+  return summary
+}

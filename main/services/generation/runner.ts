@@ -1,0 +1,257 @@
+/**
+ * The worker thread's side: loads (converts, applies LoRAs to) the requested model, keeps it loaded
+ * between jobs, runs the studio pipeline, and sends back progress, PNGs with A1111 metadata, and errors
+ * as readable {code, message} pairs. Nothing here touches the main thread's state.
+ */
+import path from 'node:path'
+import type { ApiError } from '../../../preload/contract-types'
+import { encodePngWithParameters } from '../../engine/metadata'
+import type { GenerationParameters } from '../../engine/metadata'
+import { ImageDecodeError } from '../../engine/image/codec'
+import { runStudio, withDefaults } from '../../engine/pipelines/generate'
+import type { StudioRequest } from '../../engine/pipelines/generate'
+import { latentPreviewPng } from '../../engine/image/tensor'
+import { ModelSet } from '../../engine/runtime/model-set'
+import { findTokenizer, TokenizerError } from '../../engine/tokenizer'
+import { convertCheckpoint } from '../../model-formats/convert/convert'
+import type { ConvertedModel } from '../../model-formats/convert/convert'
+import { autoV3 } from '../../model-formats/hash'
+import { LoraError } from '../../model-formats/lora/lora-file'
+import { applyLoras } from '../../model-formats/lora/variant'
+import { assertLoraCompatible, assertRunnable, probeModel, ProbeError } from '../../model-formats/probe'
+import type { ProbeResult } from '../../model-formats/probe'
+import { PickleRefusedError } from '../../model-formats/pickle'
+import type { FromWorker, ToWorker, WorkerImage, WorkerJob } from './protocol'
+
+type Post = (m: FromWorker, transfer?: ArrayBuffer[]) => void
+
+const OOM =
+  /out of memory|failed to allocate|bad_alloc|cannot allocate|array buffer allocation failed|ENOMEM/i
+
+/** Any error -> the {code, message} the user sees. */
+export function toApiError(err: unknown): ApiError {
+  const message = err instanceof Error ? err.message : String(err)
+  if (err instanceof Error && err.name === 'AbortError') return { code: 'cancelled', message: 'Cancelled.' }
+  if (err instanceof RangeError && /allocation|Invalid typed array length|Array buffer/i.test(message))
+    return { code: 'out-of-memory', message: `Out of memory: ${message}. Try a smaller size or batch.` }
+  if (OOM.test(message))
+    return { code: 'out-of-memory', message: `Out of memory: ${message}. Try a smaller size or batch.` }
+  if (err instanceof LoraError) return { code: 'unsupported', message }
+  if (err instanceof ProbeError)
+    return { code: err.code === 'not-found' ? 'not-found' : 'unsupported', message }
+  if (err instanceof PickleRefusedError) return { code: 'unsupported', message }
+  if (err instanceof TokenizerError)
+    return { code: err.code === 'tokenizer-missing' ? 'not-found' : 'invalid-input', message }
+  if (err instanceof ImageDecodeError) return { code: 'invalid-input', message }
+  if (/multiple of 8|strength|steps|no step/.test(message)) return { code: 'invalid-input', message }
+  if ((err as { code?: string }).code === 'ENOENT') return { code: 'not-found', message }
+  return { code: 'internal', message }
+}
+
+interface Loaded {
+  key: string
+  set: ModelSet
+  probe: ProbeResult
+  converted: ConvertedModel
+}
+
+function label(job: WorkerJob): string {
+  return path.basename(job.model.path)
+}
+
+const SAMPLER_CONTENT: Record<StudioRequest['maskedContent'], string> = {
+  fill: 'fill',
+  original: 'original',
+  'latent-noise': 'latent noise',
+  'latent-nothing': 'latent nothing',
+}
+
+export class JobRunner {
+  private loaded: Loaded | undefined
+  private readonly hashes = new Map<string, Promise<string>>()
+  private current: { jobId: string; abort: AbortController } | undefined
+
+  constructor(private readonly post: Post) {}
+
+  handle(m: ToWorker): void {
+    if (m.type === 'cancel') {
+      if (this.current?.jobId === m.jobId) this.current.abort.abort()
+    } else if (m.type === 'run') {
+      void this.run(m.job)
+    } else if (m.type === 'dispose') {
+      this.current?.abort.abort()
+      void this.loaded?.set.release()
+      this.loaded = undefined
+    }
+  }
+
+  private async load(job: WorkerJob, signal: AbortSignal): Promise<Loaded> {
+    const key = JSON.stringify([job.model.path, job.loras.map((l) => [l.path, l.weight])])
+    if (this.loaded?.key === key) return this.loaded
+    const status = (message: string): void => this.post({ type: 'status', jobId: job.jobId, message })
+    const probe = await probeModel(job.model.path)
+    if (probe.format !== 'onnx') assertRunnable(probe)
+    if (probe.type !== 'checkpoint')
+      throw new ProbeError(`${job.model.path} is not a checkpoint (it is a ${probe.type})`, 'not-checkpoint')
+    for (const l of job.loras) assertLoraCompatible(await probeModel(l.path), probe)
+    status(`preparing ${label(job)}`)
+    const converted = await convertCheckpoint(job.model.path, {
+      cacheRoot: job.cacheRoot,
+      signal,
+      onProgress: (p) =>
+        status(
+          `${p.phase === 'hash' ? 'hashing' : 'converting'} ${label(job)}: ${Math.round((100 * p.done) / Math.max(1, p.total))}%`,
+        ),
+    })
+    const specs = job.loras.map((l) => ({ path: l.path, multiplier: l.weight }))
+    const paths = specs.length
+      ? (await applyLoras(converted, specs, { cacheRoot: job.cacheRoot, signal })).paths
+      : converted.paths
+    await this.loaded?.set.release()
+    this.loaded = undefined
+    const set = new ModelSet(key, paths)
+    this.loaded = { key, set, probe, converted }
+    return this.loaded
+  }
+
+  private hashOf(file: string): Promise<string> {
+    let h = this.hashes.get(file)
+    if (!h) {
+      h = autoV3(file).then((x) => x.toLowerCase())
+      h.catch(() => this.hashes.delete(file))
+      this.hashes.set(file, h)
+    }
+    return h
+  }
+
+  private async parameters(
+    job: WorkerJob,
+    req: StudioRequest,
+    loaded: Loaded,
+    width: number,
+    height: number,
+    seed: number,
+  ): Promise<GenerationParameters> {
+    const sha = job.model.sha256 ?? loaded.converted.manifest.source.files[0]?.sha256
+    const modelHash = sha ? sha.slice(0, 10).toLowerCase() : undefined
+    const loraHashes = []
+    for (const l of job.loras)
+      if (l.path.endsWith('.safetensors')) loraHashes.push({ name: l.name, hash: await this.hashOf(l.path) })
+    const hashes: Record<string, string> = {}
+    if (modelHash) hashes.model = modelHash
+    for (const h of loraHashes) hashes[`lora:${h.name}`] = h.hash
+    const resources = [
+      ...(job.model.civitaiVersionId
+        ? [{ type: 'checkpoint', modelVersionId: job.model.civitaiVersionId }]
+        : []),
+      ...job.loras
+        .filter((l) => l.civitaiVersionId)
+        .map((l) => ({ type: 'lora', weight: l.weight, modelVersionId: l.civitaiVersionId })),
+    ]
+    const img = req.mode !== 'txt2img'
+    const masked = req.mode === 'inpaint' || req.mode === 'outpaint'
+    const extra: Record<string, string> = {}
+    if (req.batchSize > 1) extra['Batch size'] = String(req.batchSize)
+    return {
+      prompt: req.prompt,
+      negativePrompt: req.negativePrompt,
+      steps: req.steps,
+      sampler: req.sampler,
+      cfgScale: req.cfgScale,
+      seed,
+      width,
+      height,
+      ...(modelHash ? { modelHash } : {}),
+      model: job.model.name,
+      ...(img ? { denoisingStrength: req.strength, exactSteps: req.exactSteps } : {}),
+      ...(req.clipSkip !== 1 ? { clipSkip: req.clipSkip } : {}),
+      rng: req.rng === 'gpu' ? 'NV' : 'CPU',
+      ...(masked
+        ? {
+            maskBlur: req.maskBlur,
+            maskedContent: SAMPLER_CONTENT[req.maskedContent],
+            ...(req.mode === 'inpaint'
+              ? {
+                  inpaintArea: req.inpaintArea === 'only-masked' ? 'Only masked' : 'Whole picture',
+                  maskedAreaPadding: req.onlyMaskedPadding,
+                  ...(req.invertMask ? { maskMode: 'Inpaint not masked' } : {}),
+                }
+              : {
+                  outpaint: {
+                    left: req.outpaint.left * req.outpaint.repeat,
+                    top: req.outpaint.top * req.outpaint.repeat,
+                    right: req.outpaint.right * req.outpaint.repeat,
+                    bottom: req.outpaint.bottom * req.outpaint.repeat,
+                  },
+                  outpaintOverlap: req.outpaint.overlap,
+                }),
+          }
+        : {}),
+      ...(loraHashes.length ? { loraHashes } : {}),
+      ...(Object.keys(hashes).length ? { hashes } : {}),
+      ...(resources.length ? { civitaiResources: resources } : {}),
+      extra,
+    }
+  }
+
+  async run(job: WorkerJob): Promise<void> {
+    const abort = new AbortController()
+    this.current = { jobId: job.jobId, abort }
+    try {
+      const loaded = await this.load(job, abort.signal)
+      const req = withDefaults(job.request)
+      const tokenizer = await findTokenizer(
+        job.tokenizer
+          ? { explicit: job.tokenizer }
+          : loaded.converted.manifest.tokenizerDir
+            ? { explicit: loaded.converted.manifest.tokenizerDir }
+            : { cacheDir: job.tokenizerCacheDir },
+      )
+      const previewEvery = Math.max(1, Math.round(req.steps / 6))
+      await runStudio(req, job.seed, {
+        model: loaded.set,
+        encode: (t) => tokenizer.encode(t),
+        inpaintModel: loaded.probe.variant === 'inpaint',
+        signal: abort.signal,
+        onProgress: async (p) => {
+          const preview =
+            p.step % previewEvery === 0 && p.step < p.total
+              ? new Uint8Array(await latentPreviewPng(p.latents, p.shape.width, p.shape.height, { scale: 2 }))
+              : undefined
+          this.post(
+            {
+              type: 'progress',
+              jobId: job.jobId,
+              batch: p.batch,
+              batchCount: p.batchCount,
+              step: p.step,
+              total: p.total,
+              etaMs: p.etaMs,
+              ...(preview ? { preview } : {}),
+            },
+            preview ? [preview.buffer as ArrayBuffer] : [],
+          )
+        },
+        onBatch: async (b) => {
+          const images: WorkerImage[] = []
+          for (const [i, img] of b.images.entries()) {
+            const seed = b.seeds[i] ?? job.seed
+            const params = await this.parameters(job, req, loaded, img.width, img.height, seed)
+            const buf = await encodePngWithParameters(img, params)
+            const png = new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))
+            images.push({ png, seed, width: img.width, height: img.height })
+          }
+          this.post(
+            { type: 'images', jobId: job.jobId, batch: b.batch, images },
+            images.map((x) => x.png.buffer as ArrayBuffer),
+          )
+        },
+      })
+      this.post({ type: 'done', jobId: job.jobId })
+    } catch (err) {
+      this.post({ type: 'error', jobId: job.jobId, error: toApiError(err) })
+    } finally {
+      if (this.current?.jobId === job.jobId) this.current = undefined
+    }
+  }
+}
