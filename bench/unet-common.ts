@@ -116,29 +116,39 @@ export function unetFlops(cfg: UnetConfig, batch: number, h0: number, w0: number
   return { total: f(conv + linear + attention), conv: f(conv), linear: f(linear), attention: f(attention) }
 }
 
-/** The machine's fp32 GEMM ceiling through ORT: an n x n x n MatMul, median of `runs` after one warm-up. */
-export async function matmulCeiling(
-  opts: ort.InferenceSession.SessionOptions,
-  n = 4096,
-  runs = 3,
-): Promise<{ n: number; seconds: number; gflops: number }> {
-  const g = new GraphBuilder('matmul')
-  const a = g.input('a', 'float32', [n, n])
-  const b = g.input('b', 'float32', [n, n])
-  g.output(g.op('MatMul', [a, b]), 'float32', [n, n], 'c')
-  const sess = await ort.InferenceSession.create(g.encode(), opts)
-  const data = new Float32Array(n * n).map((_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5)
-  const feeds = { a: new ort.Tensor('float32', data, [n, n]), b: new ort.Tensor('float32', data, [n, n]) }
-  await sess.run(feeds)
-  const times: number[] = []
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now()
+/**
+ * The machine's fp32 GEMM ceiling through ORT: an n x n x n MatMul (2 n^3 FLOP). `measure()` times one run;
+ * the UNet bench calls it between UNet runs so both see the same load from other processes.
+ */
+export class MatmulCeiling {
+  private constructor(
+    readonly n: number,
+    private readonly sess: ort.InferenceSession,
+    private readonly feeds: Record<string, ort.Tensor>,
+  ) {}
+
+  static async open(opts: ort.InferenceSession.SessionOptions, n = 4096): Promise<MatmulCeiling> {
+    const g = new GraphBuilder('matmul')
+    const a = g.input('a', 'float32', [n, n])
+    const b = g.input('b', 'float32', [n, n])
+    g.output(g.op('MatMul', [a, b]), 'float32', [n, n], 'c')
+    const sess = await ort.InferenceSession.create(g.encode(), opts)
+    const data = new Float32Array(n * n).map((_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5)
+    const feeds = { a: new ort.Tensor('float32', data, [n, n]), b: new ort.Tensor('float32', data, [n, n]) }
     await sess.run(feeds)
-    times.push((performance.now() - t0) / 1000)
+    return new MatmulCeiling(n, sess, feeds)
   }
-  await sess.release()
-  const seconds = median(times)
-  return { n, seconds, gflops: (2 * n ** 3) / seconds / 1e9 }
+
+  /** GFLOP/s of one run. */
+  async measure(): Promise<number> {
+    const t0 = performance.now()
+    await this.sess.run(this.feeds)
+    return (2 * this.n ** 3) / ((performance.now() - t0) / 1000) / 1e9
+  }
+
+  async release(): Promise<void> {
+    await this.sess.release()
+  }
 }
 
 export function loadAverage(): number[] {

@@ -4,6 +4,7 @@ import { schedulersCase } from './schedulers'
 import { textEncoderCase } from './text-encoder'
 import { tokenizerCase } from './tokenizer'
 import type { CaseRunner } from './types'
+import { unetCase } from './unet'
 import { vaeDecodeCase, vaeEncodeCase } from './vae'
 
 /**
@@ -13,6 +14,7 @@ import { vaeDecodeCase, vaeEncodeCase } from './vae'
 export const CASE_RUNNERS: Record<string, CaseRunner> = {
   tokenizer: tokenizerCase,
   text_encoder: textEncoderCase,
+  unet: unetCase,
   vae_encode: vaeEncodeCase,
   vae_decode: vaeDecodeCase,
   schedulers: schedulersCase,
