@@ -5,6 +5,7 @@ import { registerLibrary } from './commands/library'
 import { registerReference } from './commands/reference'
 import { registerConvert } from './commands/convert'
 import { registerGenerate } from './commands/generate'
+import { registerModels } from './commands/models'
 
 /** Every `atelier` subcommand registers here (one line each). */
 export function registerCommands(program: Command): void {
@@ -14,4 +15,5 @@ export function registerCommands(program: Command): void {
   registerReference(program)
   registerConvert(program)
   registerGenerate(program)
+  registerModels(program)
 }

@@ -102,6 +102,12 @@ export class Installer {
         `${file.name} is not a .safetensors weights file (${file.fileType}, ${file.format ?? 'unknown format'}); Atelier installs safetensors only.`,
       )
     }
+    if (m?.archived) {
+      throw new AppError(
+        'not-found',
+        `${title} was archived on Civitai: its files can no longer be downloaded.`,
+      )
+    }
     if (v.earlyAccess && !hasKey) {
       throw new AppError(
         'unauthorized',

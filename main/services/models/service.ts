@@ -287,6 +287,11 @@ export class ModelsService {
     })
   }
 
+  /** The model a Civitai version belongs to (for references that name only the version). */
+  modelIdOfVersion(versionId: string): Promise<string> {
+    return mapped(async () => (await this.civitai().getVersion(versionId)).modelId)
+  }
+
   async image(url: string): Promise<Uint8Array> {
     try {
       return await this.images.get(url)

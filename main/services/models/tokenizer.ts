@@ -82,7 +82,9 @@ export async function fetchClipTokenizer(
   for (const j of settled) {
     if (!j.destPath) continue
     await fs.promises.rename(j.destPath, path.join(dir, j.request.fileName ?? path.basename(j.destPath)))
-    await fs.promises.rm(j.request.destDir, { recursive: true, force: true }).catch(() => undefined)
+  }
+  for (const d of new Set(settled.map((j) => j.request.destDir))) {
+    await fs.promises.rm(d, { recursive: true, force: true }).catch(() => undefined)
   }
   for (const id of ids) downloads.remove(id)
   return dir
