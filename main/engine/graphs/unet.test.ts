@@ -152,6 +152,26 @@ describe.skipIf(!haveOracle)('UNet graph vs oracle (tiny SD 1.5)', async () => {
     await sess.release()
   })
 
+  it('takes longer contexts (154 tokens): a context repeated twice attends exactly like the original', async () => {
+    const { graph } = buildUnet(await ldmUnet(tiny))
+    const sess = await ort.InferenceSession.create(graph.encode())
+    const sample = get('sample')
+    const ehs = get('encoder_hidden_states')
+    const [b = 2, l = 77, d = 64] = ehs.shape
+    const doubled = new Float32Array(b * 2 * l * d)
+    for (let i = 0; i < b; i++)
+      for (let r = 0; r < 2; r++)
+        doubled.set(ehs.data.subarray(i * l * d, (i + 1) * l * d), (i * 2 + r) * l * d)
+    const out = await sess.run({
+      sample: new ort.Tensor('float32', sample.data, sample.shape),
+      timestep: new ort.Tensor('float32', Float32Array.of(get('timesteps').data[1] as number), [1]),
+      encoder_hidden_states: new ort.Tensor('float32', doubled, [b, 2 * l, d]),
+    })
+    const per = sample.data.length
+    expect(check(out.eps?.data as Float32Array, get('eps').data.subarray(per, 2 * per)).bad).toBe(0)
+    await sess.release()
+  })
+
   it('the alternative graph forms (unfused attention, opset-21 GroupNormalization, split GEGLU) agree', async () => {
     await expectEps(await ldmUnet(tiny), 'sample', 'eps', [1], 2, {
       attention: 'unfused',
