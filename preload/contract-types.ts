@@ -102,8 +102,13 @@ export interface OutpaintRequest {
   bottom?: number
   /** Band of original pixels (px) repainted along each extended side; default 32. */
   overlap?: number
-  /** Repeat the extension N times, each on the previous result (zoom out); default 1. */
+  /** Repeat the extension N times, each on the previous result; default 1. */
   repeat?: number
+  /**
+   * Zoom out by this factor (> 1): extend all sides in steps of at most 1.5x, scaling back to the input
+   * size after each; the sides above are ignored. Output size = input size.
+   */
+  zoomOut?: number
 }
 
 export interface GenerateRequest {

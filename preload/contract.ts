@@ -96,6 +96,7 @@ export const generateRequestSchema = z
         bottom: z.number().int().min(0).max(2048).optional(),
         overlap: z.number().int().min(0).max(512).optional(),
         repeat: z.number().int().min(1).max(16).optional(),
+        zoomOut: z.number().min(1).max(16).optional(),
       })
       .strict()
       .optional(),

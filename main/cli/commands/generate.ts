@@ -54,6 +54,7 @@ interface GenerateOptions {
   bottom?: string
   overlap?: string
   repeat?: string
+  zoomOut?: string
   tokenizer?: string
   exactSteps?: boolean
   rng?: string
@@ -156,6 +157,7 @@ export function requestFromOptions(mode: GenerateMode, o: GenerateOptions): Gene
       bottom: num(o.bottom, '--bottom'),
       overlap: num(o.overlap, '--overlap'),
       repeat: num(o.repeat, '--repeat'),
+      zoomOut: num(o.zoomOut, '--zoom-out', false),
     }
   }
   for (const k of Object.keys(req) as (keyof GenerateRequest)[]) if (req[k] === undefined) delete req[k]
@@ -288,7 +290,8 @@ function common(cmd: Command, mode: GenerateMode): Command {
       .option('--top <px>', 'extend the top')
       .option('--bottom <px>', 'extend the bottom')
       .option('--overlap <px>', 'band of original pixels repainted along each new side (default 32)')
-      .option('--repeat <n>', 'extend n times (zoom out)')
+      .option('--repeat <n>', 'extend n times, each on the previous result')
+      .option('--zoom-out <factor>', 'zoom out by this factor (all sides, keeps the input size)')
   return cmd
 }
 

@@ -4,6 +4,7 @@
  * the image preparation / paste-back steps (prepare.ts).
  */
 import type { GenerateRequest } from '../../../preload/contract-types'
+import { resizeImage, zoomOutPlan } from '../image'
 import type { RawImage } from '../image/types'
 import { createScheduler } from '../schedulers'
 import { encodePrompts } from './conditioning'
@@ -20,7 +21,7 @@ import {
 import { imageToTensor, tensorToImage } from '../image/tensor'
 import { SeededNoise } from './noise'
 import type { PreparedInpaint } from './prepare'
-import { prepareImg2Img, prepareInpaint, prepareOutpaint } from './prepare'
+import { decodeOutpaintSource, prepareImg2Img, prepareInpaint, prepareOutpaint } from './prepare'
 import type { StepPlan } from './strength'
 import { expandPlanes, repeat } from './tensor'
 import type { DiffusionModel, LatentShape, StepInfo } from './types'
@@ -89,6 +90,7 @@ export function withDefaults(r: GenerateRequest): StudioRequest {
       bottom: o.bottom ?? 0,
       overlap: o.overlap ?? DEFAULT_OUTPAINT_OVERLAP,
       repeat: o.repeat ?? 1,
+      zoomOut: o.zoomOut ?? 1,
     },
   }
 }
@@ -278,7 +280,9 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
       ? await prepareImg2Img(req)
       : req.mode === 'inpaint'
         ? await prepareInpaint(req, env.inpaintModel)
-        : undefined
+        : req.mode === 'outpaint'
+          ? await decodeOutpaintSource(req)
+          : undefined
 
   for (let b = 0; b < req.batchCount; b++) {
     throwIfAborted(env.signal)
@@ -317,15 +321,21 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
       note(r.plan, images[0]?.width ?? 0, images[0]?.height ?? 0)
     } else {
       images = []
-      for (let i = 0; i < seeds.length; i++) {
-        let current: RawImage | undefined
-        for (let k = 0; k < req.outpaint.repeat; k++) {
-          const prep = await prepareOutpaint(req, current, env.inpaintModel)
-          const r = await inpaintPass({ ...c, seeds: [seeds[i]!] }, prep)
+      const source = prepared as RawImage
+      for (const s of seeds) {
+        let current = source
+        const zoom = req.outpaint.zoomOut
+        const steps = zoom > 1 ? zoomOutPlan(source.width, source.height, zoom) : undefined
+        const passes = steps ? steps.length : req.outpaint.repeat
+        for (let k = 0; k < passes; k++) {
+          const step = steps?.[k]
+          const prep = await prepareOutpaint(req, current, env.inpaintModel, step?.extents ?? req.outpaint)
+          const r = await inpaintPass({ ...c, seeds: [s] }, prep)
           current = r.images[0] as RawImage
+          if (step) current = await resizeImage(current, step.rescaleTo.width, step.rescaleTo.height)
           note(r.plan, current.width, current.height)
         }
-        images.push(current as RawImage)
+        images.push(current)
       }
     }
     await env.onBatch?.({ batch: b, images, seeds })

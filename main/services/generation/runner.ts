@@ -152,6 +152,8 @@ export class JobRunner {
     const masked = req.mode === 'inpaint' || req.mode === 'outpaint'
     const extra: Record<string, string> = {}
     if (req.batchSize > 1) extra['Batch size'] = String(req.batchSize)
+    if (req.mode === 'outpaint' && req.outpaint.zoomOut > 1)
+      extra['Outpaint zoom out'] = String(req.outpaint.zoomOut)
     return {
       prompt: req.prompt,
       negativePrompt: req.negativePrompt,

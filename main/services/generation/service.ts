@@ -54,8 +54,11 @@ export function checkRequest(req: GenerateRequest): void {
   if (req.mode === 'outpaint') {
     const o = req.outpaint ?? {}
     const total = (o.left ?? 0) + (o.right ?? 0) + (o.top ?? 0) + (o.bottom ?? 0)
-    if (total === 0)
-      throw new AppError('invalid-input', 'outpaint needs at least one of left/right/top/bottom > 0.')
+    if (total === 0 && !((o.zoomOut ?? 1) > 1))
+      throw new AppError(
+        'invalid-input',
+        'outpaint needs at least one of left/right/top/bottom > 0 (or zoomOut > 1).',
+      )
   }
   if (req.strength !== undefined && req.strength <= 0 && req.mode !== 'txt2img')
     throw new AppError('invalid-input', 'strength must be greater than 0.')
