@@ -6,7 +6,12 @@ export default defineConfig({
   main: {
     build: {
       outDir: 'out/main',
-      rollupOptions: { input: { index: resolve(__dirname, 'main/index.ts') } },
+      rollupOptions: {
+        input: {
+          index: resolve(__dirname, 'main/index.ts'),
+          'generation-worker': resolve(__dirname, 'main/services/generation/worker.ts'),
+        },
+      },
     },
   },
   preload: {

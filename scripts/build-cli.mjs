@@ -2,7 +2,8 @@
 import { build } from 'esbuild'
 
 await build({
-  entryPoints: { atelier: 'main/cli/main.ts' },
+  // the generation worker thread is its own entry (main/services/generation/worker-client.ts finds it beside the bundle)
+  entryPoints: { atelier: 'main/cli/main.ts', 'generation-worker': 'main/services/generation/worker.ts' },
   outdir: 'out/cli',
   outExtension: { '.js': '.mjs' },
   bundle: true,

@@ -23,11 +23,12 @@ export function workerSpec(moduleUrl = import.meta.url): { code: string; eval: t
       eval: true,
     }
   }
-  const dir = path.dirname(here)
-  for (const name of ['generation-worker.mjs', 'generation-worker.js']) {
-    const file = path.join(dir, name)
-    if (fs.existsSync(file)) return { file }
-  }
+  // beside the bundle, or one level up when the bundler put this code in a chunk folder
+  for (const dir of [path.dirname(here), path.dirname(path.dirname(here))])
+    for (const name of ['generation-worker.mjs', 'generation-worker.js']) {
+      const file = path.join(dir, name)
+      if (fs.existsSync(file)) return { file }
+    }
   throw new Error(
     `the generation worker is missing beside ${here} (expected generation-worker.mjs); rebuild Atelier`,
   )
