@@ -264,5 +264,19 @@ describe.skipIf(!haveTokenizer)('with the real CLIP tokenizer', () => {
     expect(r.chunks).toHaveLength(2)
     expect(r.chunks[0]!.tokens.slice(0, 7)).toEqual([BOS, 320, 1125, 539, 320, 2368, EOS])
     expect(r.chunks[0]!.weights[5]).toBe(1.3)
+
+    // the oracle's 82-token prompt, with an emphasised phrase: same ids as the oracle, weights on the right tokens
+    const long =
+      'a highly detailed photograph of a majestic lion resting on a rock at sunset, golden light, dramatic clouds, ' +
+      'savanna landscape, acacia trees in the distance, shallow depth of field, bokeh, 85mm lens, award winning ' +
+      'wildlife photography, national geographic, ultra realistic, 8k resolution, sharp focus, intricate fur details, ' +
+      'warm color palette, cinematic composition, masterpiece, best quality, trending on artstation'
+    const plain = tokenizePrompt(long, encode)
+    const weighted = tokenizePrompt(long.replace('best quality', '(best quality:1.2)'), encode)
+    expect(plain.tokenCount).toBe(82)
+    expect(weighted.chunks.map((c) => c.tokens)).toEqual(plain.chunks.map((c) => c.tokens))
+    // 'best quality' = ids 75, 76 of the prompt = positions 1, 2 of chunk 2
+    expect(weighted.chunks[1]!.tokens.slice(1, 3)).toEqual([949, 3027])
+    expect(weighted.chunks[1]!.weights.slice(0, 5)).toEqual([1, 1.2, 1.2, 1, 1])
   })
 })
