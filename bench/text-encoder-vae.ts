@@ -17,7 +17,7 @@ import { ensureFullSd15 } from './fixtures/full-sd15'
  * decode at 512x512 (median ms, CPU, fp32 compute), and the time from "LoRA multiplier changed" to sessions
  * ready, against loading the unchanged graphs. Prints one JSON object.
  *
- *   npx tsx bench/text-encoder-vae.ts [--runs N] [--vae-runs N] [--lora-rank R] [--skip-lora]
+ *   npx tsx bench/text-encoder-vae.ts [--runs N] [--vae-runs N] [--lora-rank R] [--skip-lora] [--skip-merge]
  */
 
 function arg(name: string, def: number): number {
@@ -145,44 +145,68 @@ async function main(): Promise<void> {
     if (!process.argv.includes('--skip-lora')) {
       const lora = path.join(work, 'bench-lora.safetensors')
       const modules = await writeFullLora(ckpt, lora, rank)
-      const load = async (paths: Record<string, string>): Promise<number> => {
-        const s = new ModelSet('l', paths, session)
-        const [, ms] = await time(() => s.load(['text_encoder', 'unet']))
-        await s.release()
-        return ms
+      const both: ('text_encoder' | 'unet')[] = ['text_encoder', 'unet']
+      const load = async (paths: Record<string, string>, inputs = {}): Promise<[ModelSet, number]> => {
+        const s = new ModelSet('l', paths, session, inputs)
+        const [, ms] = await time(() => s.load(both))
+        return [s, ms]
       }
-      const baseLoadMs = await load(model.paths)
-      const [v1, merge1] = await time(() =>
+      const bin = (p: string): number => fs.statSync(p.replace(/\.onnx$/, '.bin')).size
+      const [baseSet, unchangedLoadMs] = await load(model.paths)
+      await baseSet.release()
+
+      // branch: multipliers are inputs; a change is a new feed on the loaded sessions.
+      const [b1, build1] = await time(() =>
         applyLoras(model, [{ path: lora, multiplier: 0.8 }], { cacheRoot }),
       )
-      const load1 = await load(v1.paths)
-      const [v2, merge2] = await time(() =>
+      const [bset, bload] = await load(b1.paths, b1.inputs)
+      const [b2, apply2] = await time(() =>
         applyLoras(model, [{ path: lora, multiplier: 0.5 }], { cacheRoot }),
       )
-      const load2 = await load(v2.paths)
-      const [v3, merge3] = await time(() =>
-        applyLoras(model, [{ path: lora, multiplier: 0.8 }], { cacheRoot }),
-      )
-      const load3 = await load(v3.paths)
-      const sideBytes = ['unet', 'text_encoder'].reduce(
-        (a, g) => a + fs.statSync((v2.paths as Record<string, string>)[g]!.replace(/\.onnx$/, '.bin')).size,
-        0,
-      )
-      result.lora = {
+      const [, setMs] = await time(async () => bset.setInputs(b2.inputs))
+      // One CLIP pass with each multiplier shows the session really serves both.
+      const ids = new BigInt64Array(77).fill(49407n)
+      ids[0] = 49406n
+      bset.setInputs(b1.inputs)
+      const [, teAt08] = await time(() => bset.encodeText(ids, 1))
+      bset.setInputs(b2.inputs)
+      const [, teAt05] = await time(() => bset.encodeText(ids, 1))
+      await bset.release()
+      result.loraBranch = {
         rank,
         modules,
-        merged: v1.merged,
-        unchangedLoadMs: baseLoadMs,
-        firstSetMergeMs: merge1,
-        firstSetLoadMs: load1,
-        multiplierChangeMergeMs: merge2,
-        multiplierChangeLoadMs: load2,
-        multiplierChangeToReadyMs: merge2 + load2,
-        backToCachedSetMs: merge3 + load3,
-        sideFileBytes: sideBytes,
+        layers: b1.merged,
+        unchangedLoadMs,
+        newLoraSetBuildMs: build1,
+        newLoraSetLoadMs: bload,
+        newLoraSetToReadyMs: build1 + bload,
+        multiplierChangeToReadyMs: apply2 + setMs,
+        textEncoderRunMs: { at08: teAt08, at05: teAt05 },
+        sideFileBytes: bin(b1.paths.unet) + bin(b1.paths.text_encoder),
         baseReconverted: false,
       }
-      log(`lora: ${JSON.stringify(result.lora)}`)
+      log(`lora branch: ${JSON.stringify(result.loraBranch)}`)
+
+      if (!process.argv.includes('--skip-merge')) {
+        // merge: every multiplier writes merged layers and needs new sessions.
+        const opts = { cacheRoot, mode: 'merge' as const }
+        const [m1, merge1] = await time(() => applyLoras(model, [{ path: lora, multiplier: 0.8 }], opts))
+        const [s1, load1] = await load(m1.paths)
+        await s1.release()
+        const [m2, merge2] = await time(() => applyLoras(model, [{ path: lora, multiplier: 0.5 }], opts))
+        const [s2, load2] = await load(m2.paths)
+        await s2.release()
+        result.loraMerge = {
+          unchangedLoadMs,
+          firstSetMergeMs: merge1,
+          firstSetLoadMs: load1,
+          multiplierChangeMergeMs: merge2,
+          multiplierChangeLoadMs: load2,
+          multiplierChangeToReadyMs: merge2 + load2,
+          sideFileBytes: bin(m2.paths.unet) + bin(m2.paths.text_encoder),
+        }
+        log(`lora merge: ${JSON.stringify(result.loraMerge)}`)
+      }
     }
   } finally {
     fs.rmSync(work, { recursive: true, force: true })

@@ -10,6 +10,7 @@ import { progressBar } from '../progress'
 
 interface ConvertCliOptions {
   lora: LoraSpec[]
+  loraMode: string
   precision: string
   cache?: string
 }
@@ -35,11 +36,15 @@ export function registerConvert(program: Command): void {
       (v: string, acc: LoraSpec[]) => [...acc, parseLoraArg(v)],
       [],
     )
+    .option('--lora-mode <mode>', 'branch (multipliers as graph inputs) or merge (baked weights)', 'branch')
     .option('--precision <p>', 'weight storage: fp16 or fp32 (compute is fp32)', 'fp16')
     .option('--cache <dir>', 'conversion cache folder (default: the data folder cache)')
     .action(async (checkpoint: string, o: ConvertCliOptions) => {
       if (o.precision !== 'fp16' && o.precision !== 'fp32')
         throw new CliError(`--precision must be fp16 or fp32, got ${o.precision}`)
+      if (o.loraMode !== 'branch' && o.loraMode !== 'merge')
+        throw new CliError(`--lora-mode must be branch or merge, got ${o.loraMode}`)
+      const mode = o.loraMode
       const cacheRoot = o.cache ? path.resolve(o.cache) : appPaths().conversionCache
       const ac = new AbortController()
       const onSigint = (): void => ac.abort()
@@ -75,11 +80,15 @@ export function registerConvert(program: Command): void {
         for (const [g, p] of Object.entries(model.paths)) process.stdout.write(`  ${g.padEnd(13)} ${p}\n`)
         if (o.lora.length) {
           const t1 = performance.now()
-          const v = await applyLoras(model, o.lora, { cacheRoot, signal: ac.signal })
+          const v = await applyLoras(model, o.lora, { cacheRoot, signal: ac.signal, mode })
           const ms = (performance.now() - t1).toFixed(0)
-          process.stdout.write(`LoRA set ${v.key} ${v.cached ? '(cached)' : `merged in ${ms} ms`}:\n`)
+          process.stdout.write(
+            `LoRA set ${v.key} (${v.mode}) ${v.cached ? 'cached' : `built in ${ms} ms`}:\n`,
+          )
           for (const l of o.lora) process.stdout.write(`  ${l.path} x ${l.multiplier}\n`)
-          for (const [g, n] of Object.entries(v.merged)) process.stdout.write(`  ${g}: ${n} weights merged\n`)
+          for (const [g, n] of Object.entries(v.merged)) process.stdout.write(`  ${g}: ${n} layers\n`)
+          for (const [g, inputs] of Object.entries(v.inputs))
+            process.stdout.write(`  ${g} inputs: ${JSON.stringify(inputs)}\n`)
           for (const g of ['text_encoder', 'unet'] as const)
             if (v.paths[g] !== model.paths[g]) process.stdout.write(`  ${g.padEnd(13)} ${v.paths[g]}\n`)
         }

@@ -145,11 +145,11 @@ export class ReferenceModels {
     const key = JSON.stringify([file, loras])
     if (this.active?.key === key) return this.active.set
     const base = await this.convert(file)
-    const paths = loras.length
-      ? (await applyLoras(base, loras, { cacheRoot: this.opts.cacheRoot })).paths
-      : base.paths
+    const variant = loras.length
+      ? await applyLoras(base, loras, { cacheRoot: this.opts.cacheRoot })
+      : undefined
     await this.active?.set.release()
-    const set = new ModelSet(key, paths, this.opts.session)
+    const set = new ModelSet(key, variant?.paths ?? base.paths, this.opts.session, variant?.inputs)
     this.active = { key, set }
     return set
   }

@@ -19,10 +19,20 @@ export class ModelSet {
     readonly id: string,
     paths: Partial<Record<Component, string>>,
     cfg: SessionConfig = {},
+    /** Extra scalar inputs per graph, e.g. LoRA multipliers from applyLoras(...).inputs. */
+    inputs: Partial<Record<Component, Record<string, number>>> = {},
   ) {
     for (const c of COMPONENTS) {
       const p = paths[c]
-      if (p) this.graphs[c] = new OnnxGraph(c, p, cfg)
+      if (p) this.graphs[c] = new OnnxGraph(c, p, cfg, inputs[c])
+    }
+  }
+
+  /** Changes scalar inputs (LoRA multipliers) of loaded or unloaded graphs; no reload needed. */
+  setInputs(inputs: Partial<Record<Component, Record<string, number>>>): void {
+    for (const c of COMPONENTS) {
+      const v = inputs[c]
+      if (v) this.graphs[c]?.setScalars(v)
     }
   }
 

@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import * as ort from 'onnxruntime-node'
 import type { ProviderName, ProviderPreference, ProviderSkip } from './providers'
 import { markProviderFailed, physicalCores, providerCandidates } from './providers'
@@ -120,11 +121,21 @@ export class OnnxGraph {
   private opened: OpenedSession | undefined
   private loading: Promise<OpenedSession> | undefined
 
+  /** Scalar float inputs fed with every run unless the caller passes them (LoRA multipliers). */
+  private readonly scalars = new Map<string, number>()
+
   constructor(
     readonly name: string,
     readonly modelPath: string,
     private readonly cfg: SessionConfig = {},
-  ) {}
+    scalars: Record<string, number> = {},
+  ) {
+    this.setScalars(scalars)
+  }
+
+  setScalars(values: Record<string, number>): void {
+    for (const [k, v] of Object.entries(values)) this.scalars.set(k, v)
+  }
 
   get loaded(): boolean {
     return this.opened !== undefined
@@ -158,11 +169,30 @@ export class OnnxGraph {
     } finally {
       this.loading = undefined
     }
+    // LoRA branch graphs take their multipliers as inputs; without explicit values, use the ones
+    // applyLoras last wrote beside the graph.
+    const missing = this.opened.session.inputNames.filter(
+      (n) => /^lora_scale_\d+$/.test(n) && !this.scalars.has(n),
+    )
+    if (missing.length) {
+      const sidecar = this.modelPath.replace(/\.onnx$/, '.scales.json')
+      try {
+        const values = JSON.parse(fs.readFileSync(sidecar, 'utf8')) as Record<string, number>
+        for (const n of missing) if (typeof values[n] === 'number') this.scalars.set(n, values[n])
+      } catch {
+        // Reported by run() as a missing input.
+      }
+    }
   }
 
   async run(feeds: Feeds, outputs?: string[]): Promise<Record<string, ort.Tensor>> {
     await this.load()
     const s = (this.opened as OpenedSession).session
+    for (const n of s.inputNames) {
+      const v = this.scalars.get(n)
+      if (!(n in feeds) && v !== undefined)
+        feeds = { ...feeds, [n]: new ort.Tensor('float32', Float32Array.from([v]), []) }
+    }
     validateFeeds(this.name, s, feeds)
     if (outputs) {
       const unknown = outputs.filter((o) => !s.outputNames.includes(o))

@@ -2,11 +2,12 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ModelSet } from '../../engine/runtime/model-set'
 import { repoRoot } from '../../platform/paths'
 import { convertCheckpoint } from '../convert/convert'
 import type { ConvertedModel } from '../convert/convert'
 import { openCheckpointSource } from '../convert/source'
-import { writeSafetensors } from '../safetensors'
+import { SafetensorsFile, writeSafetensors } from '../safetensors'
 import type { TensorToWrite } from '../safetensors'
 import { LoraError, ModuleIndex, readLora } from './lora-file'
 import { applyLoras } from './variant'
@@ -96,31 +97,70 @@ describe('module resolution', () => {
 })
 
 describe.skipIf(!present)('LoRA sets on a converted checkpoint', () => {
-  it('changing a multiplier writes a small variant and never re-converts the base', async () => {
+  it('branch mode: a multiplier change reuses the graph and its session; the base is never re-converted', async () => {
     const before = snapshot(base.dir)
     const manifestBefore = fs.readFileSync(path.join(base.dir, 'manifest.json'), 'utf8')
     const a = await applyLoras(base, [{ path: LORA, multiplier: 0.8 }], { cacheRoot })
+    expect(a.mode).toBe('branch')
     expect(a.cached).toBe(false)
     expect(a.merged).toEqual({ text_encoder: 12, unet: 192 })
     expect(a.paths.vae_decoder).toBe(base.paths.vae_decoder)
     expect(a.paths.unet).not.toBe(base.paths.unet)
+    expect(a.inputs).toEqual({ text_encoder: { lora_scale_0: 0.8 }, unet: { lora_scale_0: 0.8 } })
     const b = await applyLoras(base, [{ path: LORA, multiplier: 0.5 }], { cacheRoot })
-    expect(b.key).not.toBe(a.key)
-    const again = await applyLoras(base, [{ path: LORA, multiplier: 0.8 }], { cacheRoot })
-    expect(again.cached).toBe(true)
-    expect(again.paths).toEqual(a.paths)
+    expect(b.cached).toBe(true)
+    expect(b.paths).toEqual(a.paths)
+    expect(b.inputs.unet).toEqual({ lora_scale_0: 0.5 })
     expect(snapshot(base.dir)).toEqual(before)
     expect(fs.readFileSync(path.join(base.dir, 'manifest.json'), 'utf8')).toBe(manifestBefore)
     expect((await convertCheckpoint(CKPT, { cacheRoot })).cached).toBe(true)
-    // The side file holds only the merged layers (float32), far smaller than the checkpoint.
-    const bin = a.paths.unet.replace(/\.onnx$/, '.bin')
-    expect(fs.statSync(bin).size).toBeLessThan(fs.statSync(CKPT).size / 2)
+    // The side file holds only the low-rank factors.
+    expect(fs.statSync(a.paths.unet.replace(/\.onnx$/, '.bin')).size).toBeLessThan(
+      fs.statSync(CKPT).size / 20,
+    )
     expect((await applyLoras(base, [{ path: LORA, multiplier: 0 }], { cacheRoot })).paths).toEqual(base.paths)
+
+    // One loaded session serves every multiplier: 0 gives the base model exactly as the base graph does.
+    const ids = BigInt64Array.from([49406n, 320n, 1125n, 539n, 320n, 2368n, 49407n, 49407n])
+    const plain = new ModelSet('base', base.paths, { preference: 'cpu' })
+    const ref = (await plain.encodeText(ids, 1)).data as Float32Array
+    await plain.release()
+    const set = new ModelSet('lora', a.paths, { preference: 'cpu' }, a.inputs)
+    const withLora = Float32Array.from((await set.encodeText(ids, 1)).data as Float32Array)
+    set.setInputs({ text_encoder: { lora_scale_0: 0 } })
+    const off = (await set.encodeText(ids, 1)).data as Float32Array
+    await set.release()
+    const maxDiff = (x: Float32Array, y: Float32Array): number =>
+      x.reduce((m, v, i) => Math.max(m, Math.abs(v - (y[i] ?? 0))), 0)
+    expect(maxDiff(off, ref)).toBeLessThan(1e-5)
+    expect(maxDiff(withLora, ref)).toBeGreaterThan(1e-3)
+    // Callers that pass only paths get the multipliers applyLoras last wrote beside the graph.
+    const pathsOnly = new ModelSet('p', b.paths, { preference: 'cpu' })
+    const half = (await pathsOnly.encodeText(ids, 1)).data as Float32Array
+    await pathsOnly.release()
+    expect(maxDiff(half, ref)).toBeGreaterThan(1e-4)
+    expect(maxDiff(half, withLora)).toBeGreaterThan(1e-4)
   })
 
-  it('keeps a bounded number of variants per graph', async () => {
+  it('merge mode: every multiplier is its own variant; a bounded number is kept per graph', async () => {
+    const a = await applyLoras(base, [{ path: LORA, multiplier: 0.8 }], { cacheRoot, mode: 'merge' })
+    const b = await applyLoras(base, [{ path: LORA, multiplier: 0.5 }], { cacheRoot, mode: 'merge' })
+    expect(b.key).not.toBe(a.key)
+    expect(a.inputs).toEqual({})
+    expect(
+      (await applyLoras(base, [{ path: LORA, multiplier: 0.8 }], { cacheRoot, mode: 'merge' })).cached,
+    ).toBe(true)
+    // The merged text encoder reproduces the oracle's merged-weight golden.
+    const gold = await SafetensorsFile.open(path.join(ORACLE, 'text_encoder.safetensors'))
+    const ids = (await gold.readTyped('input_ids')) as BigInt64Array
+    const want = await gold.readFloat32('lora_last_hidden_state')
+    await gold.close()
+    const set = new ModelSet('m', a.paths, { preference: 'cpu' })
+    const got = (await set.encodeText(ids, ids.length / 77)).data as Float32Array
+    await set.release()
+    expect(got.reduce((m, v, i) => Math.max(m, Math.abs(v - (want[i] ?? 0))), 0)).toBeLessThan(1e-4)
     for (const m of [0.1, 0.2, 0.3])
-      await applyLoras(base, [{ path: LORA, multiplier: m }], { cacheRoot, keep: 2 })
+      await applyLoras(base, [{ path: LORA, multiplier: m }], { cacheRoot, keep: 2, mode: 'merge' })
     const unetDir = path.dirname(base.paths.unet)
     expect(fs.readdirSync(unetDir).filter((f) => /^lora-.*\.onnx$/.test(f))).toHaveLength(2)
     expect(fs.readdirSync(unetDir).filter((f) => /^lora-.*\.bin$/.test(f))).toHaveLength(2)
@@ -152,8 +192,8 @@ describe.skipIf(!present)('LoRA sets on a converted checkpoint', () => {
     const peft = path.join(tmp, 'peft.safetensors')
     await writeSafetensors(peft, out)
 
-    const k = await applyLoras(base, [{ path: LORA, multiplier: 0.8 }], { cacheRoot })
-    const p = await applyLoras(base, [{ path: peft, multiplier: 0.8 }], { cacheRoot })
+    const k = await applyLoras(base, [{ path: LORA, multiplier: 0.8 }], { cacheRoot, mode: 'merge' })
+    const p = await applyLoras(base, [{ path: peft, multiplier: 0.8 }], { cacheRoot, mode: 'merge' })
     for (const g of ['unet', 'text_encoder'] as const) {
       const kb = fs.readFileSync(k.paths[g].replace(/\.onnx$/, '.bin'))
       const pb = fs.readFileSync(p.paths[g].replace(/\.onnx$/, '.bin'))
@@ -165,7 +205,7 @@ describe.skipIf(!present)('LoRA sets on a converted checkpoint', () => {
         { path: LORA, multiplier: 0.5 },
         { path: peft, multiplier: 0.3 },
       ],
-      { cacheRoot },
+      { cacheRoot, mode: 'merge' },
     )
     const one = new Float32Array(
       new Uint8Array(fs.readFileSync(k.paths.unet.replace(/\.onnx$/, '.bin'))).buffer,
@@ -177,6 +217,26 @@ describe.skipIf(!present)('LoRA sets on a converted checkpoint', () => {
     let max = 0
     for (let i = 0; i < one.length; i++) max = Math.max(max, Math.abs(one[i]! - two[i]!))
     expect(max).toBeLessThan(1e-5)
+
+    // Branch mode: two LoRAs get two multiplier inputs; 0.5 + 0.3 of the same LoRA equals 0.8 of it.
+    const br = await applyLoras(
+      base,
+      [
+        { path: LORA, multiplier: 0.5 },
+        { path: peft, multiplier: 0.3 },
+      ],
+      { cacheRoot },
+    )
+    expect(br.inputs.text_encoder).toEqual({ lora_scale_0: 0.5, lora_scale_1: 0.3 })
+    const single = await applyLoras(base, [{ path: LORA, multiplier: 0.8 }], { cacheRoot })
+    const ids = BigInt64Array.from([49406n, 320n, 1125n, 49407n])
+    const s1 = new ModelSet('a', br.paths, { preference: 'cpu' }, br.inputs)
+    const s2 = new ModelSet('b', single.paths, { preference: 'cpu' }, single.inputs)
+    const h1 = (await s1.encodeText(ids, 1)).data as Float32Array
+    const h2 = (await s2.encodeText(ids, 1)).data as Float32Array
+    await s1.release()
+    await s2.release()
+    expect(h1.reduce((m, v, i) => Math.max(m, Math.abs(v - (h2[i] ?? 0))), 0)).toBeLessThan(1e-5)
   })
 
   it('refuses LoRAs made for another family with a readable error', async () => {
