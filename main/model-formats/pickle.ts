@@ -1,30 +1,25 @@
 import { open as openFile } from 'node:fs/promises'
 import path from 'node:path'
+import type { DType, TensorInfo } from './safetensors'
+import type { PickleKind } from './pickle/errors'
+import { PickleRefusedError } from './pickle/errors'
+import type { TorchDType } from './pickle/torch'
+import { TorchFile, TorchFormatError } from './pickle/torch'
 
 /**
- * PyTorch pickle detection. `.ckpt/.pt/.pth/.bin` files are Python pickles (raw, or inside a zip next to
- * their tensor storages); unpickling can call any Python function, so Atelier refuses them outright.
+ * PyTorch pickles: `.ckpt/.pt/.pth/.bin` files are Python pickles (raw, or inside a zip next to their tensor
+ * storages). Unpickling with Python can call any function, so Atelier never does: pickle/ interprets the
+ * stream itself with an allow-list of the globals a state dict needs (PyTorch's rebuild functions, storage
+ * classes, OrderedDict) and refuses anything else by name. So a pickle is either read safely or refused
+ * with the name of the forbidden global.
  */
 
-export type PickleKind = 'torch-zip' | 'pickle'
+export type { PickleKind } from './pickle/errors'
+export { PickleRefusedError } from './pickle/errors'
+export type { TorchDType, TorchFormat } from './pickle/torch'
+export { ALLOWED_GLOBALS, TorchFile, TorchFormatError, TorchStorage, TorchTensor } from './pickle/torch'
 
 export const PICKLE_EXTENSIONS = ['.ckpt', '.pt', '.pth', '.bin', '.pkl'] as const
-
-export class PickleRefusedError extends Error {
-  readonly code = 'pickle'
-  constructor(
-    readonly file: string,
-    readonly kind: PickleKind,
-  ) {
-    const what = kind === 'torch-zip' ? 'a PyTorch zip archive with a pickled data.pkl' : 'a Python pickle'
-    super(
-      `${path.basename(file)} is ${what} (.ckpt/.pt/.pth/.bin). Loading a pickle can run arbitrary code, ` +
-        'so Atelier refuses these files. Download the .safetensors version of this model instead ' +
-        `(most models on Civitai and Hugging Face offer one). (${file})`,
-    )
-    this.name = 'PickleRefusedError'
-  }
-}
 
 const ZIP_LOCAL = [0x50, 0x4b, 0x03, 0x04]
 const ZIP_EMPTY = [0x50, 0x4b, 0x05, 0x06]
@@ -64,10 +59,79 @@ export async function detectPickle(file: string): Promise<PickleKind | null> {
   }
 }
 
-/** Throws PickleRefusedError when `file` is a pickle, whatever its extension. */
+/**
+ * Throws PickleRefusedError when `file` is a pickle, whatever its extension: naming the forbidden global
+ * when its pickle has one, else saying it is a pickle. For callers that only take safetensors; those that
+ * can use a state dict call readPickleHeader instead.
+ */
 export async function refusePickle(file: string): Promise<void> {
   const kind = await detectPickle(file)
-  if (kind) throw new PickleRefusedError(file, kind)
+  if (!kind) return
+  let t: TorchFile
+  try {
+    t = await TorchFile.open(file)
+  } catch (err) {
+    if (err instanceof PickleRefusedError) throw err
+    throw new PickleRefusedError(file, kind)
+  }
+  await t.close()
+  throw new PickleRefusedError(file, kind)
+}
+
+/** A pickled state dict described like a safetensors header (tensor dtypes, shapes, byte ranges). */
+export interface PickleHeader {
+  kind: PickleKind
+  format: 'zip' | 'legacy'
+  tensors: Map<string, TensorInfo>
+  metadata: Record<string, string>
+  /** Tensors whose bytes are not one range of the file (views, compressed entries): begin = end = -1. */
+  scattered: string[]
+}
+
+const TO_DTYPE: Partial<Record<TorchDType, DType>> = {
+  F32: 'F32',
+  F16: 'F16',
+  BF16: 'BF16',
+  F64: 'F64',
+  I64: 'I64',
+  I32: 'I32',
+  U8: 'U8',
+  BOOL: 'BOOL',
+}
+
+/**
+ * Reads a pickled PyTorch file safely and describes its state dict (the `state_dict` / `params_ema` /
+ * `params` entry of a wrapper dict, else the dict itself); null when the file is not a pickle. Throws
+ * PickleRefusedError (forbidden global, or not a PyTorch file) or TorchFormatError (damaged). With
+ * `requireRanges`, a tensor whose bytes are not one contiguous range of the file is an error.
+ */
+export async function readPickleHeader(
+  file: string,
+  opts: { requireRanges?: boolean } = {},
+): Promise<PickleHeader | null> {
+  const kind = await detectPickle(file)
+  if (!kind) return null
+  const t = await TorchFile.open(file)
+  try {
+    const tensors = new Map<string, TensorInfo>()
+    const scattered: string[] = []
+    for (const [name, x] of t.stateDict()) {
+      const dtype = TO_DTYPE[x.dtype]
+      if (!dtype) continue
+      const r = x.fileRange
+      if (!r && opts.requireRanges)
+        throw new TorchFormatError(
+          `${path.basename(file)}: tensor "${name}" is not stored as one contiguous range ` +
+            `(a strided view or a compressed archive entry); re-save the model with torch.save or as safetensors (${file})`,
+          'scattered',
+        )
+      if (!r) scattered.push(name)
+      tensors.set(name, { name, dtype, shape: [...x.shape], begin: r?.begin ?? -1, end: r?.end ?? -1 })
+    }
+    return { kind, format: t.format, tensors, metadata: {}, scattered }
+  } finally {
+    await t.close()
+  }
 }
 
 export function hasPickleExtension(file: string): boolean {
