@@ -270,6 +270,24 @@ describe('faults', () => {
     expect(env.sleeps).toHaveLength(1)
   })
 
+  it('hashes on a worker thread as well (resumed prefix included)', async () => {
+    env.civitai.setFaults({ dropAfterBytes: 300_000, dropTimes: 1 })
+    const m = await env.open(await env.tempDir('state'), { hashInWorker: 'always' })
+    const dest = await env.tempDir('lib')
+    const expectedSha256 = env.models.checkpoint.sha256
+    const done = await m.whenSettled(
+      (await m.enqueue({ url: dl(2001), destDir: dest, expectedSha256, source: 'civitai' })).id,
+    )
+    expect(done.state).toBe('done')
+    expect(done.sha256).toBe(expectedSha256)
+    expect(env.civitai.storageRequests()[1]?.status).toBe(206)
+    env.civitai.setFaults({ corruptAt: 650_000 })
+    const bad = await m.whenSettled(
+      (await m.enqueue({ url: dl(2001), destDir: dest, expectedSha256, source: 'civitai' })).id,
+    )
+    expect(bad.error?.code).toBe('hash-mismatch')
+  })
+
   it('restarts from zero when the server ignores Range (200)', async () => {
     env.civitai.setFaults({ dropAfterBytes: 150_000, dropTimes: 1, ignoreRange: true })
     const m = await env.open(await env.tempDir('state'))
@@ -313,7 +331,7 @@ describe('faults', () => {
     expect(fs.readdirSync(dest)).toEqual([])
     const q = fs.readdirSync(path.join(stateDir, 'quarantine'))
     expect(q).toHaveLength(1)
-    expect(q[0]).toMatch(/^tinyCheckpoint_v10\.safetensors\.[0-9a-f]{8}\.corrupt$/)
+    expect(q[0]).toBe('tinyCheckpoint_v10.safetensors.corrupt')
     // A retry after the fault is gone starts from zero and succeeds.
     env.civitai.resetFaults()
     m.retry(done.id)

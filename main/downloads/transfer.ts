@@ -3,13 +3,13 @@
  * bytes while they are written (the existing prefix first), and report everything the manager persists.
  * Failures throw DownloadFailure (retryable or not); the manager owns retries, states and verification.
  */
-import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import type http from 'node:http'
 import type { Writable } from 'node:stream'
 import { RemoteError } from '../remote/errors'
 import { chooseFileName, nameFromUrl, parseContentDisposition } from './filename'
+import type { StreamHasher } from './hasher'
 import { downloadHttpError, openStream, readSmallBody } from './fetch'
 import type { DownloadErrorCode, DownloadJob } from './types'
 
@@ -58,6 +58,8 @@ export interface AttemptContext {
   authorization?: string
   idleTimeoutMs: number
   fs: DownloadFs
+  /** A fresh SHA-256 hasher for this attempt (inline or worker, chosen by the manager from the size). */
+  createHasher(total: number | null): StreamHasher
   /** Called with the running byte count while data arrives. */
   onBytes(bytes: number): void
   /** Called once the response is accepted (name, total and validators set on the job): persist now. */
@@ -89,18 +91,6 @@ async function truncate(file: string): Promise<void> {
   await fs.promises.truncate(file, 0).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'ENOENT') throw err
   })
-}
-
-/** Feed the first `length` bytes of `file` into `hash`. */
-export async function hashPrefix(
-  file: string,
-  length: number,
-  hash: crypto.Hash,
-  signal?: AbortSignal,
-): Promise<void> {
-  if (length <= 0) return
-  const stream = fs.createReadStream(file, { start: 0, end: length - 1, highWaterMark: 1 << 20, signal })
-  for await (const chunk of stream) hash.update(chunk as Buffer)
 }
 
 async function ensureSpace(ctx: AttemptContext, needed: number): Promise<void> {
@@ -184,9 +174,13 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
     if (total !== null && have === total && have > 0) {
       // Everything is already here (e.g. killed after the last byte): verify what we have.
       job.total = total
-      const hash = crypto.createHash('sha256')
-      await hashPrefix(job.partialPath, have, hash, ctx.signal)
-      return { sha256: hash.digest('hex') }
+      const hasher = ctx.createHasher(total)
+      try {
+        await hasher.prefix(job.partialPath, have, ctx.signal)
+        return { sha256: await hasher.digest() }
+      } finally {
+        hasher.close()
+      }
     }
     await truncate(job.partialPath)
     throw new DownloadFailure(
@@ -246,14 +240,27 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
   ctx.onResponse()
   if (job.total !== null) await ensureSpace(ctx, job.total - start)
 
-  const hash = crypto.createHash('sha256')
-  if (start > 0) await hashPrefix(job.partialPath, start, hash, ctx.signal)
+  const hasher = ctx.createHasher(job.total)
+  try {
+    return await receive(ctx, res, hasher, start)
+  } finally {
+    hasher.close()
+  }
+}
+
+async function receive(
+  ctx: AttemptContext,
+  res: http.IncomingMessage,
+  hasher: StreamHasher,
+  start: number,
+): Promise<{ sha256: string }> {
+  const { job } = ctx
+  if (start > 0) await hasher.prefix(job.partialPath, start, ctx.signal)
   const out = ctx.fs.createWriteStream(job.partialPath, start > 0 ? 'a' : 'w')
   let bytes = start
   try {
-    await copyToFile(res, out, ctx.signal, (chunk) => {
-      hash.update(chunk)
-      bytes += chunk.length
+    await copyToFile(res, out, hasher, ctx.signal, (n) => {
+      bytes += n
       ctx.onBytes(bytes)
     })
   } catch (err) {
@@ -280,7 +287,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
       true,
     )
   }
-  return { sha256: hash.digest('hex') }
+  return { sha256: await hasher.digest() }
 }
 
 class WriteError extends Error {
@@ -297,10 +304,17 @@ class WriteError extends Error {
 function copyToFile(
   res: http.IncomingMessage,
   out: Writable,
+  hasher: StreamHasher,
   signal: AbortSignal,
-  onChunk: (chunk: Buffer) => void,
+  onBytes: (n: number) => void,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
+    // The socket is paused while either the file or the hasher is behind.
+    let outBlocked = false
+    let hashBlocked = false
+    const maybeResume = (): void => {
+      if (!outBlocked && !hashBlocked && !ending) res.resume()
+    }
     let readError: Error | null = null
     let writeError: NodeJS.ErrnoException | null = null
     let ending = false
@@ -325,10 +339,19 @@ function copyToFile(
     }
     res.on('data', (chunk: Buffer) => {
       if (ending) return
-      onChunk(chunk)
-      if (!out.write(chunk)) res.pause()
+      if (!hasher.update(chunk)) hashBlocked = true
+      onBytes(chunk.length)
+      if (!out.write(chunk)) outBlocked = true
+      if (outBlocked || hashBlocked) res.pause()
     })
-    out.on('drain', () => res.resume())
+    out.on('drain', () => {
+      outBlocked = false
+      maybeResume()
+    })
+    hasher.onDrain(() => {
+      hashBlocked = false
+      maybeResume()
+    })
     res.on('end', endOut)
     res.on('error', (e) => {
       readError ??= e
