@@ -2,12 +2,28 @@ import { useEffect, useState } from 'react'
 import { Placeholder } from './components/Placeholder'
 import { StatusBar } from './components/StatusBar'
 import { SettingsPage } from './features/settings/SettingsPage'
+import { ModelsPage } from './features/models/ModelsPage'
+import { GalleryPage } from './features/gallery/GalleryPage'
+import { ParametersDrop } from './features/gallery/ParametersDrop'
+import { Img2imgPage } from './features/studio/Img2imgPage'
+import { InpaintPage } from './features/studio/InpaintPage'
+import { OutpaintPage } from './features/studio/OutpaintPage'
 import { SECTIONS, sectionFromHash, type SectionId } from './state/sections'
 
 function Section({ id }: { id: SectionId }): React.JSX.Element {
   switch (id) {
+    case 'models':
+      return <ModelsPage />
     case 'settings':
       return <SettingsPage />
+    case 'img2img':
+      return <Img2imgPage />
+    case 'inpaint':
+      return <InpaintPage />
+    case 'outpaint':
+      return <OutpaintPage />
+    case 'gallery':
+      return <GalleryPage />
     default: {
       const s = SECTIONS.find((x) => x.id === id)
       return <Placeholder title={s?.label ?? id} text={s?.hint ?? ''} />
@@ -43,6 +59,7 @@ export function App(): React.JSX.Element {
         <Section id={section} />
       </main>
       <StatusBar />
+      <ParametersDrop />
     </div>
   )
 }

@@ -1,0 +1,293 @@
+import { useEffect } from 'react'
+import { ASPECTS, sizeForAspect, snap8 } from '../../canvas-kit/geometry'
+import { familyBase } from './generation-adapter'
+import { LoraPicker } from './LoraPicker'
+import { ModelPicker } from './ModelPicker'
+import { SAMPLERS, type ModeInputs } from './params'
+import { PromptField } from './PromptField'
+import { useStore } from './store'
+import {
+  cancelJob,
+  ensureLibrary,
+  generate,
+  selectedCheckpoint,
+  setParams,
+  studio,
+  type StudioTab,
+} from './studio-state'
+
+function formatEta(ms: number): string {
+  if (!(ms > 0)) return '…'
+  const s = Math.round(ms / 1000)
+  return s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`
+}
+
+/** Generate ⇄ Cancel, with the progress bar, step, ETA and the last message for this tab. */
+function GenerateBar({
+  mode,
+  inputs,
+}: {
+  mode: StudioTab
+  inputs: () => Promise<ModeInputs>
+}): React.JSX.Element {
+  const job = useStore(studio, (s) => s.job)
+  const starting = useStore(studio, (s) => s.starting)
+  const message = useStore(studio, (s) => s.message)
+  const running = job !== undefined || starting
+  const fraction =
+    job && job.total > 0 ? (job.batch * job.total + job.step) / (job.batchCount * job.total) : 0
+
+  return (
+    <div className="generate-bar">
+      {running ? (
+        <button
+          type="button"
+          className="primary cancel"
+          data-testid="cancel"
+          disabled={!job || job.cancelling}
+          onClick={() => void cancelJob()}
+        >
+          {job?.cancelling ? 'Cancelling…' : 'Cancel'}
+        </button>
+      ) : (
+        <button
+          type="button"
+          className="primary"
+          data-testid="generate"
+          onClick={() => void inputs().then((i) => generate(mode, i))}
+        >
+          Generate
+        </button>
+      )}
+      {running && (
+        <div className="progress" data-testid="progress">
+          <div className="progress-track">
+            <div className="progress-fill" style={{ width: `${Math.round(fraction * 100)}%` }} />
+          </div>
+          <span className="progress-text">
+            {job && job.total > 0
+              ? `${job.mode !== mode ? `${job.mode}: ` : ''}step ${job.step}/${job.total}` +
+                (job.batchCount > 1 ? ` · batch ${job.batch + 1}/${job.batchCount}` : '') +
+                ` · ETA ${formatEta(job.etaMs)}`
+              : 'Starting… (loading the model the first time)'}
+          </span>
+        </div>
+      )}
+      {message && message.tab === mode && !running && (
+        <p
+          className={`message ${message.kind}`}
+          role={message.kind === 'error' ? 'alert' : 'status'}
+          data-testid="message"
+        >
+          {message.text}
+        </p>
+      )}
+    </div>
+  )
+}
+
+/**
+ * The panel every studio tab shares: model and LoRAs, prompts, sampler, steps, CFG, seed, size, batch,
+ * and Generate. `children` are the tab's own controls (strength, mask options, extents).
+ */
+export function GenerationPanel({
+  mode,
+  inputs,
+  imageSize,
+  children,
+}: {
+  mode: StudioTab
+  /** Collects the tab's image and mask bytes when Generate is pressed. */
+  inputs: () => Promise<ModeInputs>
+  /** The input image's size, for "size from image". */
+  imageSize?: { width: number; height: number }
+  children?: React.ReactNode
+}): React.JSX.Element {
+  const p = useStore(studio, (s) => s.params)
+  const lastSeed = useStore(studio, (s) => s.lastSeed)
+  const checkpoint = useStore(studio, selectedCheckpoint)
+  useEffect(() => ensureLibrary(), [])
+  const base = familyBase(checkpoint?.family ?? null)
+
+  return (
+    <aside className="gen-panel" aria-label="Generation settings">
+      <GenerateBar mode={mode} inputs={inputs} />
+      <ModelPicker />
+      <PromptField
+        label="Prompt"
+        testId="prompt"
+        value={p.prompt}
+        onChange={(prompt) => setParams({ prompt })}
+        placeholder="a watercolor of a lighthouse, (golden hour:1.2) <lora:name:0.8>"
+      />
+      <PromptField
+        label="Negative prompt"
+        testId="negative-prompt"
+        rows={2}
+        value={p.negativePrompt}
+        onChange={(negativePrompt) => setParams({ negativePrompt })}
+      />
+      <LoraPicker />
+      {children}
+      <fieldset>
+        <legend>Sampling</legend>
+        <div className="grid2">
+          <label>
+            Sampler
+            <select
+              data-testid="sampler"
+              value={p.sampler}
+              onChange={(e) => setParams({ sampler: e.target.value })}
+            >
+              {SAMPLERS.map((s) => (
+                <option key={s}>{s}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Steps
+            <input
+              type="number"
+              data-testid="steps"
+              min={1}
+              max={150}
+              value={p.steps}
+              onChange={(e) => setParams({ steps: Math.max(1, Math.round(Number(e.target.value) || 1)) })}
+            />
+          </label>
+          <label>
+            CFG scale
+            <input
+              type="number"
+              data-testid="cfg"
+              min={0}
+              max={30}
+              step={0.5}
+              value={p.cfgScale}
+              onChange={(e) => setParams({ cfgScale: Number(e.target.value) })}
+            />
+          </label>
+          <label>
+            Seed
+            <div className="row">
+              <input
+                type="number"
+                data-testid="seed"
+                value={p.seedMode === 'random' ? -1 : p.seed}
+                onChange={(e) => {
+                  const seed = Math.round(Number(e.target.value))
+                  setParams(seed < 0 ? { seedMode: 'random', seed: -1 } : { seedMode: 'fixed', seed })
+                }}
+              />
+              <button
+                type="button"
+                title="Random seed each time"
+                aria-pressed={p.seedMode === 'random'}
+                data-testid="seed-random"
+                onClick={() => setParams({ seedMode: 'random', seed: -1 })}
+              >
+                🎲
+              </button>
+              <button
+                type="button"
+                title={lastSeed === undefined ? 'No image yet' : `Reuse the last seed (${lastSeed})`}
+                disabled={lastSeed === undefined}
+                data-testid="seed-reuse"
+                onClick={() => lastSeed !== undefined && setParams({ seedMode: 'fixed', seed: lastSeed })}
+              >
+                ♻
+              </button>
+            </div>
+          </label>
+        </div>
+      </fieldset>
+      {mode !== 'outpaint' && (
+        <fieldset>
+          <legend>Size</legend>
+          <label className="check">
+            <input
+              type="checkbox"
+              data-testid="size-from-image"
+              checked={p.sizeFromImage}
+              onChange={(e) => setParams({ sizeFromImage: e.target.checked })}
+            />
+            From the input image
+            {imageSize ? ` (${snap8(imageSize.width)}×${snap8(imageSize.height)})` : ''}
+          </label>
+          {!p.sizeFromImage && (
+            <>
+              <div className="aspects" role="group" aria-label="Aspect presets">
+                {ASPECTS.map((a) => (
+                  <button
+                    key={a.label}
+                    type="button"
+                    onClick={() => setParams(sizeForAspect(base, a.w, a.h))}
+                  >
+                    {a.label}
+                  </button>
+                ))}
+              </div>
+              <div className="grid2">
+                <label>
+                  Width
+                  <input
+                    type="number"
+                    data-testid="width"
+                    step={8}
+                    min={64}
+                    max={4096}
+                    value={p.width}
+                    onChange={(e) => setParams({ width: Number(e.target.value) })}
+                    onBlur={() => setParams({ width: snap8(p.width, 64) })}
+                  />
+                </label>
+                <label>
+                  Height
+                  <input
+                    type="number"
+                    data-testid="height"
+                    step={8}
+                    min={64}
+                    max={4096}
+                    value={p.height}
+                    onChange={(e) => setParams({ height: Number(e.target.value) })}
+                    onBlur={() => setParams({ height: snap8(p.height, 64) })}
+                  />
+                </label>
+              </div>
+            </>
+          )}
+        </fieldset>
+      )}
+      <fieldset>
+        <legend>Batch</legend>
+        <div className="grid2">
+          <label>
+            Batch size
+            <input
+              type="number"
+              min={1}
+              max={16}
+              value={p.batchSize}
+              onChange={(e) =>
+                setParams({ batchSize: Math.min(16, Math.max(1, Math.round(Number(e.target.value)))) })
+              }
+            />
+          </label>
+          <label>
+            Batch count
+            <input
+              type="number"
+              min={1}
+              max={100}
+              value={p.batchCount}
+              onChange={(e) =>
+                setParams({ batchCount: Math.min(100, Math.max(1, Math.round(Number(e.target.value)))) })
+              }
+            />
+          </label>
+        </div>
+      </fieldset>
+    </aside>
+  )
+}

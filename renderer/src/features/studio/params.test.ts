@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest'
+import { buildRequest, DEFAULT_PARAMS, restoreParameters, samplerName, withTriggerWords } from './params'
+import { highlightPrompt, loraTags } from './prompt-highlight'
+
+const png = new Uint8Array([0x89, 0x50])
+
+describe('buildRequest', () => {
+  const p = { ...DEFAULT_PARAMS, model: 'abc', prompt: 'a cat', strength: 0.6 }
+
+  it('needs a model, an image and (inpaint) a mask', () => {
+    expect(() => buildRequest('img2img', { ...p, model: '' }, { image: png })).toThrow(/checkpoint/)
+    expect(() => buildRequest('img2img', p)).toThrow(/input image/)
+    expect(() => buildRequest('inpaint', p, { image: png })).toThrow(/mask/)
+  })
+
+  it('img2img: strength, size from the image rounded down to 8, random seed as -1', () => {
+    const r = buildRequest('img2img', p, { image: png, imageWidth: 517, imageHeight: 390 })
+    expect(r).toMatchObject({ mode: 'img2img', strength: 0.6, width: 512, height: 384, seed: -1 })
+    expect(r.mask).toBeUndefined()
+    const fixed = buildRequest(
+      'img2img',
+      { ...p, sizeFromImage: false, width: 510, height: 300, seedMode: 'fixed', seed: 42 },
+      { image: png },
+    )
+    expect(fixed).toMatchObject({ width: 512, height: 304, seed: 42 })
+  })
+
+  it('inpaint carries mask options; outpaint carries snapped extents and no size', () => {
+    const i = buildRequest(
+      'inpaint',
+      { ...p, inpaintArea: 'only-masked', maskBlur: 6 },
+      { image: png, mask: png, imageWidth: 64, imageHeight: 64 },
+    )
+    expect(i).toMatchObject({ mask: png, inpaintArea: 'only-masked', maskBlur: 6, onlyMaskedPadding: 32 })
+    expect(() => buildRequest('outpaint', p, { image: png })).toThrow(/Extend/)
+    const o = buildRequest(
+      'outpaint',
+      { ...p, outpaint: { left: 0, right: 61, top: 0, bottom: 0 }, outpaintRepeat: 2 },
+      { image: png, imageWidth: 64, imageHeight: 64 },
+    )
+    expect(o.outpaint).toEqual({ left: 0, right: 64, top: 0, bottom: 0, overlap: 32, repeat: 2 })
+    expect(o.width).toBeUndefined()
+    expect(o.strength).toBeUndefined()
+  })
+})
+
+describe('restoreParameters', () => {
+  const models = [
+    { id: 'id-1', name: 'tiny-sd15', autoV2: 'ABCDEF0123' },
+    { id: 'id-2', name: 'other', autoV2: '0000000000' },
+  ]
+
+  it('reads the typed fields and finds the model by hash', () => {
+    const r = restoreParameters(
+      {
+        text: 'x',
+        prompt: 'a house',
+        negativePrompt: 'blurry',
+        settings: {},
+        steps: 12,
+        sampler: 'DPM++ 2M',
+        scheduleType: 'Karras',
+        cfgScale: 5.5,
+        seed: 99,
+        width: 64,
+        height: 96,
+        model: 'renamed',
+        modelHash: 'abcdef0123',
+        denoisingStrength: 0.6,
+        inpaintArea: 'Only masked',
+        maskedContent: 'latent noise',
+      },
+      models,
+    )
+    expect(r.patch).toMatchObject({
+      prompt: 'a house',
+      negativePrompt: 'blurry',
+      steps: 12,
+      sampler: 'DPM++ 2M Karras',
+      cfgScale: 5.5,
+      seed: 99,
+      seedMode: 'fixed',
+      width: 64,
+      height: 96,
+      sizeFromImage: false,
+      model: 'id-1',
+      strength: 0.6,
+      inpaintArea: 'only-masked',
+      maskedContent: 'latent-noise',
+    })
+    expect(r.notes).toEqual([])
+  })
+
+  it('falls back to the raw settings and reports what it cannot map', () => {
+    const r = restoreParameters(
+      {
+        text: 'x',
+        prompt: 'p',
+        negativePrompt: '',
+        settings: { Steps: '30', Sampler: 'UniPC', Size: '512x768', Model: 'missing', Seed: '7' },
+      },
+      models,
+    )
+    expect(r.patch).toMatchObject({ steps: 30, width: 512, height: 768, seed: 7 })
+    expect(r.patch.sampler).toBeUndefined()
+    expect(r.notes.join('; ')).toMatch(/UniPC.*; model "missing"/)
+  })
+
+  it('maps sampler names case-insensitively', () => {
+    expect(samplerName('euler a')).toBe('Euler a')
+    expect(samplerName('DPM++ 2M Karras', 'Karras')).toBe('DPM++ 2M Karras')
+    expect(samplerName('Heun')).toBeUndefined()
+  })
+})
+
+describe('prompt helpers', () => {
+  it('appends missing trigger words only', () => {
+    expect(withTriggerWords('', ['tok'])).toBe('tok')
+    expect(withTriggerWords('a cat', ['tok', 'A CAT'])).toBe('a cat, tok')
+    expect(withTriggerWords('a cat,', ['tok'])).toBe('a cat, tok')
+  })
+
+  it('highlights weights, LoRA tags, keywords and unbalanced brackets', () => {
+    const prompt = 'a (house:1.2) <lora:x:0.8> BREAK [sky] \\( (oops'
+    const segs = highlightPrompt(prompt)
+    expect(segs.map((s) => s.text).join('')).toBe(prompt)
+    expect(segs.filter((s) => s.kind !== 'text')).toEqual([
+      { kind: 'bracket', text: '(' },
+      { kind: 'weight', text: ':1.2' },
+      { kind: 'bracket', text: ')' },
+      { kind: 'lora', text: '<lora:x:0.8>' },
+      { kind: 'keyword', text: 'BREAK' },
+      { kind: 'bracket', text: '[' },
+      { kind: 'bracket', text: ']' },
+      { kind: 'escape', text: '\\(' },
+      { kind: 'unbalanced', text: '(' },
+    ])
+    expect(loraTags('<lora:a:0.5> and <lora:b>')).toEqual([
+      { name: 'a', weight: 0.5 },
+      { name: 'b', weight: 1 },
+    ])
+  })
+})
