@@ -38,7 +38,7 @@ async function decode(bytes: Uint8Array, keepAlpha: boolean, opts: DecodeOptions
     else if (hasAlpha)
       pipeline = pipeline.flatten({ background: opts.background ?? { r: 255, g: 255, b: 255 } })
     else pipeline = pipeline.removeAlpha()
-    const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true })
+    const { data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true })
     const channels = info.channels
     if (channels !== 3 && channels !== 4) {
       throw new ImageDecodeError(`${name}: unexpected channel count ${channels} after decoding`)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { applyLatentNoise, applyLatentNothing, applyMaskedContent, fillMaskedArea } from './fill'
 import { checkExtents, pasteOutpaint, prepareOutpaint, snapExtents, zoomOutPlan } from './outpaint'
-import { alphaCompositeInPlace, premultiply, unpremultiply } from './pil'
+import { alphaCompositeInPlace, flattenAlpha, premultiply, unpremultiply } from './pil'
 import type { Mask, RawImage } from './types'
 
 function halves(w: number, h: number): RawImage {
@@ -50,6 +50,16 @@ describe('masked content: fill (A1111 masking.fill)', () => {
     const img = noiseImage(8, 8)
     const mask: Mask = { data: new Uint8Array(64).fill(255), width: 8, height: 8, channels: 1 }
     expect(applyMaskedContent(img, mask, 'original').data).toEqual(img.data)
+  })
+
+  it('flattenAlpha composites RGBA onto white like A1111 images.flatten', () => {
+    const img: RawImage = {
+      data: Uint8Array.from([128, 128, 128, 128, 10, 20, 30, 255, 0, 0, 0, 0]),
+      width: 3,
+      height: 1,
+      channels: 4,
+    }
+    expect([...flattenAlpha(img).data]).toEqual([191, 191, 191, 10, 20, 30, 255, 255, 255])
   })
 
   it('Pillow premultiply / alpha_composite arithmetic', () => {

@@ -1,6 +1,6 @@
 import { decodeImageWithAlpha, resizeLanczos } from './codec'
 import type { DecodeOptions } from './codec'
-import { luminance } from './pil'
+import { flattenAlpha, luminance } from './pil'
 import { checkGenerationSize, resizeImage } from './resize'
 import type { ResizeMode } from './resize'
 import type { Mask, RawImage, Rect } from './types'
@@ -257,7 +257,7 @@ export async function prepareInpaint(
   checkGenerationSize(opts.width, opts.height)
   checkImage(image, 'image')
   checkImage(rawMask, 'mask')
-  const rgb = toRgb(image)
+  const rgb = flattenAlpha(image)
   let mask: Mask =
     rawMask.width === rgb.width && rawMask.height === rgb.height
       ? rawMask

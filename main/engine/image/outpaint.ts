@@ -1,5 +1,5 @@
 import { compositeThroughMask } from './mask'
-import { pilGaussianBlur } from './pil'
+import { flattenAlpha, pilGaussianBlur } from './pil'
 import type { Mask, RawImage } from './types'
 import { checkImage, toRgb } from './types'
 
@@ -88,7 +88,7 @@ export function prepareOutpaint(
 ): OutpaintPrepared {
   checkImage(image, 'image')
   checkExtents(extents)
-  const src = toRgb(image)
+  const src = flattenAlpha(image)
   const { width: w, height: h } = src
   const { left, top, right, bottom } = extents
   const W = w + left + right

@@ -354,3 +354,27 @@ export function pilResize(
   if (cur === img) return { ...img, data: img.data.slice() }
   return cur
 }
+
+/**
+ * A1111 `images.flatten`: composite an RGBA image onto an opaque background (default white, A1111's
+ * img2img_background_color) with Pillow's alpha_composite; RGB images are returned as they are, masks as grey RGB.
+ */
+export function flattenAlpha(
+  img: RawImage,
+  background: { r: number; g: number; b: number } = { r: 255, g: 255, b: 255 },
+): RawImage {
+  if (img.channels !== 4) {
+    if (img.channels === 3) return img
+    const n = img.width * img.height
+    const rgb = new Uint8Array(n * 3)
+    for (let p = 0; p < n; p++) rgb.fill(img.data[p] as number, p * 3, p * 3 + 3)
+    return { data: rgb, width: img.width, height: img.height, channels: 3 }
+  }
+  const n = img.width * img.height
+  const canvas = new Uint8Array(n * 4)
+  for (let p = 0; p < n; p++) canvas.set([background.r, background.g, background.b, 255], p * 4)
+  alphaCompositeInPlace(canvas, img.data)
+  const rgb = new Uint8Array(n * 3)
+  for (let p = 0; p < n; p++) rgb.set(canvas.subarray(p * 4, p * 4 + 3), p * 3)
+  return { data: rgb, width: img.width, height: img.height, channels: 3 }
+}
