@@ -49,7 +49,7 @@ const multipleOf8 = (what: string) =>
   z
     .number()
     .int()
-    .min(64, `${what} must be at least 64`)
+    .min(8, `${what} must be at least 8`)
     .max(4096, `${what} must be at most 4096`)
     .refine((v) => v % 8 === 0, `${what} must be a multiple of 8`)
 const outputId = z.string().regex(/^[\w.-]{1,200}$/, 'not a gallery id')

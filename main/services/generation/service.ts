@@ -229,6 +229,7 @@ export class GenerationService {
 
   async dispose(): Promise<void> {
     this.disposed = true
+    this.running?.reject(new AppError('cancelled', 'Atelier is shutting down.'))
     const w = this.worker
     this.worker = undefined
     if (w) await w.terminate()
