@@ -24,7 +24,8 @@ export class ModelSet {
   ) {
     for (const c of COMPONENTS) {
       const p = paths[c]
-      if (p) this.graphs[c] = new OnnxGraph(c, p, cfg, inputs[c])
+      // A ready ONNX folder may lack a graph (often vae_encoder): then the set simply has no such graph.
+      if (p && fs.existsSync(p)) this.graphs[c] = new OnnxGraph(c, p, cfg, inputs[c])
     }
   }
 

@@ -1,6 +1,10 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { afterEach, describe, expect, it } from 'vitest'
 import { GraphBuilder } from '../../model-formats/onnx/builder'
+import { ActiveModel, ModelSet } from './model-set'
 import { markProviderFailed, physicalCores, providerCandidates, resetProviderFailures } from './providers'
 import { openSession, validateFeeds } from './session'
 
@@ -63,5 +67,56 @@ describe('execution providers', () => {
     ).toThrow(/dimension 0 must be 2/)
     expect(() => validateFeeds('g', session, { a, b })).not.toThrow()
     await session.release()
+  })
+})
+
+describe('model sets', () => {
+  it('runs a diffusers/optimum ONNX layout (int32 ids, int64 timestep, out_sample) without conversion', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-onnx-'))
+    try {
+      const write = (name: string, g: GraphBuilder): void => {
+        fs.mkdirSync(path.join(dir, name))
+        fs.writeFileSync(path.join(dir, name, 'model.onnx'), g.encode())
+      }
+      const te = new GraphBuilder('te')
+      const ids = te.input('input_ids', 'int32', ['b', 's'])
+      te.output(
+        te.op('Unsqueeze', [te.op('Cast', [ids], { to: 1 }), te.constInt64([2])]),
+        'float32',
+        ['b', 's', 1],
+        'last_hidden_state',
+      )
+      write('text_encoder', te)
+      const un = new GraphBuilder('unet')
+      const x = un.input('sample', 'float32', ['b', 4, 'h', 'w'])
+      const t = un.input('timestep', 'int64', [1])
+      un.input('encoder_hidden_states', 'float32', ['b', 's', 1])
+      un.output(un.op('Mul', [x, un.op('Cast', [t], { to: 1 })]), 'float32', ['b', 4, 'h', 'w'], 'out_sample')
+      write('unet', un)
+      const vd = new GraphBuilder('vd')
+      const z = vd.input('latent_sample', 'float32', ['b', 4, 'h', 'w'])
+      vd.output(vd.op('Neg', [z]), 'float32', ['b', 4, 'h', 'w'], 'sample')
+      write('vae_decoder', vd)
+
+      const set = ModelSet.fromFolder(dir, { preference: 'cpu' })
+      expect(set.has('vae_encoder')).toBe(false)
+      const h = await set.encodeText(BigInt64Array.from([49406n, 7n]), 1)
+      expect([...(h.data as Float32Array)]).toEqual([49406, 7])
+      await expect(set.encodeText(BigInt64Array.from([1n]), 1, 2)).rejects.toThrow(/CLIP skip 2 unsupported/)
+      const eps = await set.unet(new ort.Tensor('float32', new Float32Array(4).fill(2), [1, 4, 1, 1]), 3, h)
+      expect([...(eps.data as Float32Array)]).toEqual([6, 6, 6, 6])
+      const img = await set.decode(new ort.Tensor('float32', new Float32Array(4).fill(1), [1, 4, 1, 1]))
+      expect([...(img.data as Float32Array)]).toEqual([-1, -1, -1, -1])
+      expect(set.graph('unet').loaded).toBe(true)
+
+      const active = new ActiveModel()
+      await active.use(set)
+      await active.use(ModelSet.fromFolder(dir, { preference: 'cpu' }))
+      expect(set.graph('unet').loaded).toBe(false)
+      await active.release()
+      expect(() => ModelSet.fromFolder(os.tmpdir())).toThrow(/no ONNX pipeline here/)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
