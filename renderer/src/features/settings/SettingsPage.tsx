@@ -36,6 +36,10 @@ export function SettingsPage(): React.JSX.Element {
             }
           />
         </label>
+        <p className="hint">
+          New downloads go to this folder. Folders of other apps (A1111, ComfyUI) are added under Models →
+          Library → Maintenance.
+        </p>
         <label>
           Concurrent downloads
           <input
@@ -88,32 +92,75 @@ function SecretField({
   onChange: (s: SecretStatus) => void
 }): React.JSX.Element {
   const [value, setValue] = useState('')
+  const [test, setTest] = useState<{ ok: boolean; message: string; testing?: boolean }>()
+  const runTest = async (): Promise<void> => {
+    setTest({ ok: false, message: 'Testing…', testing: true })
+    const r = await api.invoke('secrets:test', { name: status.name, ...(value ? { value } : {}) })
+    setTest(r.ok ? r.value : { ok: false, message: r.error.message })
+  }
   return (
-    <form
-      className="secret"
-      onSubmit={(e) => {
-        e.preventDefault()
-        void api.invoke('secrets:set', { name: status.name, value }).then((r) => {
-          if (r.ok) {
-            onChange(r.value)
-            setValue('')
-          }
-        })
-      }}
-    >
-      <label>
-        {SECRET_LABELS[status.name]}
-        <input
-          type="password"
-          autoComplete="off"
-          placeholder={status.isSet ? `set (${status.hint ?? 'hidden'}, from ${status.source})` : 'not set'}
-          value={value}
-          onChange={(e) => setValue(e.target.value)}
-        />
-      </label>
-      <button type="submit" disabled={!value}>
-        Save
-      </button>
-    </form>
+    <>
+      <form
+        className="secret"
+        onSubmit={(e) => {
+          e.preventDefault()
+          void api.invoke('secrets:set', { name: status.name, value }).then((r) => {
+            if (r.ok) {
+              onChange(r.value)
+              setValue('')
+              setTest(undefined)
+            }
+          })
+        }}
+      >
+        <label>
+          {SECRET_LABELS[status.name]}
+          <input
+            type="password"
+            autoComplete="off"
+            data-testid={`secret-${status.name}`}
+            placeholder={status.isSet ? `set (${status.hint ?? 'hidden'}, from ${status.source})` : 'not set'}
+            value={value}
+            onChange={(e) => setValue(e.target.value)}
+          />
+        </label>
+        <button type="submit" disabled={!value}>
+          Save
+        </button>
+        <button
+          type="button"
+          disabled={(!value && !status.isSet) || test?.testing}
+          onClick={() => void runTest()}
+          title={value ? 'Check the key you typed' : 'Check the saved key'}
+          data-testid={`test-${status.name}`}
+        >
+          Test
+        </button>
+        {status.isSet && status.source === 'store' && (
+          <button
+            type="button"
+            onClick={() =>
+              void api.invoke('secrets:clear', { name: status.name }).then((r) => {
+                if (r.ok) {
+                  onChange(r.value)
+                  setTest(undefined)
+                }
+              })
+            }
+          >
+            Clear
+          </button>
+        )}
+      </form>
+      {test && (
+        <p
+          className={`test-result ${test.testing ? '' : test.ok ? 'ok' : 'bad'}`}
+          role="status"
+          data-testid={`test-result-${status.name}`}
+        >
+          {test.message}
+        </p>
+      )}
+    </>
   )
 }

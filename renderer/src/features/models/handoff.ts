@@ -1,0 +1,56 @@
+/**
+ * Hand-offs from the Models section to the studio (the one place that writes the studio's state): "use in
+ * Img2img" for a library model and "use these settings" for a preview image's generation parameters.
+ */
+import type { PreviewParams, LibraryModel } from '../../../../preload/contract'
+import { SAMPLERS, withTriggerWords } from '../studio/params'
+import { setParams, studio } from '../studio/studio-state'
+
+export const DEFAULT_LORA_WEIGHT = 0.8
+
+/** Checkpoint: select it. LoRA: add it at 0.8 (what `<lora:name:0.8>` does) and its trigger words to the prompt. */
+export function sendToStudio(m: LibraryModel): string {
+  if (m.type === 'checkpoint') {
+    setParams({ model: m.id })
+    return `${m.name} is the studio's checkpoint.`
+  }
+  if (m.type === 'lora') {
+    const p = studio.get().params
+    const loras = p.loras.some((l) => l.name === m.name)
+      ? p.loras
+      : [...p.loras, { id: m.id, name: m.name, weight: m.preferredWeight ?? DEFAULT_LORA_WEIGHT }]
+    setParams({ loras, prompt: withTriggerWords(p.prompt, m.trainedWords) })
+    return `${m.name} added at weight ${m.preferredWeight ?? DEFAULT_LORA_WEIGHT}${m.trainedWords.length ? ` with “${m.trainedWords.join(', ')}”` : ''}.`
+  }
+  if (m.type === 'embedding') {
+    setParams({ prompt: withTriggerWords(studio.get().params.prompt, [m.name]) })
+    return `“${m.name}” added to the prompt.`
+  }
+  return `${m.name} is a VAE; pick it in the studio's settings.`
+}
+
+/** Prompt, negative prompt, seed, steps, CFG, sampler and size of a preview image. */
+export function applyImageSettings(g: PreviewParams): string {
+  const patch: Parameters<typeof setParams>[0] = {}
+  if (g.prompt) patch.prompt = g.prompt
+  if (g.negativePrompt !== null) patch.negativePrompt = g.negativePrompt ?? ''
+  if (g.steps !== null) patch.steps = Math.max(1, Math.min(150, Math.round(g.steps)))
+  if (g.cfgScale !== null) patch.cfgScale = g.cfgScale
+  if (g.seed !== null && g.seed >= 0 && g.seed < 2 ** 32) {
+    patch.seed = g.seed
+    patch.seedMode = 'fixed'
+  }
+  const skipped: string[] = []
+  if (g.sampler) {
+    const name = SAMPLERS.find((s) => s.toLowerCase() === g.sampler?.toLowerCase())
+    if (name) patch.sampler = name
+    else skipped.push(`sampler “${g.sampler}”`)
+  }
+  if (g.width && g.height) {
+    patch.width = Math.round(g.width / 8) * 8
+    patch.height = Math.round(g.height / 8) * 8
+    patch.sizeFromImage = false
+  }
+  setParams(patch)
+  return `Settings saved for the studio${skipped.length ? ` (not available: ${skipped.join(', ')})` : ''}.`
+}
