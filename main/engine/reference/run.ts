@@ -66,7 +66,7 @@ async function runCase(
   opts: RunReferenceOptions,
 ): Promise<CaseResult> {
   const t0 = performance.now()
-  const runner = runnerFor(c.name)
+  const runner = runnerFor(c.name, c, m)
   if (!runner)
     return { name: c.name, status: 'skipped', message: 'no runner for this case kind yet', checks: [], ms: 0 }
   const st = await openCaseFile(m, c)
@@ -147,7 +147,7 @@ export async function runReference(manifestPath: string, opts: RunReferenceOptio
   try {
     for (const c of selected) {
       if (opts.signal?.aborted) break
-      if (opts.cases?.length && !runnerFor(c.name)) {
+      if (opts.cases?.length && !runnerFor(c.name, c, m)) {
         results.push({
           name: c.name,
           status: 'error',
@@ -157,7 +157,7 @@ export async function runReference(manifestPath: string, opts: RunReferenceOptio
         })
         continue
       }
-      if (runnerFor(c.name)) opts.log?.(`running ${c.name}`)
+      if (runnerFor(c.name, c, m)) opts.log?.(`running ${c.name}`)
       results.push(await runCase(m, c, models, opts))
     }
   } finally {

@@ -25,8 +25,9 @@ const PIPELINE_ALIASES: [RegExp, string][] = [
 ]
 
 export function toleranceFor(c: ReferenceCase, tensor: string, dtype?: string): Tolerance {
-  if (dtype && /^(I|U|BOOL)/i.test(dtype)) return { exact: true }
   const t = c.tolerance
+  // Integers are exact unless the case gives that tensor its own tolerance (uint8 images: atol 1).
+  if (dtype && /^(I|U|BOOL)/i.test(dtype)) return asTol(t[tensor]) ?? { exact: true }
   if (t.exact === true) return { exact: true }
   const own = asTol(t[tensor])
   if (own) return own

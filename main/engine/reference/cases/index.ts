@@ -3,7 +3,9 @@ import { inpaint9Case, inpaintLegacyCase } from './inpaint'
 import { schedulersCase } from './schedulers'
 import { textEncoderCase } from './text-encoder'
 import { tokenizerCase } from './tokenizer'
+import type { ReferenceCase, ReferenceManifest } from '../manifest'
 import type { CaseRunner } from './types'
+import { isUpscaleCase, upscaleCase } from './upscale'
 import { unetCase } from './unet'
 import { vaeDecodeCase, vaeEncodeCase } from './vae'
 
@@ -21,12 +23,23 @@ export const CASE_RUNNERS: Record<string, CaseRunner> = {
   'img2img_*': img2imgCase,
   'inpaint_legacy_*': inpaintLegacyCase,
   'inpaint_9ch_*': inpaint9Case,
+  'rrdb_*': upscaleCase,
+  'srvgg_*': upscaleCase,
+  'esrgan_*': upscaleCase,
+  'realesrgan_*': upscaleCase,
+  'upscale_*': upscaleCase,
 }
 
-export function runnerFor(caseName: string): CaseRunner | undefined {
+export function runnerFor(
+  caseName: string,
+  def?: ReferenceCase,
+  manifest?: ReferenceManifest,
+): CaseRunner | undefined {
   const exact = CASE_RUNNERS[caseName]
   if (exact) return exact
   for (const [k, r] of Object.entries(CASE_RUNNERS))
     if (k.endsWith('*') && caseName.startsWith(k.slice(0, -1))) return r
+  // Upscaler sets name their cases freely; their manifest says which architecture a case runs.
+  if (def && manifest && isUpscaleCase(manifest, def)) return upscaleCase
   return undefined
 }
