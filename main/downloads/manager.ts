@@ -26,10 +26,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { USER_AGENT } from '../remote/http'
 import { backoffDelay, retryPolicy, type RetryPolicy } from '../remote/retry'
-import { containedPath } from './filename'
+import { verifyAndInstall } from './install'
 import { InlineHasher, WorkerHasher, type StreamHasher } from './hasher'
 import { JobStore } from './store'
-import { DownloadFailure, formatBytes, nodeFs, runAttempt, type DownloadFs } from './transfer'
+import { DownloadFailure, nodeFs, runAttempt, type DownloadFs } from './transfer'
 import {
   FINAL_STATES,
   type DownloadEvents,
@@ -411,89 +411,19 @@ export class DownloadManager {
   /** Verify the finished `.partial` and move it into place, or quarantine it. */
   private async finish(job: DownloadJob, sha256: string): Promise<void> {
     this.setState(job, 'verifying')
-    const name = job.fileName ?? 'download.bin'
-    const expected = job.request.expectedSha256
-    const expectedSize = job.request.expectedSize
-    let problem: { code: 'hash-mismatch' | 'size-mismatch'; message: string } | null = null
-    if (expected && expected !== sha256) {
-      problem = {
-        code: 'hash-mismatch',
-        message: `${name} is corrupt: its SHA-256 is ${sha256.slice(0, 12)}…, expected ${expected.slice(0, 12)}….`,
-      }
-    } else if (!expected && expectedSize !== undefined && expectedSize !== job.bytes) {
-      problem = {
-        code: 'size-mismatch',
-        message: `${name} has ${formatBytes(job.bytes)}, expected ${formatBytes(expectedSize)}.`,
-      }
-    }
-    if (problem) {
-      const where = await this.quarantine(job, name)
-      job.error = {
-        code: problem.code,
-        message: `${problem.message} It was moved to ${where} and not installed.`,
-      }
-      job.sha256 = sha256
-      job.finishedAt = new Date().toISOString()
-      job.bytes = 0
-      this.setState(job, 'failed')
-      return
-    }
-    try {
-      job.destPath = await this.moveIntoPlace(job.partialPath, job.request.destDir, name)
-    } catch (err) {
-      job.error = {
-        code: 'io',
-        message: `Could not move ${name} into ${job.request.destDir}: ${(err as Error).message}`,
-      }
-      job.finishedAt = new Date().toISOString()
-      this.setState(job, 'failed')
-      return
-    }
-    job.fileName = path.basename(job.destPath)
+    const verdict = await verifyAndInstall(job, sha256, this.quarantineDir)
     job.sha256 = sha256
-    job.verified = Boolean(expected)
     job.finishedAt = new Date().toISOString()
+    if (!verdict.ok) {
+      job.error = verdict.error
+      if (verdict.error.code !== 'io') job.bytes = 0 // the partial file went to quarantine
+      this.setState(job, 'failed')
+      return
+    }
+    job.destPath = verdict.destPath
+    job.fileName = path.basename(verdict.destPath)
+    job.verified = Boolean(job.request.expectedSha256)
     this.setState(job, 'done')
-  }
-
-  private async moveIntoPlace(from: string, dir: string, name: string): Promise<string> {
-    const ext = path.extname(name)
-    const stem = name.slice(0, name.length - ext.length)
-    for (let i = 0; i < 1000; i++) {
-      const candidate = containedPath(dir, i === 0 ? name : `${stem} (${i})${ext}`)
-      try {
-        // link() fails atomically when the name exists, so a file that appeared meanwhile is never replaced.
-        await fs.promises.link(from, candidate)
-        await fs.promises.unlink(from)
-        return candidate
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code
-        if (code === 'EEXIST') continue
-        if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EXDEV' || code === 'ENOSYS') {
-          if (fs.existsSync(candidate)) continue
-          await fs.promises.rename(from, candidate)
-          return candidate
-        }
-        throw err
-      }
-    }
-    throw new Error(`too many files named like ${name}`)
-  }
-
-  /** Move a rejected `.partial` to `<quarantineDir>/<name>.corrupt` (numbered if that exists). */
-  private async quarantine(job: DownloadJob, name: string): Promise<string> {
-    await fs.promises.mkdir(this.quarantineDir, { recursive: true })
-    let target = path.join(this.quarantineDir, `${name}.corrupt`)
-    for (let i = 1; fs.existsSync(target); i++)
-      target = path.join(this.quarantineDir, `${name} (${i}).corrupt`)
-    try {
-      await fs.promises.rename(job.partialPath, target)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err
-      await fs.promises.copyFile(job.partialPath, target)
-      await fs.promises.unlink(job.partialPath)
-    }
-    return target
   }
 
   private async discardPartial(job: DownloadJob): Promise<void> {
