@@ -61,10 +61,11 @@ async function probeDir(m: ReferenceManifest, c: ReferenceCase, scale?: number):
     const arch = await probeUpscaler(path.join(m.dir, f)).catch(() => null)
     if (arch) found.push({ file: path.join(m.dir, f), scale: arch.scale })
   }
-  const pick = found.filter((x) => scale === undefined || x.scale === scale)
-  if (!pick.length)
+  // Without a model section the choice is a guess: the first file (by name) of the wanted scale.
+  const pick = found.find((x) => scale === undefined || x.scale === scale)
+  if (!pick)
     throw new Error(`${m.path}: case ${c.name} needs an upscaler model; none found beside the manifest`)
-  return pick.map((x) => x.file)
+  return [pick.file]
 }
 
 function sameWeights(a: UpscalerWeights, b: UpscalerWeights): string | null {
