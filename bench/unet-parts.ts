@@ -11,7 +11,7 @@ import { loadAverage, median } from './unet-common'
  * interleaved with the others so that load from other processes hits them alike. Prints JSON with the
  * min and median seconds per alternative. Used to pick the graph forms in unet-layers.ts.
  *
- *   npx tsx bench/unet-parts.ts [--rounds 5] [--only attention,groupnorm,geglu]
+ *   npx tsx bench/unet-parts.ts [--rounds 5] [--only attention,groupnorm,geglu,linear]
  */
 
 interface Case {
@@ -126,6 +126,34 @@ function gegluCase(form: 'split' | 'two-matmuls', s: number, c: number): Case {
   }
 }
 
+function linearCase(form: 'matmul-add' | 'gemm', s: number, cin: number, cout: number): Case {
+  const B = 2
+  const w = weights([
+    ['l.weight', [cout, cin]],
+    ['l.bias', [cout]],
+  ])
+  return {
+    group: `linear+bias S=${s} ${cin}->${cout}`,
+    name: form,
+    build: () => {
+      const g = new GraphBuilder('lin')
+      const x = g.input('x', 'float32', [B, s, cin])
+      let y: string
+      if (form === 'matmul-add') {
+        y = g.op('Add', [g.op('MatMul', [x, w.getLinearT(g, 'l.weight')]), w.get(g, 'l.bias')])
+      } else {
+        const k = new Consts(g)
+        const x2 = g.op('Reshape', [x, k.int64([-1, cin])])
+        const y2 = g.op('Gemm', [x2, w.get(g, 'l.weight'), w.get(g, 'l.bias')], { transB: 1 })
+        y = g.op('Reshape', [y2, k.int64([B, -1, cout])])
+      }
+      g.output(y, 'float32', [B, s, cout], 'y')
+      return g
+    },
+    feeds: { x: new ort.Tensor('float32', rand(B * s * cin), [B, s, cin]) },
+  }
+}
+
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback
@@ -133,7 +161,7 @@ function arg(name: string, fallback: string): string {
 
 async function main(): Promise<void> {
   const rounds = Number(arg('rounds', '5'))
-  const only = arg('only', 'attention,groupnorm,geglu').split(',')
+  const only = arg('only', 'attention,groupnorm,geglu,linear').split(',')
   const cases: Case[] = []
   if (only.includes('attention'))
     for (const [s, l, c] of [
@@ -148,6 +176,13 @@ async function main(): Promise<void> {
       [640, 32],
     ] as const)
       for (const impl of ['native', 'instance'] as const) cases.push(groupNormCase(impl, c, hw))
+  if (only.includes('linear'))
+    for (const [s, cin, cout] of [
+      [4096, 320, 320],
+      [4096, 1280, 320],
+      [1024, 640, 2560],
+    ] as const)
+      for (const form of ['matmul-add', 'gemm'] as const) cases.push(linearCase(form, s, cin, cout))
   if (only.includes('geglu'))
     for (const form of ['split', 'two-matmuls'] as const) cases.push(gegluCase(form, 4096, 320))
 

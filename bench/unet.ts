@@ -19,7 +19,8 @@ import {
  * provider: median of `--runs` (default 3) after `--warmup` (default 2), achieved GFLOP/s against the FLOP
  * count of the architecture, and the machine's ceiling (a 4096^3 fp32 MatMul through ORT, timed right
  * before and after every UNet run so that both see the same load; `of_ceiling_paired_median` is the median
- * of those per-run ratios). Graph variants are compared with `--variants a,b` (see VARIANTS). Prints JSON.
+ * of those per-run ratios; `of_ceiling_cpu_time_median` does the same with CPU seconds of the process, which
+ * other processes' load disturbs less, though thread-pool spinning counts as work). Graph variants are compared with `--variants a,b` (see VARIANTS). Prints JSON.
  *
  *   npx tsx bench/unet.ts [--variants export,default] [--runs 3] [--warmup 2] [--size 64]
  */
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
   let flops = 0
   const ceiling = await MatmulCeiling.open(opts)
   const ceilings: number[] = []
+  const cpuCeilings: number[] = []
   for (const name of variants) {
     const v = VARIANTS[name]
     if (!v) throw new Error(`unknown variant ${name} (have ${Object.keys(VARIANTS).join(', ')})`)
@@ -117,19 +119,27 @@ async function main(): Promise<void> {
       ),
     }
     const times: number[] = []
+    const cpuTimes: number[] = []
     const ratios: number[] = []
+    const cpuRatios: number[] = []
     let finite = true
     for (let i = 0; i < warmup + runs; i++) {
-      const before = i >= warmup ? await ceiling.measure() : 0
+      const before = i >= warmup ? await ceiling.measure() : undefined
+      const c0 = process.cpuUsage()
       const t = performance.now()
       const out = await sess.run(feeds)
       const s = (performance.now() - t) / 1000
+      const cu = process.cpuUsage(c0)
+      const cpu = (cu.user + cu.system) / 1e6
       finite &&= (out.eps?.data as Float32Array).every(Number.isFinite)
-      if (i >= warmup) {
+      if (before) {
         const after = await ceiling.measure()
-        ceilings.push(before, after)
+        ceilings.push(before.wall, after.wall)
+        cpuCeilings.push(before.cpu, after.cpu)
         times.push(s)
-        ratios.push(count.total / s / 1e9 / ((before + after) / 2))
+        cpuTimes.push(cpu)
+        ratios.push(count.total / s / 1e9 / ((before.wall + after.wall) / 2))
+        cpuRatios.push(count.total / cpu / 1e9 / ((before.cpu + after.cpu) / 2))
       }
       log(`${name}: run ${i + 1}/${warmup + runs} ${s.toFixed(2)} s${i < warmup ? ' (warm-up)' : ''}`)
     }
@@ -151,6 +161,9 @@ async function main(): Promise<void> {
       gflops: +(count.total / med / 1e9).toFixed(1),
       best_gflops: +(count.total / Math.min(...times) / 1e9).toFixed(1),
       of_ceiling_paired_median: +median(ratios).toFixed(3),
+      cpu_s: cpuTimes.map((t) => +t.toFixed(2)),
+      gflops_per_cpu_s: +(count.total / median(cpuTimes) / 1e9).toFixed(1),
+      of_ceiling_cpu_time_median: +median(cpuRatios).toFixed(3),
       finite,
       ...(byOp ? { profile_s_per_run_by_op: byOp } : {}),
       load_average: loadAverage(),
@@ -173,6 +186,7 @@ async function main(): Promise<void> {
       what: `${ceiling.n}^3 fp32 MatMul through ORT, one run before and one after every timed UNet run`,
       gflops_median: +ceilingMedian.toFixed(1),
       gflops_max: +Math.max(...ceilings).toFixed(1),
+      gflops_per_cpu_s_median: +median(cpuCeilings).toFixed(1),
       runs: ceilings.map((c) => +c.toFixed(1)),
     },
     results: results.map((r) => ({

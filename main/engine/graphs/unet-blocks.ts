@@ -13,8 +13,9 @@ export interface BlockContext {
   heads: number
   /** SiLU(time embedding), [T, timeEmbedDim] with T = 1 or B. */
   tembAct: string
-  /** encoder_hidden_states, [B, L, ctx]. */
+  /** encoder_hidden_states, [B, L, ctx], and the same as [B*L, ctx]. */
   context: string
+  context2d: string
 }
 
 const RESNET_EPS = 1e-5
@@ -39,51 +40,104 @@ export function resnet(ctx: BlockContext, prefix: string, x: string): string {
   return g.op('Add', [skip, h])
 }
 
-function attn(ctx: BlockContext, prefix: string, x: string, kv: string, channels: number): string {
-  const { g, c, w } = ctx
-  const q = linear(g, w, `${prefix}.to_q`, x)
-  const k = linear(g, w, `${prefix}.to_k`, kv)
-  const v = linear(g, w, `${prefix}.to_v`, kv)
+/**
+ * How the transformer's tokens flow: `matmul` keeps them [B, S, C] and multiplies by transposed weights
+ * (MatMul + Add); `gemm` keeps them [B*S, C] so every Linear is one Gemm (transB, bias inside) on the weight
+ * as stored, and only the attention sees [B, S, C] (Reshapes are free). `gemm` needs no transposed weight
+ * copies, which ORT would otherwise build at session creation.
+ */
+interface Tokens {
+  lin(prefix: string, x: string): string
+  /** A token value as [B, S, C] for attention, and back. */
+  to3d(x: string, shape3: string): string
+  from3d(x: string, channels: number): string
+}
+
+function tokenForm(ctx: BlockContext): Tokens {
+  const { g, w, c } = ctx
+  if (ctx.opts.linear === 'matmul')
+    return { lin: (p, x) => linear(g, w, p, x), to3d: (x) => x, from3d: (x) => x }
+  return {
+    lin: (p, x) => gemm(g, w, p, x),
+    to3d: (x, shape3) => g.op('Reshape', [x, shape3]),
+    from3d: (x, channels) => g.op('Reshape', [x, c.int64([-1, channels])]),
+  }
+}
+
+function attn(
+  ctx: BlockContext,
+  t: Tokens,
+  prefix: string,
+  x: string,
+  kv: string,
+  shapes: { q: string; kv: string },
+  channels: number,
+): string {
+  const { g, c } = ctx
+  const q = t.to3d(t.lin(`${prefix}.to_q`, x), shapes.q)
+  const k = t.to3d(t.lin(`${prefix}.to_k`, kv), shapes.kv)
+  const v = t.to3d(t.lin(`${prefix}.to_v`, kv), shapes.kv)
   const o = attention(g, c, q, k, v, ctx.heads, channels, ctx.opts.attention)
-  return linear(g, w, `${prefix}.to_out.0`, o)
+  return t.lin(`${prefix}.to_out.0`, t.from3d(o, channels))
 }
 
 /**
- * GEGLU feed-forward: hidden * gelu(gate) with [hidden, gate] = chunk(x W0^T + b0, 2), projected back. The two
- * halves run as two MatMuls on slices of the (constant) weight instead of one MatMul and a Split: it saves
- * copying the [B, S, 8C] product (bench/unet-parts.ts: 0.51 s vs 0.83 s at S=4096, C=320).
+ * GEGLU feed-forward: hidden * gelu(gate) with [hidden, gate] = chunk(x W0^T + b0, 2), projected back. By
+ * default the two halves run as two products with slices of the (constant) weight instead of one product
+ * and a Split: that saves copying the [B, S, 8C] result (bench/unet-parts.ts: 0.51 s vs 0.83 s at S=4096,
+ * C=320).
  */
-function feedForward(ctx: BlockContext, prefix: string, x: string): string {
+function feedForward(ctx: BlockContext, t: Tokens, prefix: string, x: string): string {
   const { g, w, c } = ctx
+  const p0 = `${prefix}.net.0.proj`
+  let hidden: string
+  let gate: string
   if (ctx.opts.geglu === 'split') {
-    const proj = linear(g, w, `${prefix}.net.0.proj`, x)
-    const [hidden, gate] = g.opMulti('Split', [proj], { axis: -1, num_outputs: 2 }, { outputs: 2 })
-    return linear(g, w, `${prefix}.net.2`, g.op('Mul', [hidden as string, g.op('Gelu', [gate as string])]))
+    const [h, gt] = g.opMulti('Split', [t.lin(p0, x)], { axis: -1, num_outputs: 2 }, { outputs: 2 })
+    hidden = h as string
+    gate = gt as string
+  } else {
+    const inner = (w.shape(`${p0}.weight`)[0] as number) / 2
+    const gemmForm = ctx.opts.linear === 'gemm'
+    const weight = gemmForm ? w.get(g, `${p0}.weight`) : w.getLinearT(g, `${p0}.weight`)
+    const bias = w.get(g, `${p0}.bias`)
+    const half = (i: number): string => {
+      const start = c.int64([i * inner])
+      const end = c.int64([(i + 1) * inner])
+      const wi = g.op('Slice', [weight, start, end, c.int64([gemmForm ? 0 : 1])])
+      const bi = g.op('Slice', [bias, start, end, c.int64([0])])
+      return gemmForm ? g.op('Gemm', [x, wi, bi], { transB: 1 }) : g.op('Add', [g.op('MatMul', [x, wi]), bi])
+    }
+    hidden = half(0)
+    gate = half(1)
   }
-  const inner = (w.shape(`${prefix}.net.0.proj.weight`)[0] as number) / 2
-  const wT = w.getLinearT(g, `${prefix}.net.0.proj.weight`)
-  const b = w.get(g, `${prefix}.net.0.proj.bias`)
-  const half = (i: number): string => {
-    const start = c.int64([i * inner])
-    const end = c.int64([(i + 1) * inner])
-    const wi = g.op('Slice', [wT, start, end, c.int64([1])])
-    const bi = g.op('Slice', [b, start, end, c.int64([0])])
-    return g.op('Add', [g.op('MatMul', [x, wi]), bi])
-  }
-  const hidden = half(0)
-  const gate = half(1)
-  return linear(g, w, `${prefix}.net.2`, g.op('Mul', [hidden, g.op('Gelu', [gate])]))
+  return t.lin(`${prefix}.net.2`, g.op('Mul', [hidden, g.op('Gelu', [gate])]))
 }
 
 /** diffusers BasicTransformerBlock: self-attn, cross-attn, GEGLU FF, each pre-LayerNorm with residual. */
-function transformerBlock(ctx: BlockContext, prefix: string, x: string, channels: number): string {
+function transformerBlock(
+  ctx: BlockContext,
+  t: Tokens,
+  prefix: string,
+  x: string,
+  shapes: { self: string; cross: string; context: string },
+  channels: number,
+): string {
   const { g, w } = ctx
   const n1 = layerNorm(g, w, `${prefix}.norm1`, x)
-  let h = g.op('Add', [attn(ctx, `${prefix}.attn1`, n1, n1, channels), x])
+  const selfShapes = { q: shapes.self, kv: shapes.self }
+  let h = g.op('Add', [attn(ctx, t, `${prefix}.attn1`, n1, n1, selfShapes, channels), x])
   const n2 = layerNorm(g, w, `${prefix}.norm2`, h)
-  h = g.op('Add', [attn(ctx, `${prefix}.attn2`, n2, ctx.context, channels), h])
+  const crossShapes = { q: shapes.self, kv: shapes.cross }
+  h = g.op('Add', [attn(ctx, t, `${prefix}.attn2`, n2, shapes.context, crossShapes, channels), h])
   const n3 = layerNorm(g, w, `${prefix}.norm3`, h)
-  return g.op('Add', [feedForward(ctx, `${prefix}.ff`, n3), h])
+  return g.op('Add', [feedForward(ctx, t, `${prefix}.ff`, n3), h])
+}
+
+/** [B, -1, channels] for the batch size of `like` (a Reshape target). */
+function shape3(ctx: BlockContext, like: string, channels: number): string {
+  const { g, c } = ctx
+  return g.op('Concat', [g.op('Shape', [like], { start: 0, end: 1 }), c.int64([-1, channels])], { axis: 0 })
 }
 
 /**
@@ -92,6 +146,7 @@ function transformerBlock(ctx: BlockContext, prefix: string, x: string, channels
  */
 export function spatialTransformer(ctx: BlockContext, prefix: string, x: string): string {
   const { g, w, c, opts } = ctx
+  const t = tokenForm(ctx)
   const channels = channelsOf(w, `${prefix}.norm.weight`)
   const depth = countTransformerBlocks(w, prefix)
   const h0 = groupNorm(g, w, c, `${prefix}.norm`, x, channels, TRANSFORMER_GN_EPS, opts.groupNorm)
@@ -100,10 +155,15 @@ export function spatialTransformer(ctx: BlockContext, prefix: string, x: string)
     g.op('MatMul', [weightAs(g, w, c, `${prefix}.proj_in.weight`, [channels, channels]), flat]),
     weightAs(g, w, c, `${prefix}.proj_in.bias`, [channels, 1]),
   ])
-  let tokens = g.op('Transpose', [projIn], { perm: [0, 2, 1] })
+  const shapes = {
+    self: shape3(ctx, x, channels),
+    cross: shape3(ctx, ctx.context, channels),
+    context: opts.linear === 'gemm' ? ctx.context2d : ctx.context,
+  }
+  let tokens = t.from3d(g.op('Transpose', [projIn], { perm: [0, 2, 1] }), channels)
   for (let k = 0; k < depth; k++)
-    tokens = transformerBlock(ctx, `${prefix}.transformer_blocks.${k}`, tokens, channels)
-  const back = g.op('Transpose', [tokens], { perm: [0, 2, 1] })
+    tokens = transformerBlock(ctx, t, `${prefix}.transformer_blocks.${k}`, tokens, shapes, channels)
+  const back = g.op('Transpose', [t.to3d(tokens, shapes.self)], { perm: [0, 2, 1] })
   const projOut = g.op('Add', [
     g.op('MatMul', [weightAs(g, w, c, `${prefix}.proj_out.weight`, [channels, channels]), back]),
     weightAs(g, w, c, `${prefix}.proj_out.bias`, [channels, 1]),

@@ -10,11 +10,14 @@ export type GroupNormImpl = 'native' | 'instance'
 export type AttentionImpl = 'mha' | 'unfused'
 /** GEGLU projection: one MatMul + Split (the PyTorch export form), or two MatMuls on weight slices. */
 export type GegluImpl = 'split' | 'sliced'
+/** Transformer Linears: MatMul on [B, S, C] with transposed weights + Add, or Gemm on [B*S, C]. */
+export type LinearImpl = 'matmul' | 'gemm'
 
 export interface LayerOptions {
   groupNorm: GroupNormImpl
   attention: AttentionImpl
   geglu: GegluImpl
+  linear: LinearImpl
 }
 
 /** Per-graph constants shared by many layers (created once). */

@@ -172,12 +172,14 @@ describe.skipIf(!haveOracle)('UNet graph vs oracle (tiny SD 1.5)', async () => {
     await sess.release()
   })
 
-  it('the alternative graph forms (unfused attention, opset-21 GroupNormalization, split GEGLU) agree', async () => {
+  it('the alternative graph forms (unfused attention, opset-21 GroupNormalization, split GEGLU, Gemm linears) agree', async () => {
     await expectEps(await ldmUnet(tiny), 'sample', 'eps', [1], 2, {
       attention: 'unfused',
       groupNorm: 'native',
       geglu: 'split',
+      linear: 'gemm',
     })
+    await expectEps(await ldmUnet(tiny), 'sample', 'eps', [2], 2, { linear: 'gemm' })
   })
 
   it('odd latent sizes (9x15: downsampling rounds up, upsampling to the skip size)', async () => {

@@ -3,7 +3,7 @@ import type { BlockContext } from './unet-blocks'
 import { downsample, resnet, spatialTransformer, upsample } from './unet-blocks'
 import type { UnetConfig } from './unet-config'
 import { inferUnetConfig } from './unet-config'
-import type { AttentionImpl, GegluImpl, GroupNormImpl } from './unet-layers'
+import type { AttentionImpl, GegluImpl, GroupNormImpl, LinearImpl } from './unet-layers'
 import { Consts, conv, gemm, groupNorm, silu } from './unet-layers'
 import type { WeightProvider } from './weights'
 
@@ -29,6 +29,7 @@ export interface UnetBuildOptions {
   groupNorm?: GroupNormImpl
   attention?: AttentionImpl
   geglu?: GegluImpl
+  linear?: LinearImpl
 }
 
 export const UNET_INPUTS = ['sample', 'timestep', 'encoder_hidden_states'] as const
@@ -87,9 +88,11 @@ export function buildUnet(
       groupNorm: opts.groupNorm ?? 'instance',
       attention: opts.attention ?? 'mha',
       geglu: opts.geglu ?? 'sliced',
+      linear: opts.linear ?? 'matmul',
     },
     tembAct: silu(g, temb),
     context,
+    context2d: g.op('Reshape', [context, c.int64([-1, config.crossAttentionDim])]),
   }
   const levels = config.blockOutChannels.length
   const layers = config.layersPerBlock
