@@ -17,7 +17,7 @@ import { ensureFullSd15 } from './fixtures/full-sd15'
  * decode at 512x512 (median ms, CPU, fp32 compute), and the time from "LoRA multiplier changed" to sessions
  * ready, against loading the unchanged graphs. Prints one JSON object.
  *
- *   npx tsx bench/text-encoder-vae.ts [--runs N] [--vae-runs N] [--lora-rank R] [--skip-lora] [--skip-merge]
+ *   npx tsx bench/text-encoder-vae.ts [--runs N] [--vae-runs N] [--lora-rank R] [--skip-lora] [--skip-merge] [--lora-step]
  */
 
 function arg(name: string, def: number): number {
@@ -172,7 +172,41 @@ async function main(): Promise<void> {
       bset.setInputs(b2.inputs)
       const [, teAt05] = await time(() => bset.encodeText(ids, 1))
       await bset.release()
+      let stepOverhead: Record<string, unknown> | undefined
+      if (process.argv.includes('--lora-step')) {
+        // UNet step cost with and without the branches (latent 32x32, CFG batch 2), interleaved.
+        const side = arg('step-latent', 32)
+        const x = new ort.Tensor(
+          'float32',
+          new Float32Array(2 * 4 * side * side).map((_, i) => Math.cos(i)),
+          [2, 4, side, side],
+        )
+        const ctx = new ort.Tensor(
+          'float32',
+          new Float32Array(2 * 77 * 768).map((_, i) => Math.sin(i) * 0.5),
+          [2, 77, 768],
+        )
+        const plain = new ModelSet('p', model.paths, session)
+        const branched = new ModelSet('b', b1.paths, session, b1.inputs)
+        await plain.load(['unet'])
+        await branched.load(['unet'])
+        const tp: number[] = []
+        const tb: number[] = []
+        for (let i = 0; i < 3; i++) {
+          tp.push((await time(() => plain.unet(x, 500, ctx)))[1])
+          tb.push((await time(() => branched.unet(x, 500, ctx)))[1])
+        }
+        await plain.release()
+        await branched.release()
+        stepOverhead = {
+          latent: side,
+          baseMs: tp,
+          branchMs: tb,
+          ratio: +(median(tb) / median(tp)).toFixed(3),
+        }
+      }
       result.loraBranch = {
+        stepOverhead,
         rank,
         modules,
         layers: b1.merged,
