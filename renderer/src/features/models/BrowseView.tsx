@@ -5,7 +5,8 @@ import { Tag } from './Badges'
 import { useSettings } from './data'
 import { formatCount, kindName } from './format'
 import { ImageBox } from './ImageBox'
-import { browseHref, modelHref } from './route'
+import { browseHref, modelHref, replaceModelsHash } from './route'
+import { scrollParent } from './dom'
 
 interface Filters {
   source: RemoteSourceName
@@ -14,6 +15,8 @@ interface Filters {
   base: string
   sort: string
   period: string
+  /** Page size (a `limit` in the address; the UI keeps the default). */
+  limit: number
 }
 
 interface Results {
@@ -33,6 +36,7 @@ function filtersFrom(p: URLSearchParams): Filters {
     base: p.get('base') ?? '',
     sort: p.get('sort') ?? '',
     period: p.get('period') ?? '',
+    limit: Math.max(1, Math.min(100, Number(p.get('limit')) || PAGE)),
   }
 }
 
@@ -44,6 +48,7 @@ function toParams(f: Filters): Record<string, string> {
   if (f.base) out.base = f.base
   if (f.sort) out.sort = f.sort
   if (f.period) out.period = f.period
+  if (f.limit !== PAGE) out.limit = String(f.limit)
   return out
 }
 
@@ -56,7 +61,7 @@ function request(f: Filters, cursor: string | null) {
     ...(f.sort ? { sort: f.sort } : {}),
     ...(f.period && f.source === 'civitai' ? { period: f.period } : {}),
     cursor,
-    limit: PAGE,
+    limit: f.limit,
   }
 }
 
@@ -90,7 +95,7 @@ export function BrowseView({ params }: { params: URLSearchParams }): React.JSX.E
   }, [draft, filters.query])
 
   useEffect(() => {
-    history.replaceState(null, '', browseHref(toParams(JSON.parse(key) as Filters)))
+    replaceModelsHash(browseHref(toParams(JSON.parse(key) as Filters)))
   }, [key])
 
   useEffect(() => {
@@ -150,7 +155,7 @@ export function BrowseView({ params }: { params: URLSearchParams }): React.JSX.E
           })
         })
       },
-      { rootMargin: '600px' },
+      { root: scrollParent(el), rootMargin: '600px' },
     )
     io.observe(el)
     return () => io.disconnect()
@@ -281,7 +286,7 @@ export function BrowseView({ params }: { params: URLSearchParams }): React.JSX.E
       )}
       <div ref={sentinel} className="sentinel" aria-hidden />
       {loadingMore && <p className="muted center">Loading more…</p>}
-      {!loading && !cursor && results.items.length > PAGE && (
+      {!loading && !cursor && results.items.length > filters.limit && (
         <p className="muted center">That is everything.</p>
       )}
     </section>

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react'
 import { useImage, type ImageSource } from './data'
+import { scrollParent } from './dom'
 
 /**
  * A fixed-size image frame: the box has its size before the bytes arrive (no layout jumps); the image loads
@@ -27,7 +28,7 @@ export function ImageBox({
       (entries) => {
         if (entries.some((e) => e.isIntersecting)) setNear(true)
       },
-      { rootMargin: '400px' },
+      { root: scrollParent(el), rootMargin: '400px' },
     )
     io.observe(el)
     return () => io.disconnect()

@@ -10,6 +10,7 @@ export function ModelsPage(): React.JSX.Element {
   const route = useModelsRoute()
   const downloads = useDownloads()
   const active = downloads.filter(isActive).length
+  if (route.view === 'elsewhere') return <div className="models" />
   const tab = route.view === 'model' ? 'browse' : route.view
   return (
     <div className="models">

@@ -2,6 +2,8 @@
 import { useEffect, useState } from 'react'
 
 export type ModelsRoute =
+  /** Another section's address (the Models section is about to unmount). */
+  | { view: 'elsewhere' }
   | { view: 'browse'; params: URLSearchParams }
   | { view: 'library'; params: URLSearchParams }
   | { view: 'downloads' }
@@ -12,7 +14,8 @@ export function parseModelsRoute(hash: string): ModelsRoute {
   const [pathPart = '', query = ''] = raw.split('?')
   const parts = pathPart.split('/').filter(Boolean).map(decodeURIComponent)
   const params = new URLSearchParams(query)
-  if (parts[0] !== 'models') return { view: 'browse', params }
+  if (parts.length === 0) return { view: 'browse', params }
+  if (parts[0] !== 'models') return { view: 'elsewhere' }
   switch (parts[1]) {
     case 'library':
       return { view: 'library', params }
@@ -32,6 +35,11 @@ export function parseModelsRoute(hash: string): ModelsRoute {
 export function modelHref(source: string, id: string, version?: string | null): string {
   const path = id.split('/').map(encodeURIComponent).join('/')
   return `#/models/view/${source}/${path}${version ? `?version=${encodeURIComponent(version)}` : ''}`
+}
+
+/** Rewrite the address without a navigation, unless the user already went somewhere else. */
+export function replaceModelsHash(href: string): void {
+  if (location.hash === '' || location.hash.startsWith('#/models')) history.replaceState(null, '', href)
 }
 
 export function browseHref(params: Record<string, string>): string {
