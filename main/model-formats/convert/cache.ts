@@ -111,3 +111,45 @@ export function pruneCache(cacheRoot: string): string[] {
   }
   return removed
 }
+
+export interface CacheEntryInfo {
+  dir: string
+  sourceKey: string
+  sourcePath?: string
+  precision?: string
+}
+
+/** Converted entries (current converter version), with the source each came from. */
+export function listCacheEntries(cacheRoot: string): CacheEntryInfo[] {
+  if (!fs.existsSync(cacheRoot)) return []
+  const out: CacheEntryInfo[] = []
+  for (const name of fs.readdirSync(cacheRoot)) {
+    const m = new RegExp(`^v${CONVERTER_VERSION}-([0-9a-f]+)-(fp16|fp32)$`).exec(name)
+    if (!m) continue
+    const dir = path.join(cacheRoot, name)
+    const manifest = readJson<{ source?: { path?: string } }>(path.join(dir, 'manifest.json'))
+    out.push({ dir, sourceKey: m[1] as string, sourcePath: manifest?.source?.path, precision: m[2] })
+  }
+  return out
+}
+
+/**
+ * Removes the converted entries of a source (by SHA-256 or by its path). Call it when a model is deleted:
+ * entries hard-link the checkpoint, so its disk space is only freed once they are gone too.
+ */
+export function removeCacheEntriesFor(
+  cacheRoot: string,
+  source: { sha256?: string; path?: string },
+): string[] {
+  const removed: string[] = []
+  const abs = source.path ? path.resolve(source.path) : undefined
+  for (const e of listCacheEntries(cacheRoot)) {
+    const bySha = source.sha256 !== undefined && source.sha256.startsWith(e.sourceKey)
+    const byPath = abs !== undefined && e.sourcePath === abs
+    if (bySha || byPath) {
+      fs.rmSync(e.dir, { recursive: true, force: true })
+      removed.push(e.dir)
+    }
+  }
+  return removed
+}

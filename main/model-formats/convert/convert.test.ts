@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ModelSet } from '../../engine/runtime/model-set'
 import { repoRoot } from '../../platform/paths'
 import { writeSafetensors } from '../safetensors'
-import { CONVERTER_VERSION, cachedSha256, pruneCache } from './cache'
+import { CONVERTER_VERSION, cachedSha256, listCacheEntries, pruneCache, removeCacheEntriesFor } from './cache'
 import { convertCheckpoint } from './convert'
 import type { ConvertProgress } from './convert'
 import { SourceError, openCheckpointSource } from './source'
@@ -77,13 +77,15 @@ describe.skipIf(!present)('conversion cache', () => {
     const first = await convertCheckpoint(CKPT, { cacheRoot })
     expect(first.cached).toBe(false)
     expect(path.basename(first.dir)).toMatch(new RegExp(`^v${CONVERTER_VERSION}-[0-9a-f]{24}-fp16$`))
-    const mtimes = Object.values(first.paths).map((p) => fs.statSync(p).mtimeMs)
+    const graphFiles = Object.values(first.manifest.graphs).map((g) => path.join(first.dir, g?.model ?? ''))
+    expect(graphFiles).toHaveLength(4)
+    const mtimes = graphFiles.map((p) => fs.statSync(p).mtimeMs)
     const phases: string[] = []
     const second = await convertCheckpoint(CKPT, { cacheRoot, onProgress: (p) => phases.push(p.phase) })
     expect(second.cached).toBe(true)
     expect(second.dir).toBe(first.dir)
     expect(phases.every((p) => p === 'hash')).toBe(true)
-    expect(Object.values(second.paths).map((p) => fs.statSync(p).mtimeMs)).toEqual(mtimes)
+    expect(graphFiles.map((p) => fs.statSync(p).mtimeMs)).toEqual(mtimes)
     // Weights are not copied: each graph folder hard-links the checkpoint.
     for (const g of Object.values(first.manifest.graphs)) expect(g?.copiedBytes).toBe(0)
     expect(fs.statSync(path.join(first.dir, 'unet', 'checkpoint.safetensors')).ino).toBe(
@@ -154,6 +156,22 @@ describe.skipIf(!present)('conversion cache', () => {
     expect(again.manifest.source.kind).toBe('onnx')
     expect(again.paths.unet).toBe(a.paths.unet)
     expect(ModelSet.fromFolder(a.dir).has('vae_decoder')).toBe(true)
+  })
+
+  it('lists entries and removes those of a deleted source', async () => {
+    const cacheRoot = path.join(tmp, 'remove')
+    const a = await convertCheckpoint(CKPT, { cacheRoot })
+    const b = await convertCheckpoint(CKPT, { cacheRoot, precision: 'fp32' })
+    expect(
+      listCacheEntries(cacheRoot)
+        .map((e) => e.dir)
+        .sort(),
+    ).toEqual([a.dir, b.dir].sort())
+    expect(listCacheEntries(cacheRoot)[0]?.sourcePath).toBe(CKPT)
+    expect(removeCacheEntriesFor(cacheRoot, { path: CKPT }).sort()).toEqual([a.dir, b.dir].sort())
+    expect(fs.existsSync(a.dir)).toBe(false)
+    const c = await convertCheckpoint(CKPT, { cacheRoot })
+    expect(removeCacheEntriesFor(cacheRoot, { sha256: c.manifest.sourceKey })).toEqual([c.dir])
   })
 
   it('prunes entries of other converter versions', () => {
