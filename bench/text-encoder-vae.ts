@@ -106,7 +106,10 @@ async function main(): Promise<void> {
     const [model, firstMs] = await time(() => convertCheckpoint(ckpt, { cacheRoot, onProgress }))
     if (cur) phase[cur] = Math.round(performance.now() - last)
     const [, hitMs] = await time(() => convertCheckpoint(ckpt, { cacheRoot }))
-    const onnxBytes = Object.values(model.paths).reduce((a, p) => a + fs.statSync(p).size, 0)
+    const onnxBytes = Object.values(model.manifest.graphs).reduce(
+      (a, g) => a + fs.statSync(path.join(model.dir, g?.model ?? '')).size,
+      0,
+    )
     result.conversion = { firstMs, phasesMs: phase, cacheHitMs: hitMs, graphBytes: onnxBytes }
     log(`converted: ${JSON.stringify(result.conversion)}`)
 

@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import fs from 'node:fs'
 import path from 'node:path'
 import type { ConvertProgress } from '../../model-formats/convert/convert'
 import { convertCheckpoint } from '../../model-formats/convert/convert'
@@ -77,7 +78,8 @@ export function registerConvert(program: Command): void {
         process.stdout.write(
           `${model.cached ? 'Already converted' : `Converted in ${took} s`}: ${model.dir}\n`,
         )
-        for (const [g, p] of Object.entries(model.paths)) process.stdout.write(`  ${g.padEnd(13)} ${p}\n`)
+        for (const [g, p] of Object.entries(model.paths))
+          if (fs.existsSync(p)) process.stdout.write(`  ${g.padEnd(13)} ${p}\n`)
         if (o.lora.length) {
           const t1 = performance.now()
           const v = await applyLoras(model, o.lora, { cacheRoot, signal: ac.signal, mode })
