@@ -141,8 +141,18 @@ test('browse, install with progress across a server restart, library, compatibil
     await expect(page.getByTestId('compat')).toContainText('SDXL')
     await shot(page, 'model-incompatible')
 
-    // Delete the LoRA (with confirmation).
+    // "Use in Img2img": the LoRA joins the studio at 0.8 and its trigger word goes into the prompt.
     await page.getByTestId('tab-library').click()
+    await page.getByTestId('library-card').filter({ hasText: 'tinyStyleLora' }).click()
+    await page.getByTestId('use-in-img2img').click()
+    await expect(page.getByTestId('section-img2img')).toBeVisible()
+    await expect(page.getByTestId('lora-picker')).toContainText('tinyStyleLora_v1')
+    await expect(page.getByTestId('lora-picker')).toContainText('0.80')
+    await expect(page.locator('textarea').first()).toHaveValue(/tinystyle/)
+    await shot(page, 'use-in-img2img')
+
+    // Delete the LoRA (with confirmation).
+    await page.evaluate(() => (location.hash = '#/models/library'))
     await page.getByTestId('library-card').filter({ hasText: 'tinyStyleLora' }).click()
     await page.getByTestId('delete-model').click()
     await expect(page.getByTestId('confirm-delete')).toBeVisible()
