@@ -56,8 +56,12 @@ export interface TextEncoderBuildOptions {
 
 /**
  * Inputs: `input_ids` int64 [batch, seq] (seq <= max positions, normally 77).
- * Outputs: `last_hidden_state` [batch, seq, width] and `penultimate_hidden_state_ln` (output of layer L-1
- * through the final LayerNorm: "CLIP skip 2").
+ * Outputs: `last_hidden_state` [batch, seq, width], `penultimate_hidden_state_ln` (output of layer L-1
+ * through the final LayerNorm: "CLIP skip 2") and `penultimate_hidden_state` (output of layer L-1 without
+ * it: what SDXL feeds its UNet from both encoders). When the weights hold a text projection (SDXL's second
+ * encoder: `text_projection` [width, proj] applied as x @ P, or nn.Linear `text_projection.weight`), also
+ * `text_embeds` [batch, proj]: the final-LayerNorm output at the position of the largest input id (the
+ * first EOS when padding is 0, as OpenCLIP and CLIPTextModelWithProjection take it), projected.
  */
 export function buildTextEncoder(w: WeightProvider, opts: TextEncoderBuildOptions = {}): GraphBuilder {
   const cfg = textEncoderConfig(w, opts.config)
@@ -100,7 +104,8 @@ export function buildTextEncoder(w: WeightProvider, opts: TextEncoderBuildOption
   }
 
   const dims = ['batch', 'seq', cfg.width]
-  g.output(layerNorm(g, w, `${P}.final_layer_norm`, h, cfg.eps), 'float32', dims, 'last_hidden_state')
+  const lastLn = layerNorm(g, w, `${P}.final_layer_norm`, h, cfg.eps)
+  g.output(lastLn, 'float32', dims, 'last_hidden_state')
   const pen = hidden[cfg.layers - 1] as string
   g.output(
     layerNorm(g, w, `${P}.final_layer_norm`, pen, cfg.eps),
@@ -108,6 +113,16 @@ export function buildTextEncoder(w: WeightProvider, opts: TextEncoderBuildOption
     dims,
     'penultimate_hidden_state_ln',
   )
+  g.output(g.op('Identity', [pen]), 'float32', dims, 'penultimate_hidden_state')
+  const proj = ['text_projection', 'text_projection.weight'].find((n) => w.has(n))
+  if (proj) {
+    // ids < 2^24 are exact in float32; ArgMax returns the first maximum.
+    const pos = g.op('ArgMax', [g.op('Cast', [ids], { to: 1 })], { axis: 1, keepdims: 1 })
+    const pooled = g.op('GatherND', [lastLn, pos], { batch_dims: 1 })
+    const p = proj === 'text_projection' ? w.get(g, proj) : w.getLinearT(g, proj)
+    const pdim = proj === 'text_projection' ? w.shape(proj)[1] : w.shape(proj)[0]
+    g.output(g.op('MatMul', [pooled, p]), 'float32', ['batch', pdim ?? 0], 'text_embeds')
+  }
   if (opts.debug) hidden.forEach((v, i) => g.output(v, 'float32', dims, `hidden_state_${i}`))
   return g
 }

@@ -11,6 +11,8 @@ export interface BlockContext {
   c: Consts
   opts: LayerOptions
   heads: number
+  /** Heads of a transformer `channels` wide (SD 2.x / SDXL: channels / 64); `heads` when absent. */
+  headsFor?: (channels: number) => number
   /** SiLU(time embedding), [T, timeEmbedDim] with T = 1 or B. */
   tembAct: string
   /** encoder_hidden_states, [B, L, ctx], and the same as [B*L, ctx]. */
@@ -77,7 +79,7 @@ function attn(
   const q = t.to3d(t.lin(`${prefix}.to_q`, x), shapes.q)
   const k = t.to3d(t.lin(`${prefix}.to_k`, kv), shapes.kv)
   const v = t.to3d(t.lin(`${prefix}.to_v`, kv), shapes.kv)
-  const o = attention(g, c, q, k, v, ctx.heads, channels, ctx.opts.attention)
+  const o = attention(g, c, q, k, v, ctx.headsFor?.(channels) ?? ctx.heads, channels, ctx.opts.attention)
   return t.lin(`${prefix}.to_out.0`, t.from3d(o, channels))
 }
 

@@ -23,6 +23,37 @@ export interface UnetConfig {
   timeEmbedDim: number
   /** Attention heads in every transformer (SD 1.x rule: 8; head size = channels / heads). */
   heads: number
+  /**
+   * SD 2.x / SDXL rule: a fixed head width (64), heads = channels / headDim; overrides `heads`.
+   * `headsPerLevel` (a diffusers config's counts per level) overrides both.
+   */
+  headDim?: number
+  headsPerLevel?: number[]
+  /**
+   * SDXL added conditioning (`add_embedding`, SGM `label_emb`): linear_1 takes the pooled text embedding
+   * (pooledDim) followed by the sinusoidal embeddings (timeEmbedDim each) of the six time ids.
+   */
+  addition?: { inDim: number; pooledDim: number; timeEmbedDim: number; timeIds: number }
+}
+
+export interface UnetConfigOptions {
+  /** Heads in every transformer (SD 1.x: 8, the default without add_embedding). */
+  heads?: number
+  /** Heads = channels / headDim (the default, 64, for UNets with add_embedding: SDXL). */
+  headDim?: number
+  /** Heads per level (diffusers `attention_head_dim` / `num_attention_heads` lists). */
+  headsPerLevel?: number[]
+  /** SDXL: width of each time id's sinusoidal embedding (addition_time_embed_dim; SDXL base: 256). */
+  additionTimeEmbedDim?: number
+}
+
+/** Attention heads of a transformer `channels` wide under the config's rule. */
+export function attentionHeads(config: UnetConfig, channels: number): number {
+  const level = config.blockOutChannels.indexOf(channels)
+  const listed = level >= 0 ? config.headsPerLevel?.[level] : undefined
+  if (listed !== undefined) return listed
+  if (config.headDim !== undefined) return Math.max(1, Math.floor(channels / config.headDim))
+  return config.heads
 }
 
 export class UnetConfigError extends Error {
@@ -47,7 +78,10 @@ export function countTransformerBlocks(w: WeightProvider, prefix: string): numbe
   return count(w, (k) => `${prefix}.transformer_blocks.${k}.attn1.to_q.weight`)
 }
 
-export function inferUnetConfig(w: WeightProvider, opts: { heads?: number } = {}): UnetConfig {
+/** SDXL time ids: original size (h, w), crop top-left (y, x), target size (h, w). */
+export const SDXL_TIME_IDS = 6
+
+export function inferUnetConfig(w: WeightProvider, opts: UnetConfigOptions = {}): UnetConfig {
   const convIn = need(w, 'conv_in.weight')
   const convOut = need(w, 'conv_out.weight')
   const levels = count(w, (i) => `down_blocks.${i}.resnets.0.conv1.weight`)
@@ -83,8 +117,35 @@ export function inferUnetConfig(w: WeightProvider, opts: { heads?: number } = {}
   const crossAttentionDim = w.has(toK) ? (w.shape(toK)[1] as number) : 0
   const lin1 = need(w, 'time_embedding.linear_1.weight')
   const heads = opts.heads ?? 8
-  for (const c of blockOutChannels)
-    if (c % heads !== 0) throw new UnetConfigError(`UNet width ${c} is not divisible by ${heads} heads`)
+  const addIn = w.has('add_embedding.linear_1.weight')
+    ? w.shape('add_embedding.linear_1.weight')[1]
+    : undefined
+  let addition: UnetConfig['addition']
+  if (addIn !== undefined) {
+    const d = opts.additionTimeEmbedDim
+    if (d === undefined)
+      throw new UnetConfigError(
+        'UNet has SDXL added conditioning (add_embedding) but the time-id embedding width is unknown ' +
+          '(it follows from the second text encoder: (add_embedding input - projection width) / 6)',
+      )
+    const pooledDim = addIn - SDXL_TIME_IDS * d
+    if (pooledDim <= 0 || d % 2 !== 0)
+      throw new UnetConfigError(
+        `UNet add_embedding takes ${addIn} values: no room for 6 time ids of width ${d} and a pooled text embedding`,
+      )
+    addition = { inDim: addIn, pooledDim, timeEmbedDim: d, timeIds: SDXL_TIME_IDS }
+  }
+  const headDim = opts.headDim ?? (addition && opts.heads === undefined ? 64 : undefined)
+  const perLevel = opts.headsPerLevel
+  if (perLevel && perLevel.length !== blockOutChannels.length)
+    throw new UnetConfigError(
+      `UNet has ${blockOutChannels.length} levels but ${perLevel.length} head counts were given`,
+    )
+  blockOutChannels.forEach((c, i) => {
+    const n = perLevel?.[i] ?? (headDim !== undefined ? Math.max(1, Math.floor(c / headDim)) : heads)
+    const used = downAttention[i] || upAttention[blockOutChannels.length - 1 - i]
+    if (used && c % n !== 0) throw new UnetConfigError(`UNet width ${c} is not divisible by ${n} heads`)
+  })
   return {
     inChannels: convIn[1] as number,
     outChannels: convOut[0] as number,
@@ -97,5 +158,8 @@ export function inferUnetConfig(w: WeightProvider, opts: { heads?: number } = {}
     timeProjDim: lin1[1] as number,
     timeEmbedDim: lin1[0] as number,
     heads,
+    ...(headDim !== undefined ? { headDim } : {}),
+    ...(perLevel ? { headsPerLevel: [...perLevel] } : {}),
+    ...(addition ? { addition } : {}),
   }
 }

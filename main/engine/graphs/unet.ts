@@ -2,7 +2,7 @@ import { GraphBuilder } from '../../model-formats/onnx/builder'
 import type { BlockContext } from './unet-blocks'
 import { downsample, resnet, spatialTransformer, upsample } from './unet-blocks'
 import type { UnetConfig } from './unet-config'
-import { inferUnetConfig } from './unet-config'
+import { attentionHeads, inferUnetConfig } from './unet-config'
 import type { AttentionImpl, GegluImpl, GroupNormImpl, LinearImpl } from './unet-layers'
 import { Consts, conv, gemm, groupNorm, silu } from './unet-layers'
 import type { WeightProvider } from './weights'
@@ -25,6 +25,12 @@ export interface UnetBuildOptions {
   debug?: boolean
   /** Attention heads (SD 1.x: 8 everywhere). */
   heads?: number
+  /** Heads = channels / headDim (SD 2.x / SDXL: 64; the default when the UNet has add_embedding). */
+  headDim?: number
+  /** Heads per level (a diffusers config's list); overrides heads and headDim. */
+  headsPerLevel?: number[]
+  /** SDXL: sinusoidal width of each time id (addition_time_embed_dim); required with add_embedding. */
+  additionTimeEmbedDim?: number
   /** Graph forms (defaults: the fastest on ORT CPU, see bench/unet-parts.ts). */
   groupNorm?: GroupNormImpl
   attention?: AttentionImpl
@@ -33,6 +39,8 @@ export interface UnetBuildOptions {
 }
 
 export const UNET_INPUTS = ['sample', 'timestep', 'encoder_hidden_states'] as const
+/** Extra UNet inputs of SDXL models (added conditioning). */
+export const UNET_ADDED_INPUTS = ['text_embeds', 'time_ids'] as const
 
 /**
  * Sinusoidal frequencies exp(-ln(10000) * i / half), computed in float32 steps as diffusers'
@@ -59,11 +67,39 @@ function timeProjection(g: GraphBuilder, c: Consts, t: string, dim: number): str
   return g.op('Concat', [cos, sin], { axis: 1 })
 }
 
+/**
+ * SDXL added conditioning (diffusers addition_embed_type "text_time"): inputs `text_embeds` [B, pooled] and
+ * `time_ids` [B, 6]; each time id gets the timestep's sinusoidal embedding (width timeEmbedDim), flattened
+ * after the pooled embedding into add_embedding (linear, SiLU, linear). Returns [B, time embedding width].
+ */
+function addedEmbedding(
+  g: GraphBuilder,
+  c: Consts,
+  w: WeightProvider,
+  a: NonNullable<UnetConfig['addition']>,
+  debug: (name: string, value: string, dims: (number | string)[]) => void,
+): string {
+  const textEmbeds = g.input('text_embeds', 'float32', ['batch', a.pooledDim])
+  const timeIds = g.input('time_ids', 'float32', ['batch', a.timeIds])
+  const proj = timeProjection(g, c, g.op('Reshape', [timeIds, c.int64([-1])]), a.timeEmbedDim)
+  debug('add_time_proj', proj, ['batch_time_ids', a.timeEmbedDim])
+  const flat = g.op('Reshape', [proj, c.int64([-1, a.timeIds * a.timeEmbedDim])])
+  const x = g.op('Concat', [textEmbeds, flat], { axis: 1 })
+  const aug = gemm(g, w, 'add_embedding.linear_2', silu(g, gemm(g, w, 'add_embedding.linear_1', x)))
+  debug('add_embedding', aug, ['batch', w.shape('add_embedding.linear_2.weight')[0] ?? 0])
+  return aug
+}
+
 export function buildUnet(
   w: WeightProvider,
   opts: UnetBuildOptions = {},
 ): { graph: GraphBuilder; config: UnetConfig } {
-  const config = inferUnetConfig(w, { heads: opts.heads })
+  const config = inferUnetConfig(w, {
+    heads: opts.heads,
+    headDim: opts.headDim,
+    headsPerLevel: opts.headsPerLevel,
+    additionTimeEmbedDim: opts.additionTimeEmbedDim,
+  })
   const g = new GraphBuilder('unet')
   const c = new Consts(g)
   const debug = (name: string, value: string, dims: (number | string)[]): void => {
@@ -76,14 +112,16 @@ export function buildUnet(
 
   const tproj = timeProjection(g, c, timestep, config.timeProjDim)
   debug('time_proj', tproj, ['timesteps', config.timeProjDim])
-  const temb = gemm(g, w, 'time_embedding.linear_2', silu(g, gemm(g, w, 'time_embedding.linear_1', tproj)))
+  let temb = gemm(g, w, 'time_embedding.linear_2', silu(g, gemm(g, w, 'time_embedding.linear_1', tproj)))
   debug('time_embedding', temb, ['timesteps', config.timeEmbedDim])
+  if (config.addition) temb = g.op('Add', [temb, addedEmbedding(g, c, w, config.addition, debug)])
 
   const ctx: BlockContext = {
     g,
     w,
     c,
     heads: config.heads,
+    headsFor: (channels) => attentionHeads(config, channels),
     opts: {
       groupNorm: opts.groupNorm ?? 'instance',
       attention: opts.attention ?? 'mha',

@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node'
 import { applyWeights, flattenChunks, preparePrompts } from '../prompt'
 import type { LoraTag, TokenizedPrompt } from '../prompt'
+import { encodePromptsXL } from './sdxl'
 import type { DiffusionModel } from './types'
 
 /** Text conditioning of one generation, ready for the denoise loop. */
@@ -10,6 +11,8 @@ export interface Conditioning {
    * CFG), or cond_1 x B alone when CFG is off and there is one sub-prompt.
    */
   context: ort.Tensor
+  /** SDXL: the pooled text embedding of every context row, [rows, proj] (see pipelines/sdxl.ts). */
+  pooled?: ort.Tensor
   /** AND weights of the cond sub-prompts (one 1.0 entry for an ordinary prompt). */
   condWeights: number[]
   /** Whether the first batch block is the unconditional one. */
@@ -51,6 +54,7 @@ async function encodeChunks(
  * ("emphasis: Original"), 75-token chunks concatenated, cond and uncond padded to the same chunk count.
  */
 export async function encodePrompts(o: ConditioningOptions): Promise<Conditioning> {
+  if (o.model.family === 'sdxl') return encodePromptsXL(o)
   const prepared = preparePrompts(o.prompt, o.negativePrompt, o.encode)
   const clipSkip = o.clipSkip ?? 1
   const withUncond = o.cfg || prepared.cond.length > 1

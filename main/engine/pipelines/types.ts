@@ -8,12 +8,40 @@ export interface DiffusionModel {
   readonly id: string
   /** ids [batch, seq] -> hidden states [batch, seq, width]; clipSkip 2 = penultimate layer + final LN. */
   encodeText(ids: BigInt64Array, batch: number, clipSkip?: 1 | 2): Promise<ort.Tensor>
-  /** Noise prediction for sample [B, C, h, w] at one timestep, context [B, tokens, width]. */
-  unet(sample: ort.Tensor, timestep: number, context: ort.Tensor): Promise<ort.Tensor>
+  /**
+   * Noise prediction for sample [B, C, h, w] at one timestep, context [B, tokens, width]; SDXL models also
+   * take the added conditioning (see AddedConditioning).
+   */
+  unet(
+    sample: ort.Tensor,
+    timestep: number,
+    context: ort.Tensor,
+    added?: AddedConditioning,
+  ): Promise<ort.Tensor>
+  /** 'sdxl': two text encoders (encodeTextXL) and added conditioning; absent or 'sd-1': SD 1.x. */
+  readonly family?: 'sd-1' | 'sdxl'
+  /**
+   * SDXL: encoder 1 on `ids` (EOS-padded) and encoder 2 on `ids2` (0-padded), [batch, seq] each: both
+   * penultimate hidden states (no final LayerNorm) and encoder 2's pooled projection [batch, proj].
+   */
+  encodeTextXL?(
+    ids: BigInt64Array,
+    ids2: BigInt64Array,
+    batch: number,
+  ): Promise<{ hidden: ort.Tensor; hidden2: ort.Tensor; pooled: ort.Tensor }>
   /** Image [B, 3, H, W] in [-1, 1] -> mean and std of the (unscaled) latent distribution. */
   encode(image: ort.Tensor): Promise<{ mean: ort.Tensor; std: ort.Tensor }>
   /** Latents already divided by the scaling factor -> raw image in about [-1, 1]. */
   decode(latents: ort.Tensor): Promise<ort.Tensor>
+}
+
+/**
+ * SDXL's added conditioning of one UNet call, one row per batch row in the context's order: the pooled text
+ * embedding [B, proj] and the six time ids [B, 6] (original h, w; crop top, left; target h, w).
+ */
+export interface AddedConditioning {
+  textEmbeds: ort.Tensor
+  timeIds: ort.Tensor
 }
 
 /** Where a random draw happens; diffusers' draw order per pipeline is documented at each call. */

@@ -4,7 +4,7 @@ import * as ort from 'onnxruntime-node'
 import type { SessionConfig } from './session'
 import { OnnxGraph } from './session'
 
-export const COMPONENTS = ['text_encoder', 'unet', 'vae_encoder', 'vae_decoder'] as const
+export const COMPONENTS = ['text_encoder', 'text_encoder_2', 'unet', 'vae_encoder', 'vae_decoder'] as const
 export type Component = (typeof COMPONENTS)[number]
 
 /**
@@ -91,8 +91,48 @@ export class ModelSet {
     return r[want] as ort.Tensor
   }
 
-  /** UNet noise prediction; timestep is one value broadcast over the batch. */
-  async unet(sample: ort.Tensor, timestep: number, context: ort.Tensor): Promise<ort.Tensor> {
+  /** 'sdxl' when the set has a second text encoder (SDXL base), else 'sd-1'. */
+  get family(): 'sd-1' | 'sdxl' {
+    return this.has('text_encoder_2') ? 'sdxl' : 'sd-1'
+  }
+
+  /**
+   * SDXL text encoding of one tokenization per encoder (`ids` EOS-padded for encoder 1, `ids2` 0-padded for
+   * encoder 2): both penultimate hidden states WITHOUT the final LayerNorm, and encoder 2's pooled, projected
+   * output ([batch, proj]).
+   */
+  async encodeTextXL(
+    ids: BigInt64Array,
+    ids2: BigInt64Array,
+    batch: number,
+  ): Promise<{ hidden: ort.Tensor; hidden2: ort.Tensor; pooled: ort.Tensor }> {
+    const run = async (c: 'text_encoder' | 'text_encoder_2', x: BigInt64Array, outs: string[]) => {
+      const g = this.graph(c)
+      await g.load()
+      const missing = outs.filter((o) => !g.outputNames.includes(o))
+      if (missing.length)
+        throw new Error(`model ${this.id}: its ${c} graph has no ${missing.join(', ')} output (reconvert it)`)
+      return g.run({ input_ids: new ort.Tensor('int64', x, [batch, x.length / batch]) }, outs)
+    }
+    const a = await run('text_encoder', ids, ['penultimate_hidden_state'])
+    const b = await run('text_encoder_2', ids2, ['penultimate_hidden_state', 'text_embeds'])
+    return {
+      hidden: a.penultimate_hidden_state as ort.Tensor,
+      hidden2: b.penultimate_hidden_state as ort.Tensor,
+      pooled: b.text_embeds as ort.Tensor,
+    }
+  }
+
+  /**
+   * UNet noise prediction; timestep is one value broadcast over the batch. SDXL UNets also take the added
+   * conditioning (pooled text embedding [B, P] and time ids [B, 6]).
+   */
+  async unet(
+    sample: ort.Tensor,
+    timestep: number,
+    context: ort.Tensor,
+    added?: { textEmbeds: ort.Tensor; timeIds: ort.Tensor },
+  ): Promise<ort.Tensor> {
     const g = this.graph('unet')
     await g.load()
     const tType = await this.inputType(g, 'timestep')
@@ -100,7 +140,12 @@ export class ModelSet {
       tType === 'int64'
         ? new ort.Tensor('int64', BigInt64Array.from([BigInt(Math.round(timestep))]), [1])
         : new ort.Tensor('float32', Float32Array.from([timestep]), [1])
-    const r = await g.run({ sample, timestep: t, encoder_hidden_states: context })
+    const takesAdded = g.inputNames.includes('text_embeds')
+    if (takesAdded && !added)
+      throw new Error(`model ${this.id}: its UNet needs SDXL added conditioning (text_embeds, time_ids)`)
+    const feeds: Record<string, ort.Tensor> = { sample, timestep: t, encoder_hidden_states: context }
+    if (takesAdded && added) Object.assign(feeds, { text_embeds: added.textEmbeds, time_ids: added.timeIds })
+    const r = await g.run(feeds)
     return (r.eps ?? r.out_sample ?? Object.values(r)[0]) as ort.Tensor
   }
 

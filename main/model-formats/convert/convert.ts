@@ -31,8 +31,15 @@ import { isOnnxPipeline, openCheckpointSource } from './source'
  * tensor is streamed into a side file `weights.bin` instead.
  */
 
-export type GraphName = 'text_encoder' | 'unet' | 'vae_encoder' | 'vae_decoder'
-export const GRAPH_NAMES: readonly GraphName[] = ['text_encoder', 'unet', 'vae_encoder', 'vae_decoder']
+export type GraphName = 'text_encoder' | 'text_encoder_2' | 'unet' | 'vae_encoder' | 'vae_decoder'
+/** Every graph a converted model can have; `text_encoder_2` only for SDXL. */
+export const GRAPH_NAMES: readonly GraphName[] = [
+  'text_encoder',
+  'text_encoder_2',
+  'unet',
+  'vae_encoder',
+  'vae_decoder',
+]
 
 export interface ConvertProgress {
   phase: 'hash' | 'convert'
@@ -61,6 +68,8 @@ export interface EntryManifest {
     files: { path: string; size: number; sha256?: string }[]
   }
   graphs: Partial<Record<GraphName, { model: string; linked: boolean; copiedBytes: number }>>
+  /** 'sdxl': two text encoders and added conditioning (absent in entries written before SDXL). */
+  family?: CheckpointSource['family']
   /** A diffusers folder's tokenizer/ (LDM files carry none). */
   tokenizerDir?: string
   createdAt: string
@@ -131,9 +140,28 @@ function plans(src: CheckpointSource): GraphPlan[] {
     if (!m) throw new Error(`${src.path}: no ${c} weights`)
     return new Map([...m].filter(([k]) => keep(k)))
   }
+  const act = src.arch.hiddenAct
+  const textEncoder = (name: 'text_encoder' | 'text_encoder_2'): GraphPlan => ({
+    name,
+    sources: pick(name),
+    build: (w) => buildTextEncoder(w, act[name] ? { config: { act: act[name] } } : {}),
+  })
+  const heads = src.arch.unetHeads
   return [
-    { name: 'text_encoder', sources: pick('text_encoder'), build: (w) => buildTextEncoder(w) },
-    { name: 'unet', sources: pick('unet'), build: (w) => buildUnet(w).graph },
+    textEncoder('text_encoder'),
+    ...(src.components.text_encoder_2 ? [textEncoder('text_encoder_2')] : []),
+    {
+      name: 'unet',
+      sources: pick('unet'),
+      build: (w) =>
+        buildUnet(w, {
+          ...(heads && 'headDim' in heads ? { headDim: heads.headDim } : {}),
+          ...(heads && 'perLevel' in heads ? { headsPerLevel: heads.perLevel } : {}),
+          ...(src.arch.additionTimeEmbedDim !== undefined
+            ? { additionTimeEmbedDim: src.arch.additionTimeEmbedDim }
+            : {}),
+        }).graph,
+    },
     {
       name: 'vae_encoder',
       sources: pick('vae', (k) => k.startsWith('encoder.') || k.startsWith('quant_conv.')),
@@ -311,6 +339,7 @@ export async function convertCheckpoint(p: string, opts: ConvertOptions = {}): P
       precision,
       source: { path: src.path, kind: src.kind, files },
       graphs,
+      family: src.family,
       tokenizerDir: src.kind === 'diffusers' && fs.existsSync(tokenizer) ? tokenizer : undefined,
       createdAt: new Date().toISOString(),
     }

@@ -10,7 +10,8 @@ import { SafetensorsFile } from '../safetensors'
  *   with `unet.` / `text_encoder.` prefixes (or `base_model.model.` from PEFT).
  */
 
-export type LoraTarget = 'unet' | 'text_encoder'
+/** The graph a pair modifies: SDXL's second text encoder is `text_encoder_2` (kohya `lora_te2_`). */
+export type LoraTarget = 'unet' | 'text_encoder' | 'text_encoder_2'
 
 export interface LoraPair {
   target: LoraTarget
@@ -52,19 +53,14 @@ const DIFFUSERS: [RegExp, 'down' | 'up'][] = [
   [/^(.+)_lora\.up\.weight$/, 'up'],
 ]
 
-function sdxlError(file: string): LoraError {
-  return new LoraError(
-    `${path.basename(file)}: this LoRA is for SDXL (it has two text encoders); the checkpoint is SD 1.x`,
-    'lora-family',
-  )
-}
-
 /** Normalises a diffusers module path: drops component prefixes and old processor names. */
-function diffusersModule(raw: string, file: string): { target: LoraTarget; module: string } {
+function diffusersModule(raw: string): { target: LoraTarget; module: string } {
   let m = raw.replace(/^base_model\.model\./, '')
   let target: LoraTarget = 'unet'
-  if (m.startsWith('text_encoder_2.') || m.startsWith('te2.')) throw sdxlError(file)
-  if (m.startsWith('text_encoder.')) {
+  if (m.startsWith('text_encoder_2.') || m.startsWith('te2.')) {
+    target = 'text_encoder_2'
+    m = m.slice(m.indexOf('.') + 1)
+  } else if (m.startsWith('text_encoder.')) {
     target = 'text_encoder'
     m = m.slice('text_encoder.'.length)
   } else if (m.startsWith('unet.')) m = m.slice('unet.'.length)
@@ -99,10 +95,9 @@ export async function readLora(file: string): Promise<LoraFile> {
       const kh = KOHYA.exec(k)
       if (kh) {
         const [, part, mod, kind] = kh as unknown as [string, string, string, string]
-        if (part === 'te1' || part === 'te2') throw sdxlError(file)
         const id = `${part}:${mod}`
         const g = groups.get(id) ?? {
-          target: part === 'te' ? 'text_encoder' : 'unet',
+          target: part === 'unet' ? 'unet' : part === 'te2' ? 'text_encoder_2' : 'text_encoder',
           module: mod,
           naming: 'kohya',
         }
@@ -116,7 +111,7 @@ export async function readLora(file: string): Promise<LoraFile> {
       for (const [re, role] of DIFFUSERS) {
         const m = re.exec(k)
         if (!m) continue
-        const { target, module } = diffusersModule(m[1] as string, file)
+        const { target, module } = diffusersModule(m[1] as string)
         const id = `${target}:${module}`
         const g = groups.get(id) ?? { target, module, naming: 'diffusers' }
         g[role] = k
@@ -129,7 +124,7 @@ export async function readLora(file: string): Promise<LoraFile> {
     // diffusers-style alphas (`<module>.alpha`) attach after all pairs are known.
     for (const k of keys) {
       if (!k.endsWith('.alpha') || KOHYA.test(k)) continue
-      const { target, module } = diffusersModule(k.slice(0, -'.alpha'.length), file)
+      const { target, module } = diffusersModule(k.slice(0, -'.alpha'.length))
       const g = groups.get(`${target}:${module}`)
       if (g) g.alpha = k
       else ignored.push(k)

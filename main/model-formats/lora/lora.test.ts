@@ -171,6 +171,7 @@ describe.skipIf(!present)('LoRA sets on a converted checkpoint', () => {
     const idx = {
       unet: new ModuleIndex(src.components.unet?.keys() ?? []),
       text_encoder: new ModuleIndex(src.components.text_encoder?.keys() ?? []),
+      text_encoder_2: new ModuleIndex(src.components.text_encoder_2?.keys() ?? []),
     }
     const kohya = await readLora(LORA)
     const out: Record<string, TensorToWrite> = {}
@@ -258,7 +259,18 @@ describe.skipIf(!present)('LoRA sets on a converted checkpoint', () => {
       (e: unknown) => e,
     )
     expect(err).toBeInstanceOf(LoraError)
-    expect(String(err)).toMatch(/wide-lora\.safetensors: layer .*attn2_to_k .*another model family/)
+    // The family check (header only, before any work) names both families.
+    expect(String(err)).toMatch(/wide-lora\.safetensors: this LoRA is for SDXL; the checkpoint is SD 1\.x/)
+
+    // Shapes that fit no family rule are still caught layer by layer.
+    const odd = path.join(tmp, 'odd-lora.safetensors')
+    await writeSafetensors(odd, {
+      'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight': f32([4, 48]),
+      'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_up.weight': f32([48, 4]),
+    })
+    await expect(applyLoras(base, [{ path: odd, multiplier: 1 }], { cacheRoot })).rejects.toThrow(
+      /odd-lora\.safetensors: layer .*attn1_to_q .*another model family/,
+    )
 
     const deep = path.join(tmp, 'deep-lora.safetensors')
     await writeSafetensors(deep, {

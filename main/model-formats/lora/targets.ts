@@ -45,7 +45,7 @@ export async function deltasByGraph(files: LoraFile[]): Promise<Map<GraphName, D
           `${path.basename(file.path)}: ${pair.module} has lora_up [${up.shape}] that does not fit lora_down [${down.shape}]`,
           'bad-lora',
         )
-      const graph: GraphName = pair.target === 'unet' ? 'unet' : 'text_encoder'
+      const graph: GraphName = pair.target
       const d: Delta = {
         lora: i,
         file,

@@ -8,6 +8,7 @@ import type { ConvertedModel, GraphName } from '../convert/convert'
 import { GraphBuilder, onnx } from '../onnx/builder'
 import { ExternalDataWriter } from '../onnx/external-data'
 import { addBranches, scaleInputName } from './branch'
+import { assertLoraFamily, convertedFamily } from './family'
 import type { LoraFile } from './lora-file'
 import { readLora } from './lora-file'
 import type { Delta } from './targets'
@@ -166,6 +167,8 @@ export async function applyLoras(
   const active = loras.filter((l) => l.multiplier !== 0)
   if (active.length === 0)
     return { key: '', mode, paths: { ...model.paths }, inputs: {}, cached: true, merged: {} }
+  const family = convertedFamily(model)
+  for (const l of active) await assertLoraFamily(l.path, family)
   const cacheRoot = opts.cacheRoot ?? appPaths().conversionCache
   const shas: string[] = []
   for (const l of active) shas.push(await cachedSha256(cacheRoot, l.path, { signal: opts.signal }))

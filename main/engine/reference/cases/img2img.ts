@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node'
 import { coreImg2Img, decodeLatents, SD1_SCALING_FACTOR } from '../../pipelines/core'
 import type { CoreOptions } from '../../pipelines/core'
+import { sdxlTimeIds, withAddedConditioning } from '../../pipelines/sdxl'
 import type { LatentShape, UnetTrace } from '../../pipelines/types'
 import { RecordedNoise } from '../../random'
 import { createScheduler, nameForOracleKey } from '../../schedulers'
@@ -108,8 +109,15 @@ export async function pipelineSetup(ctx: CaseContext): Promise<{
   noise: RecordedNoise
 }> {
   const p = params(ctx)
-  const name = nameForOracleKey(p.scheduler) ?? p.scheduler
-  const scheduler = createScheduler(name, { eta: p.eta ?? 0 })
+  // "euler (SDXL base config)": the oracle key, run with the set's scheduler config (its schedulers case).
+  const annotated = /^(\S+)\s*\(.*config\)\s*$/.exec(p.scheduler)
+  const key = annotated?.[1] ?? p.scheduler
+  const name = nameForOracleKey(key) ?? key
+  const config = annotated
+    ? (ctx.manifest.cases.find((c) => c.name === 'schedulers') as { base_config?: object } | undefined)
+        ?.base_config
+    : undefined
+  const scheduler = createScheduler(name, { ...config, eta: p.eta ?? 0 })
   const image = await inputImage(ctx)
   const shape: LatentShape = { batch: 1, channels: 4, height: image.height / 8, width: image.width / 8 }
   const rec = new Recorder()
@@ -159,10 +167,58 @@ export async function pipelineOutputs(
   }
 }
 
-/** StableDiffusionImg2ImgPipeline with the case's scheduler and strength. */
+/**
+ * SDXL cases give pooled embeddings: the UNet then gets them ([negative; positive]) with the time ids the
+ * case's sizes give (original_size, crops_coords_top_left, target_size as [h, w]; default the image size).
+ */
+async function sdxlAdded(
+  ctx: CaseContext,
+  height: number,
+  width: number,
+): Promise<{ pooled: ort.Tensor; timeIds: Float32Array } | undefined> {
+  if (!ctx.hasGiven('pooled_prompt_embeds')) return undefined
+  const pos = await ctx.given('pooled_prompt_embeds')
+  const neg = ctx.hasGiven('negative_pooled_prompt_embeds')
+    ? await ctx.given('negative_pooled_prompt_embeds')
+    : { data: new Float32Array(pos.data.length) }
+  const [b = 1, d = 0] = pos.shape
+  const pooled = new Float32Array(2 * b * d)
+  pooled.set(neg.data as Float32Array)
+  pooled.set(pos.data as Float32Array, b * d)
+  const q = (ctx.def as { params?: Record<string, unknown> }).params ?? {}
+  const pair = (k: string): [number, number] | undefined => {
+    const v = q[k]
+    return Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')
+      ? [v[0] as number, v[1] as number]
+      : undefined
+  }
+  const [oh, ow] = pair('original_size') ?? [height, width]
+  const [ct, cl] = pair('crops_coords_top_left') ?? [0, 0]
+  const [th, tw] = pair('target_size') ?? [height, width]
+  const timeIds = sdxlTimeIds(width, height, {
+    originalHeight: oh,
+    originalWidth: ow,
+    cropTop: ct,
+    cropLeft: cl,
+    targetHeight: th,
+    targetWidth: tw,
+  })
+  return { pooled: new ort.Tensor('float32', pooled, [2 * b, d]), timeIds }
+}
+
+/** StableDiffusionImg2ImgPipeline (or the SDXL one) with the case's scheduler and strength. */
 export const img2imgCase: CaseRunner = async (ctx) => {
   const { p, image, base, rec, noise } = await pipelineSetup(ctx)
   const set = await ctx.models.modelSet(await ctx.models.checkpoint(ctx.def, 'normal'))
-  const r = await coreImg2Img({ ...base, model: set, image: image.data, strength: p.strength ?? 0.8 })
-  return pipelineOutputs(ctx, set, r.latents, base.shape, rec, noise)
+  const added = await sdxlAdded(ctx, image.height, image.width)
+  const model = added ? withAddedConditioning(set, added.pooled, added.timeIds) : set
+  const r = await coreImg2Img({ ...base, model, image: image.data, strength: p.strength ?? 0.8 })
+  const out = await pipelineOutputs(ctx, set, r.latents, base.shape, rec, noise)
+  if (added) {
+    const rows = added.pooled.dims[0] ?? 2
+    const ids = new Float32Array(rows * 6)
+    for (let i = 0; i < rows; i++) ids.set(added.timeIds, i * 6)
+    out.add_time_ids = f32([rows, 6], ids)
+  }
+  return out
 }

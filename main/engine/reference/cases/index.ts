@@ -1,6 +1,7 @@
 import { img2imgCase } from './img2img'
 import { inpaint9Case, inpaintLegacyCase } from './inpaint'
 import { schedulersCase } from './schedulers'
+import { sdxlTextEncodersCase } from './sdxl-text-encoders'
 import { textEncoderCase } from './text-encoder'
 import { tokenizerCase } from './tokenizer'
 import type { ReferenceCase, ReferenceManifest } from '../manifest'
@@ -16,6 +17,7 @@ import { vaeDecodeCase, vaeEncodeCase } from './vae'
 export const CASE_RUNNERS: Record<string, CaseRunner> = {
   tokenizer: tokenizerCase,
   text_encoder: textEncoderCase,
+  text_encoders: sdxlTextEncodersCase,
   unet: unetCase,
   vae_encode: vaeEncodeCase,
   vae_decode: vaeDecodeCase,

@@ -1,3 +1,4 @@
+import { timestepsFromDenoisingStart } from '../../pipelines/sdxl'
 import { createScheduler, nameForOracleKey } from '../../schedulers'
 import type { Scheduler } from '../../schedulers'
 import type { CaseContext, CaseRunner, RefTensor } from './types'
@@ -72,11 +73,21 @@ export const schedulersCase: CaseRunner = async (ctx) => {
   }
 
   for (const name of wanted) {
-    const m = /^(.+)_N(\d+)_(timesteps|sigmas|img2img_timesteps)$/.exec(name)
+    const m = /^(.+)_N(\d+)_(timesteps|sigmas|img2img_timesteps|denoising_start_timesteps)$/.exec(name)
     if (!m || name.startsWith('step_')) continue
     const [, key = '', nText = '', what] = m
     const n = Number(nText)
     const s = makeScheduler(key, base)
+    if (what === 'denoising_start_timesteps') {
+      // SDXL img2img with denoising_start (the refiner hand-off): strength is ignored.
+      const info = def.schedulers?.[key]?.[`N${n}_denoising_start`] as
+        { denoising_start?: number } | undefined
+      const start = info?.denoising_start
+      if (typeof start !== 'number')
+        throw new Error(`schedulers case: no N${n}_denoising_start value for ${key}`)
+      out[name] = timestepsTensor(ctx, name, timestepsFromDenoisingStart(s, n, start))
+      continue
+    }
     if (what === 'img2img_timesteps') {
       const info = def.schedulers?.[key]?.[`N${n}_img2img`] as { strength?: number } | undefined
       const strength = info?.strength

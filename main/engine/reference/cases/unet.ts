@@ -1,10 +1,12 @@
 import * as ort from 'onnxruntime-node'
+import type { AddedConditioning } from '../../pipelines/types'
 import type { CaseContext, CaseRunner, RefTensor } from './types'
 import { f32 } from './types'
 
 /**
  * The `unet` case: eps at every timestep (one scalar per call, broadcast over the batch), the same with the
  * case's LoRA merged, the inpainting (9-channel) UNet on `inpaint_sample`, and one call on odd latent sizes.
+ * SDXL sets also give the added conditioning (`text_embeds`, `time_ids`; `odd_time_ids` for the odd call).
  * Trace tensors (debug_*) are not produced here: the converted graph has no debug outputs (the graph test
  * main/engine/graphs/unet.test.ts checks them with a debug build).
  */
@@ -36,6 +38,13 @@ export const unetCase: CaseRunner = async (ctx) => {
   const context = await ctx.given('encoder_hidden_states')
   const out: Record<string, RefTensor> = {}
   const tensor = (t: RefTensor): ort.Tensor => new ort.Tensor('float32', t.data as Float32Array, t.shape)
+  const sdxl = ctx.hasGiven('text_embeds') && ctx.hasGiven('time_ids')
+  const textEmbeds = sdxl ? await ctx.given('text_embeds') : undefined
+  const timeIds = sdxl ? await ctx.given('time_ids') : undefined
+  const added = (rows: number, ids = timeIds): AddedConditioning | undefined =>
+    textEmbeds && ids
+      ? { textEmbeds: tensor(slice(textEmbeds, 0, rows)), timeIds: tensor(slice(ids, 0, rows)) }
+      : undefined
 
   /** eps for each timestep, stacked as [T, ...eps shape]. */
   const sweep = async (
@@ -46,7 +55,7 @@ export const unetCase: CaseRunner = async (ctx) => {
     let dims: readonly number[] = []
     for (const t of timesteps) {
       if (ctx.signal?.aborted) throw new Error('aborted')
-      const eps = await set.unet(tensor(sample), t, tensor(context))
+      const eps = await set.unet(tensor(sample), t, tensor(context), added(sample.shape[0] ?? 1))
       rows.push(eps.data as Float32Array)
       dims = eps.dims
     }
@@ -63,7 +72,13 @@ export const unetCase: CaseRunner = async (ctx) => {
     const odd = await ctx.given('odd_sample')
     const rows = oddContextRows(ctx, odd.shape[0] ?? 1)
     const k = oddTimestepIndex(ctx)
-    const eps = await base.unet(tensor(odd), timesteps[k] as number, tensor(slice(context, 0, rows)))
+    const oddIds = ctx.hasGiven('odd_time_ids') ? await ctx.given('odd_time_ids') : timeIds
+    const eps = await base.unet(
+      tensor(odd),
+      timesteps[k] as number,
+      tensor(slice(context, 0, rows)),
+      added(rows, oddIds),
+    )
     out.odd_eps = f32([...eps.dims], eps.data as Float32Array)
   }
   if (ctx.wants('lora_eps')) {
