@@ -21,16 +21,19 @@ export function notRunnableReason(
 ): string | undefined {
   const kind = p.type === 'checkpoint' ? 'checkpoints' : `${p.type === 'lora' ? 'LoRA' : p.type}s`
   if (p.format === 'onnx') return 'ONNX pipeline folders are recognised but not yet runnable'
+  const runs = RUNNABLE_BASES.map((b) => LABEL[b]).join(' and ')
   if (p.base && !RUNNABLE_BASES.includes(p.base)) {
-    return `${familyLabel(p.base, p.variant)} ${kind} are recognised but not yet runnable (Atelier runs SD 1.x for now)`
+    return `${familyLabel(p.base, p.variant)} ${kind} are recognised but not supported yet (Atelier runs ${runs})`
   }
   if (p.variant === 'depth' || p.variant === 'refiner') {
-    return `${familyLabel(p.base, p.variant)} models are recognised but not yet runnable`
+    return `${familyLabel(p.base, p.variant)} models are recognised but not supported yet (Atelier runs ${runs})`
   }
   if (p.type === 'checkpoint') {
     if (!p.unet) return 'the checkpoint has no UNet weights'
     if (!p.vae) return 'the checkpoint has no VAE weights (first_stage_model.*); pick a separate VAE'
     if (!p.textEncoders?.length) return 'the checkpoint has no text encoder weights'
+    if (p.base === 'sdxl' && p.textEncoders.length < 2)
+      return 'the SDXL checkpoint lacks one of its two text encoders'
   }
   return undefined
 }

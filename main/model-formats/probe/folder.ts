@@ -6,6 +6,7 @@ import { readHeader } from '../safetensors'
 import { KeyView } from './keys'
 import type { ProbeDraft } from './single-file'
 import { finalize, variantFromInChannels, withFileName } from './single-file'
+import { civitaiBaseModelBeside } from './flavor'
 import { hfClipArch } from './text-encoder'
 import type { Base, ProbeResult, TextEncoderArch, Variant } from './types'
 import { ProbeError } from './types'
@@ -173,17 +174,21 @@ export async function probeFolder(dir: string): Promise<ProbeResult> {
   const predictionType = pt === 'epsilon' || pt === 'v_prediction' || pt === 'sample' ? pt : undefined
   const dtype = unetView.dominantDtype()
 
-  return finalize({
-    path: dir,
-    format: 'diffusers',
-    type: 'checkpoint',
-    base,
-    variant,
-    files,
-    ...(dtype ? { dtype } : {}),
-    ...(predictionType ? { predictionType } : {}),
-    unet,
-    ...(vae ? { vae } : {}),
-    textEncoders,
-  })
+  const civitai = await civitaiBaseModelBeside(dir)
+  return finalize(
+    {
+      path: dir,
+      format: 'diffusers',
+      type: 'checkpoint',
+      base,
+      variant,
+      files,
+      ...(dtype ? { dtype } : {}),
+      ...(predictionType ? { predictionType } : {}),
+      unet,
+      ...(vae ? { vae } : {}),
+      textEncoders,
+    },
+    civitai,
+  )
 }

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises'
 import path from 'node:path'
 import { refusePickle } from '../pickle'
 import { readHeader } from '../safetensors'
+import { civitaiBaseModelBeside } from './flavor'
 import { probeFolder } from './folder'
 import { probeHeader } from './single-file'
 import type { ProbeResult } from './types'
@@ -12,6 +13,8 @@ export { assertLoraCompatible, assertRunnable, familyLabel } from './compat'
 export { KeyView } from './keys'
 export { probeHeader } from './single-file'
 export { probeFolder } from './folder'
+export { FLAVOR_LABEL, SDXL_FLAVORS, flavorFromBaseModel } from './flavor'
+export type { SdxlFlavor } from './flavor'
 
 /**
  * Identify a model file or folder from headers and configs alone (no tensor data is read): format, type,
@@ -34,5 +37,5 @@ export async function probeModel(target: string): Promise<ProbeResult> {
     )
   }
   const header = await readHeader(target)
-  return probeHeader(target, header.tensors, header.metadata)
+  return probeHeader(target, header.tensors, header.metadata, await civitaiBaseModelBeside(target))
 }

@@ -126,10 +126,10 @@ describe.skipIf(!haveOracle)('oracle models', () => {
     expect(() => assertLoraCompatible(p, probes.sd15!)).not.toThrow()
     expect(() => assertLoraCompatible(p, probes.diffusers!)).not.toThrow()
   })
-  it('tiny-sdxl: recognised, not runnable, with SDXL numbers', () => {
+  it('tiny-sdxl: runnable, with SDXL numbers', () => {
     const p = probes.sdxl!
-    expect(p).toMatchObject({ type: 'checkpoint', base: 'sdxl', variant: 'normal', runnable: false })
-    expect(p.reason).toMatch(/SDXL checkpoints are recognised but not yet runnable/)
+    expect(p).toMatchObject({ type: 'checkpoint', base: 'sdxl', variant: 'normal', runnable: true })
+    expect(p.reason).toBeUndefined()
     expect(p.unet).toMatchObject({
       blockOutChannels: [32, 64, 128],
       transformerDepth: [0, 1, 2],
@@ -149,19 +149,17 @@ describe.skipIf(!haveOracle)('oracle models', () => {
       ['hf-clip', 64, 2, 1, 'quick_gelu', undefined],
       ['open-clip', 128, 3, 2, 'gelu', 128],
     ])
-    expect(() => assertRunnable(p)).toThrow(
-      /tiny-sdxl\.safetensors: SDXL checkpoints are recognised but not yet runnable/,
-    )
+    expect(() => assertRunnable(p)).not.toThrow()
   })
   it('tiny-sdxl-diffusers agrees with the single file', () => {
     const p = probes.sdxlDiffusers!
-    expect(p).toMatchObject({ format: 'diffusers', base: 'sdxl', variant: 'normal', runnable: false })
+    expect(p).toMatchObject({ format: 'diffusers', base: 'sdxl', variant: 'normal', runnable: true })
     expect(p.unet).toEqual(probes.sdxl!.unet)
     expect(p.textEncoders?.map((t) => t.width)).toEqual([64, 128])
   })
   it('tiny-sdxl-lora: SDXL LoRA, and the compatibility errors', () => {
     const p = probes.sdxlLora!
-    expect(p).toMatchObject({ type: 'lora', base: 'sdxl', runnable: false })
+    expect(p).toMatchObject({ type: 'lora', base: 'sdxl', runnable: true })
     expect(p.lora).toMatchObject({
       rank: 4,
       modules: ['unet', 'te1', 'te2'],
@@ -215,7 +213,9 @@ describe('full-size headers (synthetic)', () => {
   it('SD 2.1: OpenCLIP text encoder, 64-wide heads, not runnable', () => {
     const p = probe(ldmUnet(SD21_UNET), ldmVae(), openClip('cond_stage_model.model.', 1024, 24))
     expect(p).toMatchObject({ base: 'sd-2', family: 'sd-2', runnable: false })
-    expect(p.reason).toMatch(/SD 2\.x checkpoints are recognised but not yet runnable/)
+    expect(p.reason).toMatch(
+      /SD 2\.x checkpoints are recognised but not supported yet \(Atelier runs SD 1\.x and SDXL\)/,
+    )
     expect(p.unet).toMatchObject({
       heads: [5, 10, 20, 0],
       midHeads: 20,
@@ -238,7 +238,7 @@ describe('full-size headers (synthetic)', () => {
       hfClip('conditioner.embedders.0.transformer.', 768, 12),
       openClip('conditioner.embedders.1.model.', 1280, 32, 1280),
     )
-    expect(base).toMatchObject({ base: 'sdxl', variant: 'normal', runnable: false })
+    expect(base).toMatchObject({ base: 'sdxl', variant: 'normal', runnable: true })
     expect(base.unet).toMatchObject({ heads: [0, 10, 20], midHeads: 20, transformerDepthUp: [10, 2, 0] })
     expect(base.unet).toMatchObject({ additionEmbedInDim: 2816, additionTimeEmbedDim: 256 })
     const refiner = probe(
@@ -253,6 +253,49 @@ describe('full-size headers (synthetic)', () => {
       runnable: false,
     })
     expect(refiner.unet).toMatchObject({ heads: [0, 12, 24, 0], additionTimeEmbedDim: 256, contextDim: 1280 })
+    expect(refiner.reason).toMatch(/SDXL refiner models are recognised but not supported yet/)
+    expect(() => assertRunnable(refiner)).toThrow(/x\.safetensors: SDXL refiner .*not supported yet/)
+    const oneEncoder = probe(
+      ldmUnet(SDXL_UNET),
+      ldmVae(),
+      openClip('conditioner.embedders.1.model.', 1280, 32, 1280),
+    )
+    expect(oneEncoder.reason).toMatch(/lacks one of its two text encoders/)
+  })
+  it('SDXL flavors (Pony, Illustrious, NoobAI) from Civitai baseModel or metadata; they run as SDXL', async () => {
+    const keys = toHeader({
+      ...ldmUnet(SDXL_UNET),
+      ...ldmVae(),
+      ...hfClip('conditioner.embedders.0.transformer.', 768, 12),
+      ...openClip('conditioner.embedders.1.model.', 1280, 32, 1280),
+    })
+    const pony = probeHeader('/m/p.safetensors', keys, {}, 'Pony')
+    expect(pony).toMatchObject({ base: 'sdxl', flavor: 'pony', label: 'SDXL (Pony)', runnable: true })
+    expect(probeHeader('/m/i.safetensors', keys, {}, 'Illustrious').label).toBe('SDXL (Illustrious)')
+    expect(probeHeader('/m/n.safetensors', keys, { 'modelspec.title': 'NoobAI-XL v1.1' }).flavor).toBe(
+      'noobai',
+    )
+    expect(probeHeader('/m/s.safetensors', keys, {}, 'SDXL 1.0').flavor).toBeUndefined()
+    expect(probeHeader('/m/v7.safetensors', keys, {}, 'Pony V7').flavor).toBeUndefined()
+    // A Civitai Helper sidecar beside the file (an SDXL LoRA: two text encoders).
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'atelier-flavor-'))
+    try {
+      const f = path.join(dir, 'style.safetensors')
+      const z = (shape: number[]) => ({
+        dtype: 'F32' as const,
+        shape,
+        data: new Float32Array(shape[0]! * shape[1]!),
+      })
+      await writeSafetensors(f, {
+        'lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_down.weight': z([4, 16]),
+        'lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_up.weight': z([64, 4]),
+      })
+      expect((await probeModel(f)).flavor).toBeUndefined()
+      await writeFile(path.join(dir, 'style.civitai.info'), JSON.stringify({ baseModel: 'Illustrious' }))
+      expect(await probeModel(f)).toMatchObject({ base: 'sdxl', flavor: 'illustrious' })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
   it('unsupported input channels', () => {
     expect(() => probe(ldmUnet({ ...SD15_UNET, inChannels: 8 }))).toThrow(/8 input channels/)

@@ -1,5 +1,6 @@
 import path from 'node:path'
-import { familyId, notRunnableReason } from './compat'
+import { familyId, familyLabel, notRunnableReason } from './compat'
+import { FLAVOR_LABEL, flavorFromBaseModel, flavorFromHints } from './flavor'
 import { probeEmbedding } from './embedding'
 import type { KeyEntry } from './keys'
 import { KeyView } from './keys'
@@ -13,9 +14,11 @@ import { DEFAULT_SCALING, looksLikeVae, vaeArch } from './vae'
 export type ProbeDraft = Omit<ProbeResult, 'runnable' | 'reason' | 'family'>
 
 /** Adds family and runnable/reason, with the identifying fields first (the CLI prints this order). */
-export function finalize(draft: ProbeDraft): ProbeResult {
+export function finalize(draft: ProbeDraft, civitaiBaseModel?: string): ProbeResult {
   const reason = notRunnableReason(draft)
   const { path: p, format, type, base, variant, ...rest } = draft
+  const flavor =
+    base === 'sdxl' ? (flavorFromBaseModel(civitaiBaseModel) ?? flavorFromHints(draft.hints)) : undefined
   return {
     path: p,
     format,
@@ -23,6 +26,7 @@ export function finalize(draft: ProbeDraft): ProbeResult {
     base,
     variant,
     family: familyId(base, variant, type),
+    ...(flavor ? { flavor, label: `${familyLabel(base, variant)} (${FLAVOR_LABEL[flavor]})` } : {}),
     runnable: reason === undefined,
     ...(reason ? { reason } : {}),
     ...rest,
@@ -171,11 +175,13 @@ export function probeHeader(
   file: string,
   tensors: ReadonlyMap<string, KeyEntry>,
   metadata: Record<string, string> = {},
+  /** Civitai's baseModel for this file (from a sidecar), for the SDXL flavor label. */
+  civitaiBaseModel?: string,
 ): ProbeResult {
   const input: Input = { file, v: KeyView.of(tensors), meta: metadata }
   for (const m of MATCHERS) {
     const draft = withFileName(file, () => m(input))
-    if (draft) return finalize(draft)
+    if (draft) return finalize(draft, civitaiBaseModel)
   }
   const sample = [...tensors.keys()].slice(0, 3).join(', ')
   throw new ProbeError(

@@ -1,4 +1,5 @@
 import type { DType } from '../safetensors'
+import type { SdxlFlavor } from './flavor'
 
 export const BASES = ['sd-1', 'sd-2', 'sdxl'] as const
 export type Base = (typeof BASES)[number]
@@ -11,7 +12,7 @@ export const VARIANTS = ['normal', 'inpaint', 'depth', 'refiner'] as const
 export type Variant = (typeof VARIANTS)[number]
 
 /** Bases Atelier can run today. */
-export const RUNNABLE_BASES: readonly Base[] = ['sd-1']
+export const RUNNABLE_BASES: readonly Base[] = ['sd-1', 'sdxl']
 
 export interface UnetArch {
   inChannels: number
@@ -102,6 +103,12 @@ export interface ProbeResult {
   variant: Variant
   /** base + variant, e.g. 'sd-1', 'sd-1-inpaint', 'sdxl-refiner'. */
   family: string
+  /**
+   * SDXL fine-tune line (Pony, Illustrious, NoobAI) from Civitai's baseModel (a sidecar) or the file's
+   * metadata; it runs as SDXL. `label` is the human name, e.g. 'SDXL (Pony)'.
+   */
+  flavor?: SdxlFlavor
+  label?: string
   runnable: boolean
   /** Why it cannot run yet (recognised, not yet runnable), when runnable is false. */
   reason?: string
