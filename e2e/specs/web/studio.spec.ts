@@ -6,6 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { expect, test, type Locator, type Page } from '@playwright/test'
+import sharp from 'sharp'
 import { SCREENSHOTS, serveApp, type ServedApp } from '../../fixtures/server'
 import { decodeRgb, sharedMissing, studioHome, testPng, type RawRgb } from '../../fixtures/studio-home'
 
@@ -113,9 +114,29 @@ test.describe('studio', () => {
 
   test('img2img: upload, strength 0.6, generate; the PNG carries the parameters', async ({ page }) => {
     await open(page, 'img2img')
-    await upload(page, await testPng(64, 64))
+    // Paste (Ctrl+V) an image.
+    const bytes = [...(await testPng(64, 64))]
+    await page.evaluate((bytes) => {
+      const dt = new DataTransfer()
+      dt.items.add(new File([new Uint8Array(bytes)], 'pasted.png', { type: 'image/png' }))
+      window.dispatchEvent(
+        new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }),
+      )
+    }, bytes)
     await expect(page.getByTestId('input-image')).toBeVisible()
+    await expect(page.getByTestId('image-drop')).toContainText('pasted.png · 64×64')
     await basics(page, 'a red house', 4, 42)
+    // A LoRA from the library, its trigger words inserted on request.
+    const option = page.getByTestId('lora-add').locator('option', { hasText: 'tiny-lora' })
+    await expect(option).toContainText('SD 1.x')
+    await page.getByTestId('lora-add').selectOption((await option.getAttribute('value')) ?? '')
+    await page.getByLabel('tiny-lora weight').fill('0.8')
+    await page.getByRole('button', { name: '+ triggers' }).click()
+    await expect(page.getByTestId('prompt')).toHaveValue('a red house, tinystyle')
+    // Taken off again before generating: the engine's LoRA graphs fail on the tiny checkpoint at the moment
+    // (`atelier img2img --lora tiny-lora:0.8` fails the same way: MatMul shape error in lora0_11_up).
+    await page.getByRole('button', { name: 'Remove tiny-lora' }).click()
+    await expect(page.getByTestId('lora-picker')).not.toContainText('+ triggers')
     await page.getByTestId('strength').fill('0.6')
     await expect(page.getByTestId('strength-value')).toHaveText('0.60')
     await expect(page.getByTestId('steps-run')).toContainText('Runs 2 of 4 steps')
@@ -123,12 +144,18 @@ test.describe('studio', () => {
     await expect(page.getByTestId('result-info')).toContainText('64×64')
     await expect(page.getByTestId('result-info')).toContainText('seed 42')
     await page.screenshot({ path: path.join(SCREENSHOTS, 'studio-img2img.png') })
+    // Loopback, then send the result to Inpaint.
+    await page.getByTestId('use-as-input').click()
+    await expect(page.getByTestId('image-drop')).toContainText('00000-42.png · 64×64')
+    await page.getByTestId('send-to-inpaint').click()
+    await expect(page.getByTestId('section-inpaint')).toBeVisible()
+    await expect(page.getByTestId('mask-status')).toContainText('00000-42.png · 64×64')
 
     // The PNG's parameters, read back through gallery:parameters in the Gallery.
     await page.getByRole('navigation').getByRole('link', { name: 'Gallery', exact: true }).click()
     await expect(page.getByTestId('gallery-item')).toHaveCount(1)
     const params = page.getByTestId('gallery-parameters')
-    await expect(params).toContainText('a red house')
+    await expect(params).toContainText('a red house, tinystyle')
     for (const s of ['Steps: 4', 'Seed: 42', 'Denoising strength: 0.6', 'Size: 64x64', 'Model: tiny-sd15'])
       await expect(params).toContainText(s)
     await page.screenshot({ path: path.join(SCREENSHOTS, 'studio-gallery.png') })
@@ -152,7 +179,7 @@ test.describe('studio', () => {
       { bytes, name: file as string },
     )
     await expect(page.getByTestId('toast')).toContainText('Restored')
-    await expect(page.getByTestId('prompt')).toHaveValue('a red house')
+    await expect(page.getByTestId('prompt')).toHaveValue('a red house, tinystyle')
     await expect(page.getByTestId('steps')).toHaveValue('4')
     await expect(page.getByTestId('seed')).toHaveValue('42')
     await expect(page.getByTestId('strength-value')).toHaveText('0.60')
@@ -174,6 +201,7 @@ test.describe('studio', () => {
     await page.getByTestId('inpaint-area').selectOption('only-masked')
     // Painted box 24..102 x 54..66, blur reach 10, padding 32 -> widened to a square, clamped.
     await expect(page.getByTestId('mask-status')).toContainText('regenerates 128×128')
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'studio-inpaint-only-masked.png') })
     await page.getByTestId('inpaint-area').selectOption('whole-picture')
     await page.screenshot({ path: path.join(SCREENSHOTS, 'studio-inpaint.png') })
     await generateAndWait(page)
@@ -229,6 +257,19 @@ test.describe('studio', () => {
     await expect(status).toContainText('paint a mask')
     await page.getByTestId('redo').click()
     await expect(status).toHaveAttribute('data-strokes', '1')
+    expect(await status.textContent()).toBe(first)
+    // An uploaded mask (white = repaint) replaces the painted one, as one undoable step.
+    const maskPng = await sharp({ create: { width: 128, height: 128, channels: 3, background: '#000' } })
+      .composite([
+        { input: { create: { width: 32, height: 24, channels: 3, background: '#fff' } }, left: 8, top: 16 },
+      ])
+      .png()
+      .toBuffer()
+    await page
+      .getByTestId('mask-file')
+      .setInputFiles({ name: 'mask.png', mimeType: 'image/png', buffer: maskPng })
+    await expect(status).toContainText('regenerates 32×32 at (8, 12)')
+    await page.keyboard.press('Control+z')
     expect(await status.textContent()).toBe(first)
     // Brush size shortcuts.
     await page.keyboard.press(']')
@@ -288,18 +329,44 @@ test.describe('studio', () => {
     expect(v).toBeGreaterThanOrEqual(32)
     expect(v).toBeLessThanOrEqual(40)
     expect(await page.getByTestId('extend-left').inputValue()).toBe('0')
+    // Zoom out ×1.5 grows every side by a quarter of the image, snapped to 8.
+    await page.getByLabel('Zoom out factor').selectOption('1.5')
+    await page.getByTestId('zoom-out').click()
+    await expect(canvas).toHaveAttribute('data-board', '96x96')
   })
 
   test('cancel a running generation', async ({ page }) => {
     await open(page, 'img2img')
-    await upload(page, await testPng(512, 512))
-    await basics(page, 'a long run', 150, 1)
+    await upload(page, await testPng(256, 256))
+    await basics(page, 'a long run', 60, 1)
     await page.getByTestId('strength').fill('1')
     await page.getByTestId('generate').click()
-    await expect(page.getByTestId('progress')).toContainText(/step [1-9]\d*\/150/, { timeout: 60_000 })
+    await expect(page.getByTestId('progress')).toContainText(/step [1-9]\d*\/60/, { timeout: 60_000 })
+    // Previews come every steps/6 steps: the first at step 10.
+    await expect(page.getByTestId('live-preview')).toBeVisible({ timeout: 90_000 })
+    await expect(page.getByTestId('progress')).toContainText('ETA')
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'studio-running.png') })
     await page.getByTestId('cancel').click()
     await expect(page.getByTestId('message')).toContainText('Cancelled', { timeout: 30_000 })
     await expect(page.getByTestId('generate')).toBeEnabled()
+  })
+
+  test('gallery: send to a tab, delete', async ({ page }) => {
+    await open(page, 'gallery')
+    const items = page.getByTestId('gallery-item')
+    await expect(items.first()).toBeVisible()
+    const count = await items.count()
+    expect(count).toBeGreaterThanOrEqual(3)
+    await items.last().click()
+    await expect(page.getByTestId('gallery-parameters')).toContainText('Steps:')
+    await page.getByTestId('gallery-send-outpaint').click()
+    await expect(page.getByTestId('section-outpaint')).toBeVisible()
+    await expect(page.getByTestId('outpaint-canvas')).toBeVisible()
+    await page.getByRole('navigation').getByRole('link', { name: 'Gallery', exact: true }).click()
+    page.once('dialog', (d) => void d.accept())
+    await items.first().click()
+    await page.getByTestId('gallery-delete').click()
+    await expect(items).toHaveCount(count - 1)
   })
 
   test('painting a 2048² mask stays smooth (frame times of a scripted drag)', async ({ page }) => {
@@ -311,9 +378,13 @@ test.describe('studio', () => {
     for (let i = 0; i <= 40; i++) path1.push([200 + i * 40, 1024 + Math.sin(i / 3) * 600])
     const screen = await Promise.all(path1.map(([x, y]) => toScreen(page, x, y)))
     await page.evaluate(() => {
-      const w = window as unknown as { __frames: number[]; __rec: boolean }
+      const w = window as unknown as { __frames: number[]; __rec: boolean; __long: number[] }
       w.__frames = []
       w.__rec = true
+      w.__long = []
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) w.__long.push(e.duration)
+      }).observe({ type: 'longtask' })
       const tick = (t: number): void => {
         w.__frames.push(t)
         if (w.__rec) requestAnimationFrame(tick)
@@ -332,10 +403,10 @@ test.describe('studio', () => {
     await page.mouse.up()
     const dragMs = Date.now() - t0
     await page.waitForTimeout(100)
-    const frames = await page.evaluate(() => {
-      const w = window as unknown as { __frames: number[]; __rec: boolean }
+    const { frames, longTasks } = await page.evaluate(() => {
+      const w = window as unknown as { __frames: number[]; __rec: boolean; __long: number[] }
       w.__rec = false
-      return w.__frames
+      return { frames: w.__frames, longTasks: w.__long }
     })
     const dts = frames.slice(1).map((t, i) => t - (frames[i] as number))
     const sorted = [...dts].sort((x, y) => x - y)
@@ -352,6 +423,10 @@ test.describe('studio', () => {
       maxFrameMs: +(sorted[sorted.length - 1] ?? 0).toFixed(2),
       framesOver33ms: dts.filter((d) => d > 33.4).length,
       framesOver50ms: dts.filter((d) => d > 50).length,
+      // Where in the run (0 = start, 1 = end) frames over 33 ms fell.
+      slowFramesAt: dts.flatMap((d, i) => (d > 33.4 ? [+(i / dts.length).toFixed(2)] : [])),
+      longTasks: longTasks.length,
+      longestTaskMs: Math.round(Math.max(0, ...longTasks)),
     }
     console.log(JSON.stringify({ paintFrameTimes: stats }))
     await expect(page.getByTestId('mask-status')).toHaveAttribute('data-strokes', '1')

@@ -167,7 +167,7 @@ export function GenerationPanel({
               onChange={(e) => setParams({ cfgScale: Number(e.target.value) })}
             />
           </label>
-          <label>
+          <label className="span2">
             Seed
             <div className="row">
               <input
@@ -186,7 +186,7 @@ export function GenerationPanel({
                 data-testid="seed-random"
                 onClick={() => setParams({ seedMode: 'random', seed: -1 })}
               >
-                🎲
+                Random
               </button>
               <button
                 type="button"
@@ -195,7 +195,7 @@ export function GenerationPanel({
                 data-testid="seed-reuse"
                 onClick={() => lastSeed !== undefined && setParams({ seedMode: 'fixed', seed: lastSeed })}
               >
-                ♻
+                Last
               </button>
             </div>
           </label>

@@ -35,15 +35,26 @@ export function InpaintCanvas({
   const box = useRef<HTMLDivElement>(null)
   const vp = useViewport(box, image.width, image.height)
   const maskLayer = useRef<Konva.Layer>(null)
+  const haloLayer = useRef<Konva.Layer>(null)
   const uiLayer = useRef<Konva.Layer>(null)
   const cursor = useRef<Konva.Circle>(null)
   const { view } = vp
 
-  // Redraw the mask when it changes outside a stroke (undo, invert, upload, clear).
-  useEffect(() => surface.onChange(() => maskLayer.current?.batchDraw()), [surface])
+  // Redraw the mask when it changes outside a stroke (undo, invert, upload, clear); the blur halo follows
+  // finished changes only, so a stroke in progress redraws one layer.
+  useEffect(
+    () =>
+      surface.onChange(() => {
+        maskLayer.current?.batchDraw()
+        haloLayer.current?.batchDraw()
+      }),
+    [surface],
+  )
 
+  // The halo is the mask under a CSS blur of the mask-blur sigma (at screen scale): where the blurred
+  // mask reaches, beyond the sharp painted edge.
   useEffect(() => {
-    const el = maskLayer.current?.getNativeCanvasElement()
+    const el = haloLayer.current?.getNativeCanvasElement()
     if (el) el.style.filter = maskBlur > 0 ? `blur(${(maskBlur * view.scale).toFixed(2)}px)` : ''
   }, [maskBlur, view.scale])
 
@@ -115,6 +126,14 @@ export function InpaintCanvas({
         <Layer listening={false}>
           <Rect width={image.width} height={image.height} fill="#000" />
           <KImage image={image.element} width={image.width} height={image.height} />
+        </Layer>
+        <Layer
+          ref={haloLayer}
+          listening={false}
+          opacity={Math.min(1, maskOpacity * 0.8)}
+          visible={maskBlur > 0}
+        >
+          <KImage image={surface.canvas} width={image.width} height={image.height} />
         </Layer>
         <Layer ref={maskLayer} listening={false} opacity={maskOpacity}>
           <KImage image={surface.canvas} width={image.width} height={image.height} />

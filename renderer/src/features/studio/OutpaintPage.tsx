@@ -50,7 +50,7 @@ function ExtentControls({ image }: { image: LoadedImage | undefined }): React.JS
             image && setParams({ outpaint: zoomOutExtension(image.width, image.height, factor) })
           }
         >
-          Zoom out ×
+          Zoom out
         </button>
         <select
           value={factor}
@@ -59,7 +59,7 @@ function ExtentControls({ image }: { image: LoadedImage | undefined }): React.JS
         >
           {[1.25, 1.5, 2, 3].map((f) => (
             <option key={f} value={f}>
-              {f}
+              ×{f}
             </option>
           ))}
         </select>
