@@ -7,6 +7,7 @@ import type {
 } from '../../../preload/contract-types'
 import { generateRequestSchema } from '../../../preload/contract'
 import { extractExtraNetworks } from '../../engine/prompt'
+import { schedulerInfo, schedulerNames } from '../../engine/schedulers'
 import { AppError } from '../errors'
 import type { EventBus } from '../events'
 import type { JobContext, JobManager } from '../jobs'
@@ -60,6 +61,11 @@ export function checkRequest(req: GenerateRequest): void {
         'outpaint needs at least one of left/right/top/bottom > 0 (or zoomOut > 1).',
       )
   }
+  if (req.sampler !== undefined && !schedulerInfo(req.sampler))
+    throw new AppError(
+      'invalid-input',
+      `Unknown sampler "${req.sampler}"; known samplers: ${schedulerNames().join(', ')}.`,
+    )
   if (req.strength !== undefined && req.strength <= 0 && req.mode !== 'txt2img')
     throw new AppError('invalid-input', 'strength must be greater than 0.')
 }
@@ -115,10 +121,27 @@ export class GenerationService {
         tokenizerCacheDir: this.o.tokenizerCacheDir,
         appVersion: this.o.appVersion,
       }
-      const turn = this.queue.then(() => this.run(job, ctx))
+      let started = false
+      const turn = this.queue.then(() => {
+        started = true
+        return this.run(job, ctx)
+      })
       this.queue = turn.catch(() => undefined)
       ctx.report(0, 'queued')
-      await turn
+      // a job cancelled while it waits for its turn finishes at once (run() then skips it)
+      const cancelledWhileQueued = new Promise<never>((_, reject) =>
+        ctx.signal.addEventListener(
+          'abort',
+          () => {
+            if (started) return
+            this.o.bus.emit('generate:finished', { jobId, state: 'cancelled', images: [], elapsedMs: 0 })
+            reject(new AppError('cancelled', 'Cancelled before it started.'))
+          },
+          { once: true },
+        ),
+      )
+      cancelledWhileQueued.catch(() => undefined)
+      await Promise.race([turn, cancelledWhileQueued])
     })
     box.id = info.id
     return { jobId: info.id }
@@ -152,9 +175,10 @@ export class GenerationService {
         ...(error ? { error } : {}),
         elapsedMs: Date.now() - started,
       })
-    if (ctx.signal.aborted || this.disposed) {
+    if (ctx.signal.aborted) throw new AppError('cancelled', 'Cancelled before it started.')
+    if (this.disposed) {
       finish('cancelled', [])
-      throw new AppError('cancelled', 'Cancelled before it started.')
+      throw new AppError('cancelled', 'Atelier is shutting down.')
     }
     const worker = this.ensureWorker()
     const done = new Promise<void>((resolve, reject) => {
