@@ -4,6 +4,7 @@ import { registerProbe } from './commands/probe'
 import { registerLibrary } from './commands/library'
 import { registerReference } from './commands/reference'
 import { registerConvert } from './commands/convert'
+import { registerUpscale } from './commands/upscale'
 import { registerGenerate } from './commands/generate'
 import { registerModels } from './commands/models'
 
@@ -14,6 +15,7 @@ export function registerCommands(program: Command): void {
   registerLibrary(program)
   registerReference(program)
   registerConvert(program)
+  registerUpscale(program)
   registerGenerate(program)
   registerModels(program)
 }

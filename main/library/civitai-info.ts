@@ -26,6 +26,8 @@ export function civitaiModelType(t: string | null | undefined): ModelType | null
       return 'embedding'
     case 'vae':
       return 'vae'
+    case 'upscaler':
+      return 'upscaler'
     default:
       return null
   }

@@ -14,6 +14,7 @@ export const ATELIER_DIRS: Record<ModelType, string> = {
   lora: 'loras',
   vae: 'vaes',
   embedding: 'embeddings',
+  upscaler: 'upscalers',
 }
 
 const ATELIER_TYPE_DIRS: Array<[string, ModelType]> = [
@@ -22,6 +23,7 @@ const ATELIER_TYPE_DIRS: Array<[string, ModelType]> = [
   ['vaes', 'vae'],
   ['vae', 'vae'],
   ['embeddings', 'embedding'],
+  ['upscalers', 'upscaler'],
 ]
 
 // A1111 webui root (also Forge / SD.Next, which keep the same names).
@@ -32,6 +34,8 @@ const A1111_TYPE_DIRS: Array<[string, ModelType]> = [
   ['models/VAE', 'vae'],
   ['embeddings', 'embedding'],
   ['models/embeddings', 'embedding'],
+  ['models/ESRGAN', 'upscaler'],
+  ['models/RealESRGAN', 'upscaler'],
 ]
 
 // The same, for someone who points at the webui's `models/` folder itself.
@@ -42,6 +46,8 @@ const A1111_MODELS_TYPE_DIRS: Array<[string, ModelType]> = [
   ['VAE', 'vae'],
   ['../embeddings', 'embedding'],
   ['embeddings', 'embedding'],
+  ['ESRGAN', 'upscaler'],
+  ['RealESRGAN', 'upscaler'],
 ]
 
 const COMFY_TYPE_DIRS: Array<[string, ModelType]> = [
@@ -49,6 +55,7 @@ const COMFY_TYPE_DIRS: Array<[string, ModelType]> = [
   ['models/loras', 'lora'],
   ['models/vae', 'vae'],
   ['models/embeddings', 'embedding'],
+  ['models/upscale_models', 'upscaler'],
 ]
 
 async function isDir(p: string): Promise<boolean> {

@@ -1,3 +1,5 @@
+import { describeArch } from '../engine/upscale/arch'
+import { probeUpscaler } from '../engine/upscale/weights'
 import { PickleRefusedError } from '../model-formats/pickle'
 import { ProbeError, probeModel as probe } from '../model-formats/probe'
 import type { ProbeResult } from '../model-formats/probe'
@@ -14,6 +16,8 @@ function architecture(r: ProbeResult): string {
  * file): a pickle or a file the probe does not recognise is still listed, with the reason in `note`.
  */
 export async function probeModel(file: string): Promise<ProbeInfo> {
+  const upscaler = await upscalerInfo(file)
+  if (upscaler) return upscaler
   try {
     const r = await probe(file)
     return {
@@ -46,5 +50,20 @@ export async function probeModel(file: string): Promise<ProbeInfo> {
       }
     }
     throw err
+  }
+}
+
+/** Upscaler models (ESRGAN / Real-ESRGAN / compact, .safetensors or a safely read .pth); null otherwise. */
+async function upscalerInfo(file: string): Promise<ProbeInfo | null> {
+  if (!/\.(safetensors|sft|pth|pt|ckpt|bin)$/i.test(file)) return null
+  const arch = await probeUpscaler(file).catch(() => null)
+  if (!arch) return null
+  return {
+    format: /\.(safetensors|sft)$/i.test(file) ? 'safetensors' : 'pth',
+    type: 'upscaler',
+    family: null,
+    variant: null,
+    architecture: describeArch(arch),
+    note: null,
   }
 }

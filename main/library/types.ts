@@ -5,8 +5,8 @@
  * `publicRecord()` strips them before a record crosses to the renderer.
  */
 
-export type ModelType = 'checkpoint' | 'lora' | 'vae' | 'embedding'
-export const MODEL_TYPES: readonly ModelType[] = ['checkpoint', 'lora', 'vae', 'embedding']
+export type ModelType = 'checkpoint' | 'lora' | 'vae' | 'embedding' | 'upscaler'
+export const MODEL_TYPES: readonly ModelType[] = ['checkpoint', 'lora', 'vae', 'embedding', 'upscaler']
 
 /** Families the header probe can tell apart. */
 export type ProbeFamily = 'sd-1' | 'sd-2' | 'sdxl'

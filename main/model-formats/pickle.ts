@@ -75,7 +75,7 @@ export async function refusePickle(file: string): Promise<void> {
     throw new PickleRefusedError(file, kind)
   }
   await t.close()
-  throw new PickleRefusedError(file, kind)
+  throw new PickleRefusedError(file, kind, undefined, true)
 }
 
 /** A pickled state dict described like a safetensors header (tensor dtypes, shapes, byte ranges). */

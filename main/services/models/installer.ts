@@ -40,6 +40,17 @@ const KIND_TO_TYPE: Partial<Record<RemoteModelKind, ModelType>> = {
   lora: 'lora',
   embedding: 'embedding',
   vae: 'vae',
+  upscaler: 'upscaler',
+}
+
+/**
+ * Upscalers ship as PyTorch .pth files: those install too (the library reads them with the safe pickle
+ * reader, which refuses a pickle that names a forbidden global).
+ */
+function installable(kind: RemoteModelKind | undefined, f: RemoteFile): boolean {
+  if (isInstallable(f)) return true
+  if (/^(training data|config|archive)$/i.test(f.fileType)) return false
+  return kind === 'upscaler' && /\.(pth|pt)$/i.test(f.name)
 }
 
 function typeFor(kind: RemoteModelKind | undefined, file: RemoteFile): ModelType | undefined {
@@ -88,7 +99,8 @@ export class Installer {
     const m: RemoteModel | null = await client.getModel(v.modelId).catch(() => null)
     const file = fileId
       ? v.files.find((f) => f.id === fileId)
-      : (v.files.find((f) => f.primary && isInstallable(f)) ?? v.files.find(isInstallable))
+      : (v.files.find((f) => f.primary && installable(m?.kind, f)) ??
+        v.files.find((f) => installable(m?.kind, f)))
     const title = `${m?.name ?? `Civitai model ${v.modelId}`} ${v.name}`
     if (!file) {
       throw new AppError(
@@ -96,7 +108,7 @@ export class Installer {
         fileId ? `${title} has no file with id ${fileId}.` : `${title} has no .safetensors file to install.`,
       )
     }
-    if (!isInstallable(file)) {
+    if (!installable(m?.kind, file)) {
       throw new AppError(
         'unsupported',
         `${file.name} is not a .safetensors weights file (${file.fileType}, ${file.format ?? 'unknown format'}); Atelier installs safetensors only.`,
@@ -164,7 +176,7 @@ export class Installer {
           : `${repo} has no single .safetensors file at its top level; pick a file.`,
       )
     }
-    if (!isInstallable(file)) {
+    if (!installable(model.kind, file)) {
       throw new AppError(
         'unsupported',
         `${file.path} is not a .safetensors weights file; Atelier installs safetensors only.`,
