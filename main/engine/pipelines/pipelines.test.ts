@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { TorchCpuGenerator } from '../random'
 import { createScheduler } from '../schedulers'
+import { encodePrompts } from './conditioning'
 import { coreImg2Img, coreTxt2Img, nearestDownsample, pilNearestDownsample } from './core'
 import { denoise } from './denoise'
 import { SeededNoise } from './noise'
@@ -271,5 +272,77 @@ describe('denoise loop', () => {
       expect(Array.from(item.subarray(16, 20))).toEqual(Array(4).fill(1))
       expect(Array.from(item.subarray(20, 36))).toEqual(Array(16).fill(3))
     }
+  })
+})
+
+describe('prompt conditioning', () => {
+  /** Text encoder stub: each token's embedding is [id, 1] (width 2). */
+  const model: DiffusionModel = {
+    ...fakeModel(),
+    async encodeText(ids, batch) {
+      const seq = ids.length / batch
+      const out = new Float32Array(ids.length * 2)
+      ids.forEach((v, i) => {
+        out[i * 2] = Number(v)
+        out[i * 2 + 1] = 1
+      })
+      return new ort.Tensor('float32', out, [batch, seq, 2])
+    },
+  }
+  /** One token per word: ids 1000 + word length. */
+  const encode = (t: string): number[] =>
+    t
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((w) => 1000 + w.length)
+
+  it('long prompts: 77-token chunks concatenated, the uncond padded to the same count, batch repeated', async () => {
+    const long = Array.from({ length: 80 }, () => 'cat').join(' ')
+    const c = await encodePrompts({
+      model,
+      encode,
+      prompt: long,
+      negativePrompt: 'ugly',
+      batch: 2,
+      cfg: true,
+    })
+    expect(c.context.dims).toEqual([4, 154, 2])
+    expect(c.condWeights).toEqual([1])
+    const d = c.context.data as Float32Array
+    const row = (b: number, r: number): number => d[(b * 154 + r) * 2]!
+    expect([row(0, 0), row(0, 1), row(0, 2), row(0, 77), row(0, 78)]).toEqual([
+      49406, 1004, 49407, 49406, 49407,
+    ])
+    expect([row(2, 0), row(2, 1), row(2, 77), row(2, 78)]).toEqual([49406, 1003, 49406, 1003])
+    expect(row(3, 1)).toBe(1003)
+  })
+
+  it('LoRA tags are removed and returned; AND makes one cond block per sub-prompt', async () => {
+    const c = await encodePrompts({
+      model,
+      encode,
+      prompt: 'a cat <lora:style:0.6> AND a dog :0.5',
+      negativePrompt: '',
+      batch: 1,
+      cfg: true,
+    })
+    expect(c.loras.map((l) => [l.name, l.weight])).toEqual([['style', 0.6]])
+    expect(c.condWeights).toEqual([1, 0.5])
+    expect(c.context.dims).toEqual([3, 77, 2])
+  })
+
+  it('attention weights scale the token rows (mean kept), CFG off drops the uncond block', async () => {
+    const c = await encodePrompts({
+      model,
+      encode,
+      prompt: '(cat:1.5) dog',
+      negativePrompt: '',
+      batch: 1,
+      cfg: false,
+    })
+    expect(c.context.dims).toEqual([1, 77, 2])
+    const d = c.context.data as Float32Array
+    // the weighted row's second feature (1 before weighting) is 1.5 x the unweighted row's
+    expect(d[1 * 2 + 1]! / d[2 * 2 + 1]!).toBeCloseTo(1.5, 5)
   })
 })
