@@ -74,7 +74,7 @@ export interface CompatInfo {
 }
 
 /** Generation parameters of a preview image, in Atelier's names. */
-export interface GenerationParams {
+export interface PreviewParams {
   prompt: string | null
   negativePrompt: string | null
   seed: number | null
@@ -94,7 +94,7 @@ export interface ModelImage {
   nsfw: boolean
   /** 'image' | 'video'; videos are listed, not shown. */
   type: string
-  params: GenerationParams | null
+  params: PreviewParams | null
 }
 
 export interface ModelFile {

@@ -17,6 +17,11 @@ function runnable(family: ModelFamily): boolean {
   return (RUNNABLE_BASES as readonly string[]).includes(family)
 }
 
+/** "SD 1.x and SDXL": what the engine runs today. */
+function runnableLabel(): string {
+  return RUNNABLE_BASES.map((b) => familyLabel(b)).join(' and ')
+}
+
 /** A checkpoint: can Atelier run its family? */
 function checkpointCompat(family: ModelFamily | null, label: string | null): CompatInfo {
   if (!family) {
@@ -34,7 +39,7 @@ function checkpointCompat(family: ModelFamily | null, label: string | null): Com
     }
   return {
     state: 'incompatible',
-    reason: `${label ?? familyLabel(family)} checkpoints are not runnable in Atelier yet (it runs SD 1.x).`,
+    reason: `${label ?? familyLabel(family)} checkpoints are not runnable in Atelier yet (it runs ${runnableLabel()}).`,
     checkpoints: [],
   }
 }
@@ -55,7 +60,7 @@ export function summarise(addon: CompatSubject, against: CompatAgainst[]): Compa
   if (addon.family && !runnable(addon.family)) {
     return {
       state: 'incompatible',
-      reason: `Made for ${familyLabel(addon.family)}; Atelier runs SD 1.x checkpoints.`,
+      reason: `Made for ${familyLabel(addon.family)}; Atelier runs ${runnableLabel()} checkpoints.`,
       checkpoints: [],
     }
   }

@@ -3,7 +3,7 @@ import type {
   AccessNote,
   CardImage,
   DownloadInfo,
-  GenerationParams,
+  PreviewParams,
   InstallStateName,
   ModelCard,
   ModelDetails,
@@ -72,11 +72,11 @@ export function toCard(
   }
 }
 
-export function toParams(meta: RemoteImageMeta | null): GenerationParams | null {
+export function toParams(meta: RemoteImageMeta | null): PreviewParams | null {
   if (!meta) return null
   const size = /^(\d{2,5})\s*x\s*(\d{2,5})$/i.exec(meta.size ?? '')
   const model = meta.raw.Model
-  const p: GenerationParams = {
+  const p: PreviewParams = {
     prompt: meta.prompt,
     negativePrompt: meta.negativePrompt,
     seed: meta.seed,

@@ -80,7 +80,9 @@ export class Installer {
     const again = this.unfinished(req.url)
     if (again) return again.id
     const job = await this.d.downloads.enqueue(req)
-    this.d.statuses.set(job.id, { state: 'pending', libraryId: null, message: null })
+    // The queue may start (and even finish and install) the job before enqueue() returns: never go back.
+    if (!this.d.statuses.get(job.id))
+      this.d.statuses.set(job.id, { state: 'pending', libraryId: null, message: null })
     this.d.changed(job.id)
     return job.id
   }

@@ -10,6 +10,8 @@ import { JobManager } from '../jobs'
 import { keyFileSecretBox, SecretsService } from '../secrets'
 import { SettingsService } from '../settings'
 import { memoryStore } from '../store'
+import type { DownloadInfo } from '../../../preload/contract'
+import { modelsRequestSchemas } from '../../../preload/contract-models'
 import { ModelsService } from './service'
 
 const noWait = { retries: 1, baseDelayMs: 1, maxDelayMs: 1, sleep: () => Promise.resolve() }
@@ -57,6 +59,17 @@ function makeEnv(home = fs.mkdtempSync(path.join(tmp, 'home-')), env: Record<str
   const e = { home, models, bus, settings, secrets, events }
   envs.push(e)
   return e
+}
+
+function until(models: ModelsService, id: string, test: (d: DownloadInfo) => boolean): Promise<DownloadInfo> {
+  return new Promise((resolve) => {
+    const off = models.onDownload((d) => {
+      if (d.id === id && test(d)) {
+        off()
+        resolve(d)
+      }
+    })
+  })
 }
 
 async function closeAll(): Promise<void> {
@@ -364,5 +377,62 @@ describe('ModelsService against the Civitai / HF fixtures', () => {
     const report = await models.libraryDoctor(false)
     expect(report).toMatchObject({ ok: true, checked: 1 })
     await closeAll()
+  })
+
+  it('pauses, resumes, cancels and retries a download, and honours the library folder setting', async () => {
+    const { models, settings, home } = makeEnv()
+    const ids = sources.civitai.catalog.versionIds
+    sources.civitai.setFaults({ throttleBytesPerSec: 64 * 1024 })
+    try {
+      const r = await models.install({ source: 'civitai', versionId: String(ids.checkpoint) })
+      const id = r.downloadIds[0] ?? ''
+      // A second click on Install while it runs joins the same download.
+      expect(
+        (await models.install({ source: 'civitai', versionId: String(ids.checkpoint) })).downloadIds,
+      ).toEqual([id])
+      await until(models, id, (d) => d.bytes > 0)
+      const paused = until(models, id, (d) => d.state === 'paused')
+      await models.downloadAction('pause', id)
+      expect((await paused).speedBps).toBe(0)
+      const running = until(models, id, (d) => d.state === 'downloading')
+      await models.downloadAction('resume', id)
+      await running
+      const cancelled = until(models, id, (d) => d.state === 'cancelled')
+      await models.downloadAction('cancel', id)
+      expect((await cancelled).bytes).toBe(0)
+      sources.civitai.resetFaults()
+      await models.downloadAction('retry', id)
+      const [done] = await models.whenInstalled([id])
+      expect(done).toMatchObject({ state: 'done', install: { state: 'installed' } })
+      expect((await models.clearDownloads()).removed).toBe(1)
+      expect(await models.downloads()).toEqual([])
+      await expect(models.downloadAction('pause', id)).rejects.toMatchObject({ code: 'not-found' })
+
+      // A new library folder: the next install lands there.
+      const elsewhere = path.join(home, 'elsewhere')
+      settings.update({ libraryRoot: elsewhere, concurrentDownloads: 3 })
+      const lora = await models.install({ source: 'civitai', versionId: String(ids.lora) })
+      await models.whenInstalled(lora.downloadIds)
+      expect(fs.existsSync(path.join(elsewhere, 'loras', 'tinyStyleLora_v1.safetensors'))).toBe(true)
+      expect((await models.libraryRoots())[0]).toMatchObject({ path: elsewhere, own: true })
+    } finally {
+      sources.civitai.resetFaults()
+      await closeAll()
+    }
+  })
+
+  it('validates requests at the contract: ids, repo paths and image URLs', () => {
+    const install = modelsRequestSchemas['models:install']
+    expect(install.safeParse({ source: 'civitai', versionId: '2003' }).success).toBe(true)
+    expect(install.safeParse({ source: 'civitai', versionId: '../1' }).success).toBe(false)
+    expect(
+      install.safeParse({ source: 'huggingface', repo: 'o/r', path: 'unet/w.safetensors' }).success,
+    ).toBe(true)
+    expect(install.safeParse({ source: 'huggingface', repo: 'o/r', path: '../../etc/passwd' }).success).toBe(
+      false,
+    )
+    expect(install.safeParse({ source: 'huggingface', repo: 'o/r/x' }).success).toBe(false)
+    expect(modelsRequestSchemas['remote:image'].safeParse({ url: 'not a url' }).success).toBe(false)
+    expect(modelsRequestSchemas['library:add-root'].safeParse({ path: '' }).success).toBe(false)
   })
 })

@@ -78,8 +78,6 @@ interface Core {
   library: Library
   downloads: DownloadManager
   installer: Installer
-  libraryRoot: string
-  concurrency: number
   close(): Promise<void>
 }
 
@@ -94,6 +92,8 @@ export class ModelsService {
   private tokenizer: Promise<string> | null = null
   private disposed = false
   private readonly statusesLoaded: Promise<void>
+  /** The settings the current core was opened with. */
+  private opened: { libraryRoot: string; concurrency: number } | null = null
 
   constructor(private readonly o: ModelsServiceOptions) {
     this.fetcher = o.fetchImage ?? fetchImage
@@ -101,7 +101,7 @@ export class ModelsService {
     this.statuses = new InstallStatusStore(appPaths(o.home).downloads)
     this.statusesLoaded = this.statuses.load()
     this.unsubscribe = o.bus.subscribe((e) => {
-      if (e.name === 'settings:changed') void this.settingsChanged()
+      if (e.name === 'settings:changed') this.settingsChanged()
     })
     const queueFile = path.join(appPaths(o.home).downloads, 'downloads.json')
     if (o.eager || fs.existsSync(queueFile))
@@ -135,7 +135,11 @@ export class ModelsService {
   /** The library and queue, opened on first use (or at start when downloads are waiting). */
   open(): Promise<Core> {
     if (this.disposed) return Promise.reject(new AppError('unavailable', 'The models service was closed.'))
-    this.core ??= this.openCore()
+    if (!this.core) {
+      const s = this.o.settings.get()
+      this.opened = { libraryRoot: s.libraryRoot, concurrency: s.concurrentDownloads }
+      this.core = this.openCore()
+    }
     return this.core
   }
 
@@ -143,7 +147,9 @@ export class ModelsService {
     await this.statusesLoaded
     const s = this.o.settings.get()
     const paths = appPaths(this.o.home)
-    const library = await Library.open(this.o.home, { libraryDir: s.libraryRoot })
+    // A relative folder would depend on the working directory: only absolute ones are honoured.
+    const libraryDir = path.isAbsolute(s.libraryRoot) ? s.libraryRoot : paths.library
+    const library = await Library.open(this.o.home, { libraryDir })
     const downloads = await DownloadManager.open({
       stateDir: paths.downloads,
       concurrency: s.concurrentDownloads,
@@ -186,8 +192,6 @@ export class ModelsService {
       library,
       downloads,
       installer,
-      libraryRoot: s.libraryRoot,
-      concurrency: s.concurrentDownloads,
       close: async () => {
         for (const off of offs) off()
         await downloads.dispose()
@@ -196,15 +200,16 @@ export class ModelsService {
     }
   }
 
-  private async settingsChanged(): Promise<void> {
-    if (!this.core || this.disposed) return
+  /** A new library folder or download concurrency: close and reopen (synchronously swapped, so no call sees the old one). */
+  private settingsChanged(): void {
+    if (!this.core || this.disposed || !this.opened) return
     const s = this.o.settings.get()
+    if (this.opened.libraryRoot === s.libraryRoot && this.opened.concurrency === s.concurrentDownloads) return
     const prev = this.core
-    const core = await prev.catch(() => null)
-    if (core && core.libraryRoot === s.libraryRoot && core.concurrency === s.concurrentDownloads) return
-    if (this.core !== prev) return
+    this.opened = { libraryRoot: s.libraryRoot, concurrency: s.concurrentDownloads }
     this.core = (async () => {
-      await core?.close()
+      const old = await prev.catch(() => null)
+      await old?.close()
       return this.openCore()
     })()
   }

@@ -26,7 +26,7 @@ const SOURCES: { value: LibrarySource; label: string }[] = [
 export const STARTERS = [
   {
     title: 'A Stable Diffusion 1.5 checkpoint',
-    text: 'Start here: the most downloaded SD 1.5 checkpoints on Civitai (Atelier runs SD 1.x).',
+    text: 'Start here: the most downloaded SD 1.5 checkpoints on Civitai, small and quick to run.',
     href: browseHref({ type: 'checkpoint', base: 'SD 1.5', sort: 'Most Downloaded' }),
   },
   {
@@ -36,7 +36,7 @@ export const STARTERS = [
   },
   {
     title: 'Checkpoints on Hugging Face',
-    text: 'Official and community SD 1.x repositories, as single files or diffusers folders.',
+    text: 'Official and community Stable Diffusion repositories, as single files or diffusers folders.',
     href: browseHref({ source: 'huggingface', type: 'checkpoint', base: 'SD 1.5' }),
   },
 ]
