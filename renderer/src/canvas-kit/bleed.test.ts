@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { bleedFill, boxesForSigma, gaussianPremultiplied } from './bleed'
+import { boxesForSigma, edgeBlurFill, gaussianBlur } from './bleed'
 
-describe('bleedFill (A1111 masking.fill)', () => {
+describe('outpaint edge-blur pre-fill', () => {
   it('approximates a Gaussian with three odd boxes of the right variance', () => {
     for (const sigma of [2, 4, 16, 64]) {
       const boxes = boxesForSigma(sigma)
@@ -15,33 +15,37 @@ describe('bleedFill (A1111 masking.fill)', () => {
 
   it('keeps the sum of a blurred plane away from the edges', () => {
     const w = 64
-    const src = new Float32Array(w * w * 4)
-    src[(32 * w + 32) * 4 + 3] = 1
-    const out = gaussianPremultiplied(src, w, w, 3)
-    let sum = 0
-    for (let p = 0; p < w * w; p++) sum += out[p * 4 + 3] ?? 0
-    expect(sum).toBeCloseTo(1, 4)
+    const src = new Float32Array(w * w)
+    src[32 * w + 32] = 1
+    const out = gaussianBlur(src, w, w, 1, 3)
+    expect(out.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 4)
   })
 
-  it('fills the hole with the colour of its surroundings at full strength and keeps known pixels', () => {
-    const w = 40
-    const h = 4
+  it('keeps the original, replicates the edge next to it and blurs further out', () => {
+    // 16 x 2: left half black, right half white; extend 32 to the right.
+    const w = 16
+    const h = 2
     const rgba = new Uint8ClampedArray(w * h * 4)
     for (let y = 0; y < h; y++)
-      for (let x = 0; x < 10; x++) {
+      for (let x = 0; x < w; x++) {
         const p = (y * w + x) * 4
-        rgba[p] = 200
-        rgba[p + 1] = 40
-        rgba[p + 2] = 10
+        const v = x < 8 ? 0 : 255
+        rgba[p] = v
+        rgba[p + 1] = v
+        rgba[p + 2] = v
         rgba[p + 3] = 255
       }
-    const out = bleedFill(rgba, w, h, 0.1)
-    const px = (x: number): number[] => [...out.slice((w + x) * 4, (w + x) * 4 + 4)]
-    expect(px(3)).toEqual([200, 40, 10, 255])
-    // Far into the hole the colour is the same red, not faded towards black.
-    const far = px(39)
-    expect(far[3]).toBe(255)
-    expect(Math.abs((far[0] ?? 0) - 200)).toBeLessThanOrEqual(2)
-    expect(Math.abs((far[1] ?? 0) - 40)).toBeLessThanOrEqual(2)
+    const out = edgeBlurFill(rgba, w, h, { left: 0, right: 32, top: 0, bottom: 0 })
+    const W = w + 32
+    const at = (x: number): number => out[x * 4] ?? -1
+    expect(out.length).toBe(W * h * 4)
+    expect(at(3)).toBe(0)
+    expect(at(12)).toBe(255)
+    // right next to the seam: σ = 0.5 -> nearly the edge pixel (white)
+    expect(at(16)).toBeGreaterThan(250)
+    // far out: σ = 16 over a 16 px image -> the mean grey pulls it well below white
+    expect(at(W - 1)).toBeLessThan(200)
+    expect(at(W - 1)).toBeGreaterThan(60)
+    expect(out[3]).toBe(255)
   })
 })

@@ -1,18 +1,10 @@
 /**
- * A1111 `masking.fill` in floating point, for previews: the known pixels (premultiplied by their
- * coverage) are Gaussian-blurred at each radius (three box passes, as Pillow approximates a Gaussian),
- * un-premultiplied and alpha-composited in turn; the alpha is dropped at the end, so colours bleed
- * outwards at full strength. Pure: runs in vitest.
+ * The outpaint pre-fill, as the engine does it (engine/image/outpaint.ts), in floating point for
+ * previews: every new pixel takes the nearest original pixel from a progressively blurred copy of the
+ * image, σ = min(maxBlur, 0.5 · distance), interpolated between blur levels σ = 0, 1, 2, 4, ... Gaussian
+ * blurs are three box passes (as Pillow approximates them). Pure: runs in vitest.
  */
-
-export const FILL_LAYERS: readonly (readonly [number, number])[] = [
-  [256, 1],
-  [64, 1],
-  [16, 2],
-  [4, 4],
-  [2, 2],
-  [0, 1],
-]
+import type { Extension } from './geometry'
 
 /** Box widths of three passes approximating a Gaussian of this sigma (the "extended box" rule). */
 export function boxesForSigma(sigma: number): number[] {
@@ -30,16 +22,17 @@ function boxPass(
   dst: Float32Array,
   w: number,
   h: number,
+  ch: number,
   r: number,
   horizontal: boolean,
 ): void {
   const len = horizontal ? w : h
   const lines = horizontal ? h : w
-  const step = horizontal ? 4 : w * 4
+  const step = horizontal ? ch : w * ch
   const norm = 1 / (2 * r + 1)
   for (let line = 0; line < lines; line++) {
-    const base = horizontal ? line * w * 4 : line * 4
-    for (let c = 0; c < 4; c++) {
+    const base = horizontal ? line * w * ch : line * ch
+    for (let c = 0; c < ch; c++) {
       // Edge pixels extend (clamp), as Pillow does.
       let acc = 0
       for (let k = -r; k <= r; k++) acc += src[base + Math.min(len - 1, Math.max(0, k)) * step + c] ?? 0
@@ -53,57 +46,73 @@ function boxPass(
   }
 }
 
-export function gaussianPremultiplied(src: Float32Array, w: number, h: number, sigma: number): Float32Array {
+/** Gaussian blur of interleaved float channels. */
+export function gaussianBlur(
+  src: Float32Array,
+  w: number,
+  h: number,
+  ch: number,
+  sigma: number,
+): Float32Array {
   let a = src.slice()
   let b = new Float32Array(src.length)
   for (const box of boxesForSigma(sigma)) {
     const r = (box - 1) / 2
-    boxPass(a, b, w, h, r, true)
+    boxPass(a, b, w, h, ch, r, true)
     ;[a, b] = [b, a]
-    boxPass(a, b, w, h, r, false)
+    boxPass(a, b, w, h, ch, r, false)
     ;[a, b] = [b, a]
   }
   return a
 }
 
 /**
- * `rgba`: straight RGBA bytes; pixels with alpha 0 are the hole. `scale` shrinks the radii for a reduced
- * board. Returns opaque RGBA bytes with the hole filled.
+ * `rgba`: the image (w × h, RGBA bytes); returns the board (w + left + right) × (h + top + bottom) as
+ * opaque RGBA bytes with the new area pre-filled. `blurPerPixel` and `maxBlur` are in these pixels (scale
+ * them for a reduced board).
  */
-export function bleedFill(rgba: Uint8ClampedArray, w: number, h: number, scale = 1): Uint8ClampedArray {
-  const n = w * h
-  const known = new Float32Array(n * 4)
-  for (let p = 0; p < n; p++) {
-    const a = (rgba[p * 4 + 3] ?? 0) / 255
-    known[p * 4] = ((rgba[p * 4] ?? 0) / 255) * a
-    known[p * 4 + 1] = ((rgba[p * 4 + 1] ?? 0) / 255) * a
-    known[p * 4 + 2] = ((rgba[p * 4 + 2] ?? 0) / 255) * a
-    known[p * 4 + 3] = a
-  }
-  const mod = new Float32Array(n * 4) // straight colour + alpha
-  for (const [radius, repeats] of FILL_LAYERS) {
-    const blurred = radius > 0 ? gaussianPremultiplied(known, w, h, radius * scale) : known
-    for (let p = 0; p < n; p++) {
-      const sa = blurred[p * 4 + 3] ?? 0
-      if (sa <= 1e-7) continue
-      for (let r = 0; r < repeats; r++) {
-        const da = mod[p * 4 + 3] ?? 0
-        const oa = sa + da * (1 - sa)
-        for (let c = 0; c < 3; c++) {
-          const s = (blurred[p * 4 + c] ?? 0) / sa
-          const d = mod[p * 4 + c] ?? 0
-          mod[p * 4 + c] = (s * sa + d * da * (1 - sa)) / oa
-        }
-        mod[p * 4 + 3] = oa
-      }
+export function edgeBlurFill(
+  rgba: Uint8ClampedArray,
+  w: number,
+  h: number,
+  ext: Extension,
+  opts: { blurPerPixel?: number; maxBlur?: number } = {},
+): Uint8ClampedArray {
+  const { left, top, right, bottom } = ext
+  const W = w + left + right
+  const H = h + top + bottom
+  const perPixel = opts.blurPerPixel ?? 0.5
+  const maxBlur = opts.maxBlur ?? 64
+  const src = new Float32Array(w * h * 3)
+  for (let p = 0; p < w * h; p++) for (let c = 0; c < 3; c++) src[p * 3 + c] = rgba[p * 4 + c] ?? 0
+  const maxDist = Math.max(left, top, right, bottom)
+  const topSigma = Math.min(maxBlur, maxDist * perPixel)
+  const sigmas = [0]
+  for (let s = 1; s <= topSigma; s *= 2) sigmas.push(s)
+  if (topSigma > (sigmas[sigmas.length - 1] ?? 0)) sigmas.push(topSigma)
+  const levels = sigmas.map((s) => (s === 0 ? src : gaussianBlur(src, w, h, 3, s)))
+
+  const out = new Uint8ClampedArray(W * H * 4)
+  for (let y = 0; y < H; y++) {
+    const oy = y - top
+    const cy = oy < 0 ? 0 : oy >= h ? h - 1 : oy
+    for (let x = 0; x < W; x++) {
+      const ox = x - left
+      const cx = ox < 0 ? 0 : ox >= w ? w - 1 : ox
+      const o = (y * W + x) * 4
+      const si = (cy * w + cx) * 3
+      const d = Math.max(Math.abs(ox - cx), Math.abs(oy - cy))
+      const sigma = Math.min(maxBlur, d * perPixel)
+      let k = 0
+      while (k + 1 < sigmas.length && (sigmas[k + 1] ?? Infinity) <= sigma) k++
+      const lo = sigmas[k] ?? 0
+      const hi = sigmas[Math.min(k + 1, sigmas.length - 1)] ?? lo
+      const t = hi > lo ? (sigma - lo) / (hi - lo) : 0
+      const a = levels[k] ?? src
+      const b = levels[Math.min(k + 1, levels.length - 1)] ?? a
+      for (let c = 0; c < 3; c++) out[o + c] = (a[si + c] ?? 0) * (1 - t) + (b[si + c] ?? 0) * t
+      out[o + 3] = 255
     }
-  }
-  const out = new Uint8ClampedArray(n * 4)
-  for (let p = 0; p < n; p++) {
-    out[p * 4] = Math.round((mod[p * 4] ?? 0) * 255)
-    out[p * 4 + 1] = Math.round((mod[p * 4 + 1] ?? 0) * 255)
-    out[p * 4 + 2] = Math.round((mod[p * 4 + 2] ?? 0) * 255)
-    out[p * 4 + 3] = 255
   }
   return out
 }

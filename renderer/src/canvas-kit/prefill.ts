@@ -1,9 +1,9 @@
 /**
- * Preview of how the outpaint board's new area is pre-filled before diffusion: A1111's `masking.fill`
- * (what the engine does for masked content "fill"), computed by `bleedFill` on a reduced board (it is
- * a blur, so a few hundred pixels a side look the same once scaled up, and cost milliseconds).
+ * Preview of the outpaint board's pre-filled new area: the engine's edge-blur fill (`edgeBlurFill`), run
+ * on a reduced copy (far colours are blurred anyway, so a few hundred pixels a side look the same once
+ * scaled up, and cost milliseconds).
  */
-import { bleedFill } from './bleed'
+import { edgeBlurFill } from './bleed'
 import type { Extension } from './geometry'
 
 export function prefillPreview(
@@ -13,19 +13,28 @@ export function prefillPreview(
   ext: Extension,
   maxSide = 320,
 ): HTMLCanvasElement {
-  const boardW = width + ext.left + ext.right
-  const boardH = height + ext.top + ext.bottom
-  const k = Math.min(1, maxSide / Math.max(boardW, boardH))
-  const w = Math.max(1, Math.round(boardW * k))
-  const h = Math.max(1, Math.round(boardH * k))
+  const k = Math.min(1, maxSide / Math.max(width + ext.left + ext.right, height + ext.top + ext.bottom))
+  const w = Math.max(1, Math.round(width * k))
+  const h = Math.max(1, Math.round(height * k))
+  const small: Extension = {
+    left: Math.round(ext.left * k),
+    right: Math.round(ext.right * k),
+    top: Math.round(ext.top * k),
+    bottom: Math.round(ext.bottom * k),
+  }
+  const src = document.createElement('canvas')
+  src.width = w
+  src.height = h
+  const sctx = src.getContext('2d', { willReadFrequently: true })
   const out = document.createElement('canvas')
-  out.width = w
-  out.height = h
-  const ctx = out.getContext('2d', { willReadFrequently: true })
-  if (!ctx) return out
-  ctx.drawImage(image, ext.left * k, ext.top * k, width * k, height * k)
-  const img = ctx.getImageData(0, 0, w, h)
-  img.data.set(bleedFill(img.data, w, h, k))
-  ctx.putImageData(img, 0, 0)
+  out.width = w + small.left + small.right
+  out.height = h + small.top + small.bottom
+  const octx = out.getContext('2d')
+  if (!sctx || !octx) return out
+  sctx.drawImage(image, 0, 0, w, h)
+  const filled = edgeBlurFill(sctx.getImageData(0, 0, w, h).data, w, h, small, { maxBlur: 64 * k })
+  const img = octx.createImageData(out.width, out.height)
+  img.data.set(filled)
+  octx.putImageData(img, 0, 0)
   return out
 }

@@ -69,10 +69,8 @@ export function useViewport(
   }, [containerRef])
 
   useEffect(() => {
-    const typing = (t: EventTarget | null): boolean =>
-      t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))
     const down = (e: KeyboardEvent): void => {
-      if (e.code !== 'Space' || typing(e.target)) return
+      if (e.code !== 'Space' || isTypingTarget(e.target)) return
       e.preventDefault()
       if (!space.current) {
         space.current = true
@@ -101,15 +99,19 @@ export function useViewport(
     [size.width, size.height],
   )
 
-  const panPointerDown = useCallback((e: PointerEvent): boolean => {
-    if (e.button === 1 || (e.button === 0 && space.current)) {
-      e.preventDefault()
-      pan.current = { x: e.clientX, y: e.clientY, id: e.pointerId }
-      ;(e.currentTarget as Element | null)?.setPointerCapture?.(e.pointerId)
-      return true
-    }
-    return false
-  }, [])
+  const panPointerDown = useCallback(
+    (e: PointerEvent): boolean => {
+      if (e.button === 1 || (e.button === 0 && space.current)) {
+        e.preventDefault()
+        pan.current = { x: e.clientX, y: e.clientY, id: e.pointerId }
+        // Capture on the stage's box (the native event's currentTarget is React's root by now).
+        containerRef.current?.setPointerCapture?.(e.pointerId)
+        return true
+      }
+      return false
+    },
+    [containerRef],
+  )
 
   const panPointerMove = useCallback((e: PointerEvent): boolean => {
     const p = pan.current
@@ -140,4 +142,13 @@ export function useViewport(
     panPointerUp,
     spaceHeld,
   }
+}
+
+const NON_TEXT_INPUTS = new Set(['range', 'checkbox', 'radio', 'button', 'submit', 'reset', 'file', 'color'])
+
+/** True when keys typed now go into a text field (shortcuts stand down); sliders and buttons do not count. */
+export function isTypingTarget(t: EventTarget | null): boolean {
+  if (!(t instanceof HTMLElement)) return false
+  if (t.isContentEditable || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT') return true
+  return t instanceof HTMLInputElement && !NON_TEXT_INPUTS.has(t.type)
 }

@@ -84,6 +84,15 @@ function Details({ item, onDeleted }: { item: OutputImage; onDeleted: () => void
     }
   }, [loaded, item.id])
   const p = params?.id === item.id ? params.value : undefined
+  const [zoomed, setZoomed] = useState(false)
+  useEffect(() => {
+    if (!zoomed) return
+    const onKey = (e: KeyboardEvent): void => {
+      if (e.key === 'Escape') setZoomed(false)
+    }
+    window.addEventListener('keydown', onKey)
+    return () => window.removeEventListener('keydown', onKey)
+  }, [zoomed])
 
   const remove = async (): Promise<void> => {
     if (!confirm(`Delete ${item.fileName}? The file is removed from the outputs folder.`)) return
@@ -96,7 +105,14 @@ function Details({ item, onDeleted }: { item: OutputImage; onDeleted: () => void
   return (
     <div className="gallery-details" data-testid="gallery-details">
       {loaded ? (
-        <img className="gallery-open" src={loaded.url} alt={item.fileName} data-testid="gallery-open" />
+        <img
+          className="gallery-open"
+          src={loaded.url}
+          alt={item.fileName}
+          data-testid="gallery-open"
+          title="Open at full size"
+          onClick={() => setZoomed(true)}
+        />
       ) : (
         <div className="placeholder-box">Loading…</div>
       )}
@@ -152,6 +168,11 @@ function Details({ item, onDeleted }: { item: OutputImage; onDeleted: () => void
           Delete
         </button>
       </div>
+      {zoomed && loaded && (
+        <div className="lightbox" role="dialog" aria-label={item.fileName} onClick={() => setZoomed(false)}>
+          <img src={loaded.url} alt={item.fileName} />
+        </div>
+      )}
       <pre className="parameters" data-testid="gallery-parameters">
         {p === undefined
           ? 'Reading parameters…'

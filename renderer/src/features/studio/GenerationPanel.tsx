@@ -1,5 +1,5 @@
 import { useEffect } from 'react'
-import { ASPECTS, sizeForAspect, snap8 } from '../../canvas-kit/geometry'
+import { ASPECTS, floor8, sizeForAspect, snap8 } from '../../canvas-kit/geometry'
 import { familyBase } from './generation-adapter'
 import { LoraPicker } from './LoraPicker'
 import { ModelPicker } from './ModelPicker'
@@ -212,7 +212,7 @@ export function GenerationPanel({
               onChange={(e) => setParams({ sizeFromImage: e.target.checked })}
             />
             From the input image
-            {imageSize ? ` (${snap8(imageSize.width)}×${snap8(imageSize.height)})` : ''}
+            {imageSize ? ` (${floor8(imageSize.width)}×${floor8(imageSize.height)})` : ''}
           </label>
           {!p.sizeFromImage && (
             <>

@@ -5,6 +5,7 @@ import { toContent, type Rect as Box } from '../../canvas-kit/geometry'
 import type { LoadedImage } from '../../canvas-kit/image-io'
 import type { MaskSurface } from '../../canvas-kit/mask-surface'
 import { useViewport } from '../../canvas-kit/use-viewport'
+import { ViewControls } from '../../canvas-kit/ViewControls'
 
 export type MaskTool = 'brush' | 'eraser'
 
@@ -168,6 +169,7 @@ export function InpaintCanvas({
           />
         </Layer>
       </Stage>
+      <ViewControls vp={vp} />
     </div>
   )
 }

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from '
 import { floor8, onlyMaskedArea } from '../../canvas-kit/geometry'
 import { loadImageFile, type LoadedImage } from '../../canvas-kit/image-io'
 import { maskAlphaFromImage, MaskSurface } from '../../canvas-kit/mask-surface'
+import { isTypingTarget } from '../../canvas-kit/use-viewport'
 import type { InpaintArea, MaskedContent } from '../../../../preload/contract-types'
 import { GenerationPanel } from './GenerationPanel'
 import { ImageDrop, useImageIntake } from './ImageDrop'
@@ -29,10 +30,6 @@ const MASKED_CONTENT: { value: MaskedContent; label: string }[] = [
   { value: 'latent-noise', label: 'Latent noise' },
   { value: 'latent-nothing', label: 'Latent nothing' },
 ]
-
-function typing(t: EventTarget | null): boolean {
-  return t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))
-}
 
 function MaskOptions(): React.JSX.Element {
   const p = useStore(studio, (s) => s.params)
@@ -128,7 +125,7 @@ function MaskEditor({ image }: { image: LoadedImage }): React.JSX.Element {
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent): void => {
-      if (typing(e.target)) return
+      if (isTypingTarget(e.target)) return
       const k = e.key.toLowerCase()
       if ((e.ctrlKey || e.metaKey) && k === 'z') {
         e.preventDefault()

@@ -4,6 +4,7 @@ import { Group, Image as KImage, Layer, Rect, Stage, Text } from 'react-konva'
 import { snap8, type Extension } from '../../canvas-kit/geometry'
 import type { LoadedImage } from '../../canvas-kit/image-io'
 import { useViewport } from '../../canvas-kit/use-viewport'
+import { ViewControls } from '../../canvas-kit/ViewControls'
 
 type Side = keyof Extension
 
@@ -176,6 +177,7 @@ export function OutpaintCanvas({
           })}
         </Layer>
       </Stage>
+      <ViewControls vp={vp} />
     </div>
   )
 }

@@ -119,8 +119,9 @@ function ExtentControls({ image }: { image: LoadedImage | undefined }): React.JS
         />
       </label>
       <p className="hint">
-        The new area starts from colours bled out of the image (A1111 “fill”), as previewed; the overlap band
-        of original pixels is repainted so the seam disappears.
+        The new area starts from the image's edge pixels stretched outwards, more blurred the further they go
+        (as previewed); the overlap band of original pixels is repainted and cross-faded so the seam
+        disappears.
       </p>
     </fieldset>
   )

@@ -160,7 +160,6 @@ export function buildRequest(
       repeat: p.outpaintRepeat,
     }
     req.maskBlur = p.seamBlur
-    req.maskedContent = p.maskedContent
   }
   return req
 }
