@@ -151,6 +151,21 @@ export interface GenerateRequest {
   outpaint?: OutpaintRequest
   /** Noise generator: 'cpu' = torch CPU (diffusers), 'gpu' = CUDA Philox (A1111's default). */
   rng?: 'cpu' | 'gpu'
+  /** SDXL size conditioning (advanced; ignored by SD 1.x models). */
+  sdxl?: SdxlConditioning
+}
+
+/**
+ * SDXL's six time ids, in pixels. Defaults (diffusers and A1111): original and target size = the generated
+ * size, crop 0, 0. A smaller original size imitates low-resolution training images; a crop offset, cropped ones.
+ */
+export interface SdxlConditioning {
+  originalWidth?: number
+  originalHeight?: number
+  cropTop?: number
+  cropLeft?: number
+  targetWidth?: number
+  targetHeight?: number
 }
 
 export interface GenerationProgress {

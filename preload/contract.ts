@@ -101,6 +101,17 @@ export const generateRequestSchema = z
       .strict()
       .optional(),
     rng: z.enum(['cpu', 'gpu']).optional(),
+    sdxl: z
+      .object({
+        originalWidth: z.number().int().min(0).max(16384).optional(),
+        originalHeight: z.number().int().min(0).max(16384).optional(),
+        cropTop: z.number().int().min(0).max(16384).optional(),
+        cropLeft: z.number().int().min(0).max(16384).optional(),
+        targetWidth: z.number().int().min(0).max(16384).optional(),
+        targetHeight: z.number().int().min(0).max(16384).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
 

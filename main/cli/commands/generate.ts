@@ -58,6 +58,9 @@ interface GenerateOptions {
   tokenizer?: string
   exactSteps?: boolean
   rng?: string
+  originalSize?: string
+  targetSize?: string
+  crop?: string
   home?: string
   cache?: string
   quiet?: boolean
@@ -86,6 +89,14 @@ function readBytes(file: string, flag: string): Uint8Array {
       `${flag} ${file}: ${(err as { code?: string }).code === 'ENOENT' ? 'no such file' : String(err)}`,
     )
   }
+}
+
+/** `WxH` (or `X,Y` for --crop) as two whole numbers >= 0. */
+function size(v: string | undefined, flag: string): [number, number] | undefined {
+  if (v === undefined) return undefined
+  const m = /^(\d+)\s*[x,]\s*(\d+)$/i.exec(v.trim())
+  if (!m) throw new CliError(`${flag}: "${v}" is not ${flag === '--crop' ? 'LEFT,TOP' : 'WIDTHxHEIGHT'}`)
+  return [Number(m[1]), Number(m[2])]
 }
 
 /** `name:weight` (weight optional, default 1). */
@@ -121,6 +132,15 @@ export function requestFromOptions(mode: GenerateMode, o: GenerateOptions): Gene
   }
   const rng = pick(o.rng, '--rng', ['cpu', 'gpu'] as const)
   if (rng) req.rng = rng
+  const original = size(o.originalSize, '--original-size')
+  const target = size(o.targetSize, '--target-size')
+  const crop = size(o.crop, '--crop')
+  if (original || target || crop)
+    req.sdxl = {
+      ...(original ? { originalWidth: original[0], originalHeight: original[1] } : {}),
+      ...(crop ? { cropLeft: crop[0], cropTop: crop[1] } : {}),
+      ...(target ? { targetWidth: target[0], targetHeight: target[1] } : {}),
+    }
   if (mode !== 'txt2img') {
     if (!o.image) throw new CliError(`${mode} needs --image <file>`)
     req.image = readBytes(o.image, '--image')
@@ -254,12 +274,15 @@ function common(cmd: Command, mode: GenerateMode): Command {
     .option('--sampler <name>', "sampler, A1111 name (default 'Euler a')")
     .option('--cfg <scale>', 'CFG scale (default 7)')
     .option('--seed <n>', 'seed (default random; batch images use seed+1, seed+2, ...)')
-    .option('--width <px>', 'width, a multiple of 8')
-    .option('--height <px>', 'height, a multiple of 8')
+    .option('--width <px>', 'width, a multiple of 8 (default 512; SDXL 1024)')
+    .option('--height <px>', 'height, a multiple of 8 (default 512; SDXL 1024)')
     .option('--batch <n>', 'images per batch (default 1)')
     .option('--batch-count <n>', 'batches (default 1)')
     .option('--clip-skip <n>', 'CLIP skip: 1 or 2')
     .option('--rng <cpu|gpu>', "noise: 'cpu' (torch CPU, diffusers) or 'gpu' (CUDA Philox, A1111)")
+    .option('--original-size <WxH>', 'SDXL size conditioning: original size (default: the output size)')
+    .option('--target-size <WxH>', 'SDXL size conditioning: target size (default: the output size)')
+    .option('--crop <LEFT,TOP>', 'SDXL size conditioning: crop top-left corner (default 0,0)')
     .option(
       '--tokenizer <path>',
       'CLIP tokenizer folder (vocab.json + merges.txt) or bpe_simple_vocab_16e6.txt.gz',

@@ -20,6 +20,13 @@ import {
 } from './core'
 import { imageToTensor, tensorToImage } from '../image/tensor'
 import { SeededNoise } from './noise'
+import {
+  SDXL_DEFAULT_SIZE,
+  SDXL_SCALING_FACTOR,
+  SDXL_SCHEDULER_CONFIG,
+  sdxlTimeIds,
+  withAddedConditioning,
+} from './sdxl'
 import type { PreparedInpaint } from './prepare'
 import { decodeOutpaintSource, prepareImg2Img, prepareInpaint, prepareOutpaint } from './prepare'
 import type { StepPlan } from './strength'
@@ -51,7 +58,7 @@ export type StudioRequest = Required<
     | 'rng'
   >
 > &
-  Pick<GenerateRequest, 'width' | 'height' | 'image' | 'mask'> & {
+  Pick<GenerateRequest, 'width' | 'height' | 'image' | 'mask' | 'sdxl'> & {
     outpaint: Required<NonNullable<GenerateRequest['outpaint']>>
   }
 
@@ -83,6 +90,7 @@ export function withDefaults(r: GenerateRequest): StudioRequest {
     height: r.height,
     image: r.image,
     mask: r.mask,
+    ...(r.sdxl ? { sdxl: r.sdxl } : {}),
     outpaint: {
       left: o.left ?? 0,
       right: o.right ?? 0,
@@ -151,11 +159,29 @@ interface BatchCtx {
   seeds: number[]
 }
 
+/** The latent scaling of the env's model: given, else its family's (SD 1.x 0.18215, SDXL 0.13025). */
+function scalingOf(env: StudioEnv): number {
+  return env.scalingFactor ?? (env.model.family === 'sdxl' ? SDXL_SCALING_FACTOR : SD1_SCALING_FACTOR)
+}
+
+/** Default generation size of the env's model family (SD 1.x 512, SDXL 1024). */
+export function defaultSize(model: DiffusionModel): number {
+  return model.family === 'sdxl' ? SDXL_DEFAULT_SIZE : 512
+}
+
 function coreBase(c: BatchCtx, shape: LatentShape): CoreOptions {
   const { req, env } = c
+  // SDXL: the pooled embeddings and the time ids of this canvas ride along with every UNet call.
+  const model = c.cond.pooled
+    ? withAddedConditioning(
+        env.model,
+        c.cond.pooled,
+        sdxlTimeIds(shape.width * 8, shape.height * 8, req.sdxl),
+      )
+    : env.model
   return {
-    model: env.model,
-    scheduler: createScheduler(req.sampler),
+    model,
+    scheduler: createScheduler(req.sampler, env.model.family === 'sdxl' ? SDXL_SCHEDULER_CONFIG : undefined),
     steps: req.steps,
     context: c.cond.context,
     guidanceScale: req.cfgScale,
@@ -163,7 +189,7 @@ function coreBase(c: BatchCtx, shape: LatentShape): CoreOptions {
     withUncond: c.cond.withUncond,
     noise: new SeededNoise(c.seeds, req.rng),
     shape,
-    scalingFactor: env.scalingFactor ?? SD1_SCALING_FACTOR,
+    scalingFactor: scalingOf(env),
     signal: env.signal,
     onStep: env.onProgress
       ? (info) => env.onProgress?.({ ...info, batch: c.batch, batchCount: c.batchCount })
@@ -172,13 +198,7 @@ function coreBase(c: BatchCtx, shape: LatentShape): CoreOptions {
 }
 
 async function decode(c: BatchCtx, latents: Float32Array, shape: LatentShape): Promise<RawImage[]> {
-  const px = await decodeLatents(
-    c.env.model,
-    latents,
-    shape,
-    c.env.scalingFactor ?? SD1_SCALING_FACTOR,
-    c.env.signal,
-  )
+  const px = await decodeLatents(c.env.model, latents, shape, scalingOf(c.env), c.env.signal)
   const H = shape.height * 8
   const W = shape.width * 8
   const per = 3 * H * W
@@ -250,6 +270,10 @@ async function inpaintPass(
  * Throws plain Errors with readable messages (sizes, images), GenerationCancelled on abort.
  */
 export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv): Promise<StudioSummary> {
+  const size = defaultSize(env.model)
+  // Only-masked inpainting works at a fixed size: the family's default unless given.
+  if (req.mode === 'inpaint' && req.inpaintArea === 'only-masked')
+    req = { ...req, width: req.width ?? size, height: req.height ?? size }
   const cond = await encodePrompts({
     model: env.model,
     encode: env.encode,
@@ -290,8 +314,8 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
     const c: BatchCtx = { req, env, cond, batch: b, batchCount: req.batchCount, seeds }
     let images: RawImage[]
     if (req.mode === 'txt2img') {
-      const W = req.width ?? 512
-      const H = req.height ?? 512
+      const W = req.width ?? size
+      const H = req.height ?? size
       checkSize(W, H)
       const shape: LatentShape = { batch: seeds.length, channels: 4, height: H / 8, width: W / 8 }
       const r = await coreTxt2Img(coreBase(c, shape))

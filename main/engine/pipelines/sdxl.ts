@@ -5,15 +5,27 @@
  * its sizes.
  */
 import * as ort from 'onnxruntime-node'
+import type { SdxlConditioning } from '../../../preload/contract-types'
 import { applyWeights, extractExtraNetworks, flattenChunks, preparePrompts } from '../prompt'
 import type { TokenizedPrompt } from '../prompt'
-import type { Scheduler } from '../schedulers'
+import { SD15_SCHEDULER_CONFIG } from '../schedulers'
+import type { Scheduler, SchedulerConfig } from '../schedulers'
 import type { Conditioning, ConditioningOptions } from './conditioning'
 import type { AddedConditioning, DiffusionModel } from './types'
 
 /** SDXL VAE latent scaling (diffusers AutoencoderKL config of SDXL base; not stored in single files). */
 export const SDXL_SCALING_FACTOR = 0.13025
 export const SDXL_DEFAULT_SIZE = 1024
+
+/**
+ * stabilityai/stable-diffusion-xl-base-1.0 scheduler_config.json: SD 1.5's numbers with 'leading' timestep
+ * spacing for every sampler (what diffusers' SDXL pipelines, and its single-file loader, use).
+ */
+export const SDXL_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze({
+  ...SD15_SCHEDULER_CONFIG,
+  timestep_spacing: 'leading',
+  use_karras_sigmas: false,
+} satisfies SchedulerConfig)
 
 /** SDXL's training aspect buckets near one megapixel (width x height), offered as size presets. */
 export const SDXL_ASPECT_BUCKETS: readonly { width: number; height: number; label: string }[] = [
@@ -29,17 +41,7 @@ export const SDXL_ASPECT_BUCKETS: readonly { width: number; height: number; labe
 ]
 
 /** Sizes in pixels; every field optional (see sdxlTimeIds for the defaults). */
-export interface SdxlSizeConditioning {
-  /** Size the training image had before resizing; default: the generated size. */
-  originalWidth?: number
-  originalHeight?: number
-  /** Top-left corner of the training crop; default 0, 0. */
-  cropTop?: number
-  cropLeft?: number
-  /** Size the model should aim for; default: the generated size. */
-  targetWidth?: number
-  targetHeight?: number
-}
+export type SdxlSizeConditioning = SdxlConditioning
 
 /**
  * The six time ids (orig_h, orig_w, crop_top, crop_left, target_h, target_w) for an image of the given size,
@@ -79,7 +81,7 @@ export function withAddedConditioning(
     encodeText: (i, b, s) => model.encodeText(i, b, s),
     encode: (image) => model.encode(image),
     decode: (latents) => model.decode(latents),
-    unet: (sample, t, context) => {
+    unet: async (sample, t, context) => {
       const b = sample.dims[0] ?? 0
       if (b !== rows || (context.dims[0] ?? 0) !== rows)
         throw new Error(

@@ -214,6 +214,8 @@ export class JobRunner {
         model: loaded.set,
         encode: (t) => tokenizer.encode(t),
         inpaintModel: loaded.probe.variant === 'inpaint',
+        // Not stored in single files: the probe gives the diffusers config's value or the family's.
+        ...(loaded.probe.vae?.scalingFactor ? { scalingFactor: loaded.probe.vae.scalingFactor } : {}),
         signal: abort.signal,
         onProgress: async (p) => {
           const preview =

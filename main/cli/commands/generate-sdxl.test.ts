@@ -1,0 +1,178 @@
+/**
+ * The CLI on the tiny SDXL model: txt2img and img2img from the single file and from its diffusers folder
+ * (identical weights, so identical pixels), the SDXL size-conditioning flags, and LoRAs of the other family
+ * refused before anything is converted.
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import sharp from 'sharp'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { readImageParameters } from '../../services/generation/parameters'
+import { repoRoot } from '../../platform/paths'
+import { runCli } from '../index'
+
+const shared = path.resolve(repoRoot(), '../shared')
+const XL = path.join(shared, 'oracle-sdxl', 'tiny-sdxl.safetensors')
+const XL_DIR = path.join(shared, 'oracle-sdxl', 'tiny-sdxl-diffusers')
+const XL_LORA = path.join(shared, 'oracle-sdxl', 'tiny-sdxl-lora.safetensors')
+const BPE = path.join(shared, 'oracle-sdxl', 'clip', 'bpe_simple_vocab_16e6.txt.gz')
+const SD1 = path.join(shared, 'oracle', 'tiny-sd15.safetensors')
+const SD1_LORA = path.join(shared, 'oracle', 'tiny-lora.safetensors')
+const HAVE = [XL, XL_DIR, XL_LORA, BPE, SD1, SD1_LORA].every((f) => fs.existsSync(f))
+if (!HAVE) console.warn(`SDXL CLI tests skipped: ${shared} lacks the oracle sets`)
+
+const SLOW = 300_000
+
+async function cli(args: string[]): Promise<{ code: number; err: string }> {
+  let err = ''
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+    err += String(s)
+    return true
+  })
+  try {
+    return { code: await runCli(args), err }
+  } finally {
+    e.mockRestore()
+  }
+}
+
+async function raw(file: string): Promise<Buffer> {
+  return sharp(file).removeAlpha().raw().toBuffer()
+}
+
+describe.skipIf(!HAVE)('atelier txt2img / img2img with SDXL', () => {
+  let tmp = ''
+  beforeAll(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-cli-sdxl-'))
+  })
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
+  const common = (cache: string): string[] => [
+    '--tokenizer',
+    BPE,
+    '--cache',
+    cache,
+    '--home',
+    path.join(tmp, 'home'),
+    '--quiet',
+    '--steps',
+    '3',
+    '--seed',
+    '11',
+  ]
+
+  it(
+    'single file and diffusers folder: txt2img and img2img write the same pixels',
+    async () => {
+      const cache = path.join(tmp, 'cache')
+      const out = (n: string): string => path.join(tmp, `${n}.png`)
+      for (const [tag, model] of [
+        ['file', XL],
+        ['folder', XL_DIR],
+      ] as const) {
+        const t2i = await cli([
+          'txt2img',
+          '--model',
+          model,
+          '--prompt',
+          'a photo of a cat, (masterpiece:1.2)',
+          '--width',
+          '64',
+          '--height',
+          '48',
+          '--lora',
+          `${XL_LORA}:0.8`,
+          '--out',
+          out(`t2i-${tag}`),
+          ...common(cache),
+        ])
+        expect(t2i.code, t2i.err).toBe(0)
+        const i2i = await cli([
+          'img2img',
+          '--model',
+          model,
+          '--prompt',
+          'a photo of a dog',
+          '--negative',
+          'blurry',
+          '--image',
+          out(`t2i-${tag}`),
+          '--strength',
+          '0.6',
+          '--original-size',
+          '512x384',
+          '--crop',
+          '0,8',
+          '--out',
+          out(`i2i-${tag}`),
+          ...common(cache),
+        ])
+        expect(i2i.code, i2i.err).toBe(0)
+      }
+      const meta = await sharp(out('t2i-file')).metadata()
+      expect([meta.width, meta.height]).toEqual([64, 48])
+      expect((await raw(out('t2i-file'))).equals(await raw(out('t2i-folder')))).toBe(true)
+      expect((await raw(out('i2i-file'))).equals(await raw(out('i2i-folder')))).toBe(true)
+      const params = await readImageParameters(fs.readFileSync(out('t2i-file')))
+      expect(params?.prompt).toBe('a photo of a cat, (masterpiece:1.2)')
+    },
+    SLOW,
+  )
+
+  it(
+    'a LoRA of the other family is refused with both families named, before any conversion',
+    async () => {
+      const cache = path.join(tmp, 'cache-refused')
+      const a = await cli([
+        'txt2img',
+        '--model',
+        XL,
+        '--prompt',
+        'x',
+        '--lora',
+        SD1_LORA,
+        '--out',
+        path.join(tmp, 'no.png'),
+        ...common(cache),
+      ])
+      expect(a.code).not.toBe(0)
+      expect(a.err).toMatch(/tiny-lora\.safetensors: this LoRA is for SD 1\.x; the checkpoint is SDXL/)
+      const b = await cli([
+        'txt2img',
+        '--model',
+        SD1,
+        '--prompt',
+        'x',
+        '--lora',
+        XL_LORA,
+        '--out',
+        path.join(tmp, 'no2.png'),
+        ...common(cache),
+      ])
+      expect(b.code).not.toBe(0)
+      expect(b.err).toMatch(/tiny-sdxl-lora\.safetensors: this LoRA is for SDXL; the checkpoint is SD 1\.x/)
+      // Nothing was converted (no cache entry) and nothing written.
+      const entries = fs.existsSync(cache) ? fs.readdirSync(cache).filter((n) => /^v\d+-/.test(n)) : []
+      expect(entries).toEqual([])
+      expect(fs.existsSync(path.join(tmp, 'no.png'))).toBe(false)
+    },
+    SLOW,
+  )
+
+  it('rejects malformed size-conditioning flags', async () => {
+    const r = await cli([
+      'txt2img',
+      '--model',
+      XL,
+      '--prompt',
+      'x',
+      '--original-size',
+      '512',
+      '--out',
+      path.join(tmp, 'x.png'),
+      ...common(tmp),
+    ])
+    expect(r.code).not.toBe(0)
+    expect(r.err).toMatch(/--original-size: "512" is not WIDTHxHEIGHT/)
+  })
+})
