@@ -87,8 +87,6 @@ const encode = (text: string): number[] =>
     .filter(Boolean)
     .map((w) => (w === ',' ? 267 : 1000 + (w.charCodeAt(0) % 50)))
 
-const rowsOf = (t: ort.Tensor): number => t.dims[0] ?? 0
-
 describe('SDXL conditioning', () => {
   it('both tokenizations: EOS padding for encoder 1, 0 after the first EOS for encoder 2', async () => {
     const m = fakeXL()
