@@ -300,6 +300,8 @@ function Card({ card: c, blurNsfw }: { card: ModelCard; blurNsfw: boolean }): Re
         src={c.image ? { kind: 'remote', url: c.image.url } : null}
         alt=""
         blur={blurNsfw && c.image?.nsfw === true}
+        // Hugging Face lists no preview images: a short banner instead of an empty poster frame.
+        ratio={c.source === 'huggingface' ? '16 / 7' : '2 / 3'}
         empty={c.source === 'huggingface' ? 'Hugging Face' : 'No preview'}
       />
       <div className="card-badges">

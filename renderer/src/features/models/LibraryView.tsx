@@ -15,7 +15,7 @@ import { ImageBox } from './ImageBox'
 import { LibraryDetails } from './LibraryDetails'
 import { browseHref } from './route'
 
-const TYPES: LibraryModelType[] = ['checkpoint', 'lora', 'embedding', 'vae']
+const TYPES: LibraryModelType[] = ['checkpoint', 'lora', 'embedding', 'vae', 'upscaler']
 const FAMILIES: LibraryFamily[] = ['sd-1', 'sd-2', 'sdxl', 'sd-3', 'flux-1', 'flux-2', 'other']
 const SOURCES: { value: LibrarySource; label: string }[] = [
   { value: 'civitai', label: 'Civitai' },

@@ -379,6 +379,12 @@ function InstallCell({
       {message && (
         <p className={error === 'Already in your library.' ? 'muted small' : 'error small'} role="alert">
           {message}
+          {/Settings/.test(message) && (
+            <>
+              {' '}
+              <a href="#/settings">Open Settings</a>
+            </>
+          )}
         </p>
       )}
     </div>

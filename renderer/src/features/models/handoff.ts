@@ -26,7 +26,7 @@ export function sendToStudio(m: LibraryModel): string {
     setParams({ prompt: withTriggerWords(studio.get().params.prompt, [m.name]) })
     return `“${m.name}” added to the prompt.`
   }
-  return `${m.name} is a VAE; pick it in the studio's settings.`
+  return `${m.name} is ${m.type === 'vae' ? 'a VAE' : `an ${m.type}`}; pick it in the studio.`
 }
 
 /** Prompt, negative prompt, seed, steps, CFG, sampler and size of a preview image. */
