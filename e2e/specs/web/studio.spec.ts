@@ -301,6 +301,14 @@ test.describe('studio', () => {
     await page.getByTestId('redo').click()
     await expect(status).toHaveAttribute('data-strokes', '1')
     expect(await status.textContent()).toBe(first)
+    // Invert: everything but the stroke is masked, so the whole image is regenerated.
+    await page.getByTestId('mask-invert').click()
+    await expect(status).toContainText('regenerates 128×128 at (0, 0)')
+    await page.getByTestId('mask-clear').click()
+    await expect(status).toContainText('paint a mask')
+    await page.keyboard.press('Control+z')
+    await page.keyboard.press('Control+z')
+    expect(await status.textContent()).toBe(first)
     // An uploaded mask (white = repaint) replaces the painted one, as one undoable step.
     const maskPng = await sharp({ create: { width: 128, height: 128, channels: 3, background: '#000' } })
       .composite([
