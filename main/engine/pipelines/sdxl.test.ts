@@ -151,8 +151,8 @@ describe('SDXL conditioning', () => {
       cfg: false,
     })
     const ctx = c.context.data as Float32Array
-    const sums = [0, 0]
-    const base = [0, 0]
+    const sums: [number, number] = [0, 0]
+    const base: [number, number] = [0, 0]
     const ids = [BOS, 1047, 1049, ...new Array<number>(74).fill(EOS)]
     const ids2 = [BOS, 1047, 1049, EOS, ...new Array<number>(73).fill(0)]
     for (let r = 0; r < 77; r++) {
@@ -161,8 +161,8 @@ describe('SDXL conditioning', () => {
       base[0] += ids[r]! / 1000 + 1
       base[1] += ids2[r]! / 1000 + 5
     }
-    expect(sums[0]).toBeCloseTo(base[0]!, 2)
-    expect(sums[1]).toBeCloseTo(base[1]!, 2)
+    expect(sums[0]).toBeCloseTo(base[0], 2)
+    expect(sums[1]).toBeCloseTo(base[1], 2)
     // "a" carries 1.5x the weight of "cat" in both encoders' parts
     expect(ctx[1 * 5]! / ctx[2 * 5]!).toBeCloseTo((1.5 * 1.047) / 1.049, 4)
     expect(ctx[1 * 5 + 3]! / ctx[2 * 5 + 3]!).toBeCloseTo(1.5, 4)
