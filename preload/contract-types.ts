@@ -149,6 +149,10 @@ export interface GenerateRequest {
   onlyMaskedPadding?: number
   invertMask?: boolean
   outpaint?: OutpaintRequest
+  /** txt2img hires fix: an img2img pass at a larger size after the base image (A1111 "Hires. fix"). */
+  hires?: HiresRequest
+  /** img2img SD upscale: upscale, then img2img tile by tile at the model's size (A1111 "SD upscale"). */
+  sdUpscale?: SdUpscaleRequest
   /** Noise generator: 'cpu' = torch CPU (diffusers), 'gpu' = CUDA Philox (A1111's default). */
   rng?: 'cpu' | 'gpu'
   /** SDXL size conditioning (advanced; ignored by SD 1.x models). */
@@ -166,6 +170,29 @@ export interface SdxlConditioning {
   cropLeft?: number
   targetWidth?: number
   targetHeight?: number
+}
+
+/**
+ * Hires fix (A1111 defaults: scale 2, upscaler 'Latent', strength 0.7, steps 0 = the base pass's steps).
+ * Upscalers: 'Latent', 'Latent (nearest)', 'Latent (nearest-exact)', 'Latent (bicubic)' (in latent space),
+ * 'Lanczos', 'Nearest', or an upscaler model (library name or file).
+ */
+export interface HiresRequest {
+  scale?: number
+  /** Target size instead of the factor (one of them keeps the aspect ratio). */
+  width?: number
+  height?: number
+  upscaler?: string
+  strength?: number
+  steps?: number
+}
+
+/** SD upscale (A1111 defaults: scale 2, tile overlap 64; tiles of the request's width/height or the model's size). */
+export interface SdUpscaleRequest {
+  scale?: number
+  /** 'Lanczos' (default), 'Nearest', or an upscaler model (library name or file). */
+  upscaler?: string
+  tileOverlap?: number
 }
 
 export interface GenerationProgress {

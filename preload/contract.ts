@@ -100,6 +100,25 @@ export const generateRequestSchema = z
       })
       .strict()
       .optional(),
+    hires: z
+      .object({
+        scale: z.number().min(1).max(8).optional(),
+        width: multipleOf8('hires width').optional(),
+        height: multipleOf8('hires height').optional(),
+        upscaler: z.string().min(1).max(4096).optional(),
+        strength: z.number().gt(0).max(1).optional(),
+        steps: z.number().int().min(0).max(500).optional(),
+      })
+      .strict()
+      .optional(),
+    sdUpscale: z
+      .object({
+        scale: z.number().min(1).max(8).optional(),
+        upscaler: z.string().min(1).max(4096).optional(),
+        tileOverlap: z.number().int().min(0).max(512).optional(),
+      })
+      .strict()
+      .optional(),
     rng: z.enum(['cpu', 'gpu']).optional(),
     sdxl: z
       .object({

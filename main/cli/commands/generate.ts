@@ -64,6 +64,15 @@ interface GenerateOptions {
   home?: string
   cache?: string
   quiet?: boolean
+  hiresScale?: string
+  hiresUpscaler?: string
+  hiresStrength?: string
+  hiresSteps?: string
+  hiresWidth?: string
+  hiresHeight?: string
+  sdUpscale?: string
+  sdUpscaler?: string
+  tileOverlap?: string
 }
 
 function num(v: string | undefined, flag: string, int = true): number | undefined {
@@ -141,6 +150,28 @@ export function requestFromOptions(mode: GenerateMode, o: GenerateOptions): Gene
       ...(crop ? { cropLeft: crop[0], cropTop: crop[1] } : {}),
       ...(target ? { targetWidth: target[0], targetHeight: target[1] } : {}),
     }
+  if (
+    mode === 'txt2img' &&
+    [o.hiresScale, o.hiresUpscaler, o.hiresStrength, o.hiresSteps, o.hiresWidth, o.hiresHeight].some(
+      (v) => v !== undefined,
+    )
+  )
+    req.hires = {
+      scale: num(o.hiresScale, '--hires-scale', false),
+      ...(o.hiresUpscaler ? { upscaler: o.hiresUpscaler } : {}),
+      strength: num(o.hiresStrength, '--hires-strength', false),
+      steps: num(o.hiresSteps, '--hires-steps'),
+      width: num(o.hiresWidth, '--hires-width'),
+      height: num(o.hiresHeight, '--hires-height'),
+    }
+  if (mode === 'img2img' && (o.sdUpscale !== undefined || o.sdUpscaler !== undefined))
+    req.sdUpscale = {
+      scale: num(o.sdUpscale, '--sd-upscale', false),
+      ...(o.sdUpscaler ? { upscaler: o.sdUpscaler } : {}),
+      tileOverlap: num(o.tileOverlap, '--tile-overlap'),
+    }
+  for (const part of [req.hires, req.sdUpscale] as (Record<string, unknown> | undefined)[])
+    if (part) for (const k of Object.keys(part)) if (part[k] === undefined) delete part[k]
   if (mode !== 'txt2img') {
     if (!o.image) throw new CliError(`${mode} needs --image <file>`)
     req.image = readBytes(o.image, '--image')
@@ -290,6 +321,22 @@ function common(cmd: Command, mode: GenerateMode): Command {
     .option('--home <dir>', 'data folder (default: ATELIER_HOME or the per-user folder)')
     .option('--cache <dir>', 'conversion cache folder (default: the data folder cache)')
     .option('--quiet', 'no progress bar')
+  if (mode === 'txt2img')
+    cmd
+      .option('--hires-scale <factor>', 'hires fix: upscale the base image by this factor (A1111 default 2)')
+      .option(
+        '--hires-upscaler <name>',
+        "hires fix upscaler: 'Latent' (default), 'Latent (nearest)', 'Latent (bicubic)', Lanczos, or an upscaler model",
+      )
+      .option('--hires-strength <0..1>', 'hires fix denoising strength (default 0.7)')
+      .option('--hires-steps <n>', 'hires fix steps (default: --steps)')
+      .option('--hires-width <px>', 'hires fix: resize to this width instead of --hires-scale')
+      .option('--hires-height <px>', 'hires fix: resize to this height instead of --hires-scale')
+  if (mode === 'img2img')
+    cmd
+      .option('--sd-upscale <factor>', 'SD upscale: upscale by this factor, then img2img tile by tile')
+      .option('--sd-upscaler <name>', 'SD upscale upscaler: Lanczos (default), Nearest, or an upscaler model')
+      .option('--tile-overlap <px>', 'SD upscale tile overlap (default 64)')
   if (mode !== 'txt2img')
     cmd
       .requiredOption('--image <file>', 'input image (PNG, JPEG, WebP)')

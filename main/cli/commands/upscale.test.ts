@@ -12,6 +12,10 @@ const shared = path.resolve(repoRoot(), '../shared')
 const set = path.join(shared, 'oracle-upscale')
 const haveSet = existsSync(path.join(set, 'tiny-rrdb-x4.pth'))
 if (!haveSet) console.warn(`skipping upscale CLI model tests: ${set} not found`)
+const sd15 = path.join(shared, 'oracle', 'tiny-sd15.safetensors')
+const bpe = path.join(shared, 'oracle', 'clip', 'bpe_simple_vocab_16e6.txt.gz')
+const haveSd = existsSync(sd15) && existsSync(bpe)
+if (!haveSd) console.warn(`skipping hires / SD upscale CLI tests: ${sd15} not found`)
 
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = ''
@@ -126,4 +130,99 @@ describe('atelier upscale', () => {
       expect(r.err).toMatch(/forbidden global "posix\.system"/)
     }
   })
+
+  it.skipIf(!haveSd || !haveSet)(
+    'txt2img --hires-* (latent and a model upscaler) and img2img --sd-upscale on the tiny SD 1.5',
+    async () => {
+      const common = [
+        '--model',
+        sd15,
+        '--prompt',
+        'a red cube',
+        '--steps',
+        '3',
+        '--sampler',
+        'Euler',
+        '--seed',
+        '5',
+      ]
+      const env = ['--tokenizer', bpe, '--cache', path.join(dir, 'cache'), '--quiet']
+      const hires = path.join(dir, 'hires.png')
+      let r = await cli(
+        'txt2img',
+        ...common,
+        '--width',
+        '64',
+        '--height',
+        '48',
+        '--hires-scale',
+        '2',
+        '--hires-strength',
+        '0.5',
+        '--hires-steps',
+        '2',
+        ...env,
+        '--out',
+        hires,
+      )
+      expect(r.code, r.err).toBe(0)
+      expect(await size(hires)).toEqual([128, 96])
+      const text = (await readFile(hires)).toString('latin1')
+      expect(text).toMatch(/Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent/)
+      const model = path.join(dir, 'hires-model.png')
+      r = await cli(
+        'txt2img',
+        ...common,
+        '--width',
+        '64',
+        '--height',
+        '64',
+        '--hires-upscaler',
+        path.join(set, 'tiny-rrdb-x2.safetensors'),
+        ...env,
+        '--out',
+        model,
+      )
+      expect(r.code, r.err).toBe(0)
+      expect(await size(model)).toEqual([128, 128])
+      expect((await readFile(model)).toString('latin1')).toMatch(/Hires upscaler: tiny-rrdb-x2/)
+      const up = path.join(dir, 'sd-upscale.png')
+      r = await cli(
+        'img2img',
+        ...common,
+        '--image',
+        input,
+        '--width',
+        '32',
+        '--height',
+        '32',
+        '--strength',
+        '0.4',
+        '--sd-upscale',
+        '2',
+        '--tile-overlap',
+        '8',
+        ...env,
+        '--out',
+        up,
+      )
+      expect(r.code, r.err).toBe(0)
+      expect(await size(up)).toEqual([80, 56])
+      expect((await readFile(up)).toString('latin1')).toMatch(
+        /SD upscale: 2, SD upscale upscaler: Lanczos, SD upscale overlap: 8/,
+      )
+      const bad = await cli(
+        'txt2img',
+        ...common,
+        '--hires-upscaler',
+        'no-such-upscaler',
+        ...env,
+        '--out',
+        path.join(dir, 'x.png'),
+      )
+      expect(bad.code).not.toBe(0)
+      expect(bad.err).toMatch(/Upscaler "no-such-upscaler" was not found/)
+    },
+    300_000,
+  )
 })

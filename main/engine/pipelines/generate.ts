@@ -33,6 +33,8 @@ import type { StepPlan } from './strength'
 import { expandPlanes, repeat } from './tensor'
 import type { DiffusionModel, LatentShape, StepInfo } from './types'
 import { throwIfAborted } from './types'
+import { decodeImage } from '../image/codec'
+import { hiresFix, sdUpscale } from '../upscale/hires'
 
 /** A request with every default filled in (what metadata records). */
 export type StudioRequest = Required<
@@ -58,7 +60,7 @@ export type StudioRequest = Required<
     | 'rng'
   >
 > &
-  Pick<GenerateRequest, 'width' | 'height' | 'image' | 'mask' | 'sdxl'> & {
+  Pick<GenerateRequest, 'width' | 'height' | 'image' | 'mask' | 'hires' | 'sdUpscale' | 'sdxl'> & {
     outpaint: Required<NonNullable<GenerateRequest['outpaint']>>
   }
 
@@ -90,6 +92,8 @@ export function withDefaults(r: GenerateRequest): StudioRequest {
     height: r.height,
     image: r.image,
     mask: r.mask,
+    ...(r.mode === 'txt2img' && r.hires ? { hires: r.hires } : {}),
+    ...(r.mode === 'img2img' && r.sdUpscale ? { sdUpscale: r.sdUpscale } : {}),
     ...(r.sdxl ? { sdxl: r.sdxl } : {}),
     outpaint: {
       left: o.left ?? 0,
@@ -280,7 +284,8 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
     prompt: req.prompt,
     negativePrompt: req.negativePrompt,
     // outpaint runs image by image (each pass has its own canvas)
-    batch: req.mode === 'outpaint' ? 1 : req.batchSize,
+    // outpaint and SD upscale run image by image (each pass has its own canvas)
+    batch: req.mode === 'outpaint' || req.sdUpscale ? 1 : req.batchSize,
     clipSkip: req.clipSkip,
     cfg: req.cfgScale > 1,
   })
@@ -301,7 +306,9 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
 
   const prepared =
     req.mode === 'img2img'
-      ? await prepareImg2Img(req)
+      ? req.sdUpscale
+        ? await decodeImage(req.image ?? new Uint8Array(0), { name: 'input image' })
+        : await prepareImg2Img(req)
       : req.mode === 'inpaint'
         ? await prepareInpaint(req, env.inpaintModel)
         : req.mode === 'outpaint'
@@ -319,8 +326,49 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
       checkSize(W, H)
       const shape: LatentShape = { batch: seeds.length, channels: 4, height: H / 8, width: W / 8 }
       const r = await coreTxt2Img(coreBase(c, shape))
-      images = await decode(c, r.latents, shape)
-      note(r.plan, W, H)
+      if (req.hires) {
+        // Hires fix: upscale (latent or pixels), then img2img at the target size (engine/upscale/hires.ts).
+        const h = await hiresFix(r.latents, shape, req.hires, {
+          core: (s) => coreBase(c, s),
+          scalingFactor: scalingOf(env),
+          signal: env.signal,
+        })
+        images = await decode(c, h.latents, h.shape)
+        note(h.plan, h.shape.width * 8, h.shape.height * 8)
+      } else {
+        images = await decode(c, r.latents, shape)
+        note(r.plan, W, H)
+      }
+    } else if (req.mode === 'img2img' && req.sdUpscale) {
+      // SD upscale: upscale, img2img every tile (seed + tile index), blend (engine/upscale/hires.ts).
+      images = []
+      for (const s of seeds) {
+        const out = await sdUpscale(prepared as RawImage, s, req.sdUpscale, {
+          tileWidth: req.width ?? size,
+          tileHeight: req.height ?? size,
+          signal: env.signal,
+          img2img: async (tile, tileSeed) => {
+            const tc: BatchCtx = { ...c, seeds: [tileSeed] }
+            const shape: LatentShape = {
+              batch: 1,
+              channels: 4,
+              height: tile.height / 8,
+              width: tile.width / 8,
+            }
+            const r = await coreImg2Img({
+              ...coreBase(tc, shape),
+              image: imageToTensor(tile),
+              strength: req.strength,
+              exactSteps: req.exactSteps,
+            })
+            note(r.plan, 0, 0)
+            return (await decode(tc, r.latents, shape))[0] as RawImage
+          },
+        })
+        summary.width = out.width
+        summary.height = out.height
+        images.push(out)
+      }
     } else if (req.mode === 'img2img') {
       const img = prepared as RawImage
       checkSize(img.width, img.height)

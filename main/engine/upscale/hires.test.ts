@@ -202,7 +202,7 @@ describe('SD upscale', () => {
     const out = await sdUpscale(
       src,
       100,
-      { scale: 2, overlap: 8 },
+      { scale: 2, tileOverlap: 8 },
       {
         tileWidth: 16,
         tileHeight: 16,

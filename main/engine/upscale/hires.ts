@@ -246,10 +246,10 @@ export interface SdUpscaleOptions {
   /** Pixel upscaler: 'Lanczos' (default), 'Nearest' or an upscaler model. */
   upscaler?: string
   /** Tile overlap in pixels (A1111 default 64). */
-  overlap?: number
+  tileOverlap?: number
 }
 
-export const SD_UPSCALE_DEFAULTS = { scale: 2, upscaler: 'Lanczos', overlap: 64 } as const
+export const SD_UPSCALE_DEFAULTS = { scale: 2, upscaler: 'Lanczos', tileOverlap: 64 } as const
 
 export interface GridTile {
   x: number
@@ -399,7 +399,7 @@ export async function sdUpscale(
   env: SdUpscaleEnv,
 ): Promise<RawImage> {
   const scale = o.scale ?? SD_UPSCALE_DEFAULTS.scale
-  const overlap = o.overlap ?? SD_UPSCALE_DEFAULTS.overlap
+  const overlap = o.tileOverlap ?? SD_UPSCALE_DEFAULTS.tileOverlap
   const target = sdUpscaleTarget(source.width, source.height, scale)
   const choice = (env.resolveUpscaler ?? ((n: string) => resolveUpscaler(n)))(
     o.upscaler ?? SD_UPSCALE_DEFAULTS.upscaler,

@@ -14,7 +14,12 @@ export interface LoraFileRef {
 export interface GenerationResolvers {
   model(ref: string): Promise<ResolvedModel> | ResolvedModel
   lora(name: string): Promise<LoraFileRef> | LoraFileRef
+  /** An upscaler name to a model file; keywords ('Latent…', 'Lanczos', 'Nearest', 'None') come back unchanged. */
+  upscaler?(name: string): Promise<string> | string
 }
+
+/** Upscaler names that are not model files. */
+export const UPSCALER_KEYWORDS = /^(latent( \(.*\))?|lanczos|nearest|none)$/i
 
 /** The part of a library record the resolvers read. */
 export interface LibraryRecordLike {
@@ -33,7 +38,7 @@ const MODEL_EXT = ['.safetensors', '.ckpt']
 
 function stem(p: string): string {
   const b = path.basename(p)
-  return b.replace(/\.(safetensors|ckpt|pt|bin)$/i, '')
+  return b.replace(/\.(safetensors|ckpt|pth|pt|bin)$/i, '')
 }
 
 /** Files under `dir` (depth-limited) whose stem is `name` (case-insensitive). */
@@ -111,6 +116,20 @@ export function createResolvers(opts: { library?: LibraryLike; roots: string[] }
       throw new AppError(
         'not-found',
         `LoRA "${name}" was not found in the library${opts.roots.length ? ` (${opts.roots.join(', ')})` : ''}.`,
+      )
+    },
+    upscaler(name) {
+      if (UPSCALER_KEYWORDS.test(name.trim())) return name
+      const rec = opts.library?.get(name)
+      if (rec && rec.type === 'upscaler') return rec.path
+      if (fs.existsSync(name) && fs.statSync(name).isFile()) return path.resolve(name)
+      for (const root of opts.roots) {
+        const hit = findByStem(root, name, ['.pth', '.safetensors', '.pt'])
+        if (hit) return hit
+      }
+      throw new AppError(
+        'not-found',
+        `Upscaler "${name}" was not found: use Latent, Lanczos, Nearest, an upscaler in the library, or a model file.`,
       )
     },
   }

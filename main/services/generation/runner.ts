@@ -154,6 +154,22 @@ export class JobRunner {
     if (req.batchSize > 1) extra['Batch size'] = String(req.batchSize)
     if (req.mode === 'outpaint' && req.outpaint.zoomOut > 1)
       extra['Outpaint zoom out'] = String(req.outpaint.zoomOut)
+    const upscalerLabel = (n: string | undefined, def: string): string =>
+      n ? n.replace(/^.*[\\/]/, '').replace(/\.(pth|pt|safetensors|ckpt|bin)$/i, '') : def
+    if (req.mode === 'txt2img' && req.hires) {
+      // A1111 infotext names (Hires fix).
+      extra['Denoising strength'] = String(req.hires.strength ?? 0.7)
+      if (req.hires.width || req.hires.height)
+        extra['Hires resize'] = `${req.hires.width ?? 0}x${req.hires.height ?? 0}`
+      else extra['Hires upscale'] = String(req.hires.scale ?? 2)
+      if (req.hires.steps) extra['Hires steps'] = String(req.hires.steps)
+      extra['Hires upscaler'] = upscalerLabel(req.hires.upscaler, 'Latent')
+    }
+    if (req.mode === 'img2img' && req.sdUpscale) {
+      extra['SD upscale'] = String(req.sdUpscale.scale ?? 2)
+      extra['SD upscale upscaler'] = upscalerLabel(req.sdUpscale.upscaler, 'Lanczos')
+      extra['SD upscale overlap'] = String(req.sdUpscale.tileOverlap ?? 64)
+    }
     return {
       prompt: req.prompt,
       negativePrompt: req.negativePrompt,

@@ -104,6 +104,10 @@ export class GenerationService {
       if (same) same.weight = l.weight
       else loras.push({ ...f, weight: l.weight })
     }
+    // Upscaler names (hires fix, SD upscale) to files; keywords (Latent..., Lanczos, Nearest) stay as they are.
+    for (const part of [req.hires, req.sdUpscale])
+      if (part?.upscaler && this.o.resolvers.upscaler)
+        part.upscaler = await this.o.resolvers.upscaler(part.upscaler)
     const seed = req.seed === undefined || req.seed < 0 ? randomSeed() : req.seed
     const label = `${req.mode}: ${req.prompt.slice(0, 60)}`
     const box: { id?: string } = {}
