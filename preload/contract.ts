@@ -150,6 +150,17 @@ export const requestSchemas = {
   'gallery:image': z.object({ id: outputId }).strict(),
   'gallery:delete': z.object({ id: outputId }).strict(),
   'gallery:parameters': z.object({ png: bytes }).strict(),
+  'upscale:start': z
+    .object({
+      galleryId: outputId.optional(),
+      png: bytes.optional(),
+      upscaler: z.string().min(1).max(4096),
+      scale: z.number().gt(0).max(16),
+      tile: z.number().int().min(0).max(4096).optional(),
+      tilePad: z.number().int().min(0).max(256).optional(),
+    })
+    .strict()
+    .refine((r) => r.galleryId !== undefined || r.png !== undefined, 'give galleryId or png'),
 } as const
 
 export interface Responses extends ModelsResponses {
@@ -167,6 +178,8 @@ export interface Responses extends ModelsResponses {
   'gallery:image': Uint8Array
   'gallery:delete': { id: string }
   'gallery:parameters': ImageParameters
+  /** Upscale a gallery image or PNG; the result is saved to the gallery (progress: jobs:progress). */
+  'upscale:start': JobRef
 }
 
 export interface Events extends ModelsEvents {

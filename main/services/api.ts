@@ -42,5 +42,6 @@ export function createHandlers(s: Services): Handlers {
       return { id }
     },
     'gallery:parameters': ({ png }) => s.gallery.parameters(png),
+    'upscale:start': (req) => s.upscale.start(req),
   }
 }

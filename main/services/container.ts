@@ -6,6 +6,7 @@ import { readImageParameters } from './generation/parameters'
 import { createResolvers } from './generation/resolve'
 import { GenerationService } from './generation/service'
 import { JobManager } from './jobs'
+import { UpscaleJobs } from '../engine/upscale/jobs'
 import { ModelsService } from './models/service'
 import { keyFileSecretBox, SecretsService, type SecretBox } from './secrets'
 import { SettingsService } from './settings'
@@ -33,6 +34,7 @@ export interface Services {
   gallery: GalleryStore
   generation: GenerationService
   models: ModelsService
+  upscale: UpscaleJobs
   dispose(): Promise<void>
 }
 
@@ -54,6 +56,12 @@ export function createServices(opts: ServicesOptions): Services {
   const settings = new SettingsService(store, opts.home, bus, env)
   const secrets = new SecretsService(store, opts.secretBox ?? keyFileSecretBox(paths.keyFile), env)
   const models = new ModelsService({ home: opts.home, settings, secrets, bus, jobs })
+  const upscaleResolvers = createResolvers({ roots: [paths.library] })
+  const upscale = new UpscaleJobs({
+    jobs,
+    gallery,
+    resolve: (name) => upscaleResolvers.upscaler?.(name) ?? name,
+  })
   return {
     version: APP_VERSION,
     mode: opts.mode,
@@ -65,9 +73,11 @@ export function createServices(opts: ServicesOptions): Services {
     models,
     gallery,
     generation,
+    upscale,
     async dispose() {
       jobs.dispose()
       await generation.dispose()
+      await upscale.dispose()
       await models.dispose()
     },
   }
