@@ -6,6 +6,7 @@ import type { RestorableParameters } from '../studio/params'
 import { useStore } from '../studio/store'
 import { sendTo, STUDIO_TABS, studio } from '../studio/studio-state'
 import { restoreFromPng, toast } from './restore'
+import { UpscaleAction } from '../upscale/UpscaleAction'
 
 interface Loaded {
   bytes: Uint8Array
@@ -164,6 +165,7 @@ function Details({ item, onDeleted }: { item: OutputImage; onDeleted: () => void
         >
           Save as…
         </button>
+        <UpscaleAction galleryId={item.id} disabled={!loaded} />
         <button type="button" className="danger" data-testid="gallery-delete" onClick={() => void remove()}>
           Delete
         </button>

@@ -7,6 +7,7 @@ import { ResultsView } from './ResultsView'
 import { useStore } from './store'
 import { StrengthControl } from './StrengthControl'
 import { setInput, studio } from './studio-state'
+import { SdUpscaleOptions } from '../upscale/UpscaleOptions'
 
 export function Img2imgPage(): React.JSX.Element {
   const input = useStore(studio, (s) => s.inputs.img2img)
@@ -28,6 +29,7 @@ export function Img2imgPage(): React.JSX.Element {
       </div>
       <GenerationPanel mode="img2img" inputs={inputs} imageSize={input}>
         <StrengthControl />
+        <SdUpscaleOptions />
       </GenerationPanel>
     </section>
   )

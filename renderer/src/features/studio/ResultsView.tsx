@@ -1,6 +1,7 @@
 import { useState } from 'react'
 import { downloadBytes, loadImage } from '../../canvas-kit/image-io'
 import { useStore } from './store'
+import { UpscaleAction } from '../upscale/UpscaleAction'
 import { sendTo, setInput, STUDIO_TABS, studio, type ResultImage, type StudioTab } from './studio-state'
 
 /** Before/after: the result over the input, clipped at a draggable split. */
@@ -109,6 +110,7 @@ export function ResultsView({ tab }: { tab: StudioTab }): React.JSX.Element {
         <button type="button" onClick={() => downloadBytes(current.bytes, current.output.fileName)}>
           Save as…
         </button>
+        {tab === 'img2img' && <UpscaleAction key={current.output.id} galleryId={current.output.id} />}
       </div>
     </div>
   )

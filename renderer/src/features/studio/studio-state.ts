@@ -7,6 +7,7 @@ import type { GenerateMode, GenerationResult, OutputImage } from '../../../../pr
 import { bytesUrl, loadImage, releaseImage, type LoadedImage } from '../../canvas-kit/image-io'
 import { gallery, generation, library, type LibraryModel } from './generation-adapter'
 import { buildRequest, DEFAULT_PARAMS, type GenerationParams, type ModeInputs } from './params'
+import { withUpscaleOptions } from '../upscale/upscale-options'
 import { createStore } from './store'
 
 export type StudioTab = 'img2img' | 'inpaint' | 'outpaint'
@@ -191,7 +192,7 @@ export async function generate(mode: GenerateMode, inputs: ModeInputs): Promise<
   if (s.job || s.starting) return
   let req
   try {
-    req = buildRequest(mode, s.params, inputs)
+    req = withUpscaleOptions(mode, buildRequest(mode, s.params, inputs))
     // Names resolve through the library and through a plain folder search alike; ids only through the library.
     const ck = selectedCheckpoint(s)
     if (ck) req.model = ck.name
