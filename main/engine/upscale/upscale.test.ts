@@ -530,4 +530,37 @@ describe('RealESRGANer tiling and padding', () => {
     expect([0.5, 1.5, 2.5, 3.5, 1.4999, -0.2].map(roundHalfEven)).toEqual([0, 2, 2, 4, 1, -0])
     expect([-1, 0, 1, 2, 0.5].map(toUint8)).toEqual([0, 0, 255, 255, 128])
   })
+
+  it.skipIf(!haveOracle)(
+    'no visible seams: with the default 10 px pad, tiles match the whole image within 1 level',
+    async () => {
+      const m = await UpscalerModel.load(path.join(shared, 'tiny-rrdb-x4.pth'), {
+        preference: 'cpu',
+        threads: 1,
+      })
+      try {
+        const n = 96
+        const data = new Float32Array(3 * n * n)
+        for (let c = 0; c < 3; c++)
+          for (let y = 0; y < n; y++)
+            for (let x = 0; x < n; x++)
+              data[(c * n + y) * n + x] = 0.5 + 0.4 * Math.sin(x * 0.21 + c) * Math.cos(y * 0.17 - c)
+        const img = { data, channels: 3, height: n, width: n }
+        const whole = await enhanceUint8(m, img, { tile: 0, tilePad: 0, prePad: 0 })
+        const tiled = await enhanceUint8(m, img, { tile: 32, tilePad: 10, prePad: 0 })
+        let max = 0
+        for (let i = 0; i < whole.data.length; i++)
+          max = Math.max(max, Math.abs(tiled.data[i]! - whole.data[i]!))
+        expect(max).toBeLessThanOrEqual(1)
+        // Too little context does show: 4 px differs by several levels along the seams.
+        const thin = await enhanceUint8(m, img, { tile: 32, tilePad: 4, prePad: 0 })
+        let thinMax = 0
+        for (let i = 0; i < whole.data.length; i++)
+          thinMax = Math.max(thinMax, Math.abs(thin.data[i]! - whole.data[i]!))
+        expect(thinMax).toBeGreaterThan(1)
+      } finally {
+        await m.release()
+      }
+    },
+  )
 })
