@@ -22,7 +22,7 @@ import {
  * of those per-run ratios; `of_ceiling_cpu_time_median` does the same with CPU seconds of the process, which
  * other processes' load disturbs less, though thread-pool spinning counts as work). Graph variants are compared with `--variants a,b` (see VARIANTS). Prints JSON.
  *
- *   npx tsx bench/unet.ts [--variants export,default] [--runs 3] [--warmup 2] [--size 64]
+ *   npx tsx bench/unet.ts [--variants export,default] [--threads N] [--runs 3] [--warmup 2] [--size 64]
  */
 
 const VARIANTS: Record<string, UnetBuildOptions> = {
@@ -33,6 +33,9 @@ const VARIANTS: Record<string, UnetBuildOptions> = {
   'native-gn': { attention: 'mha', groupNorm: 'native', geglu: 'sliced' },
   // The defaults of buildUnet.
   default: {},
+  'conv-ff': { geglu: 'conv' },
+  'conv-ff+gemm': { geglu: 'conv', linear: 'gemm' },
+  gemm: { linear: 'gemm' },
 }
 
 function arg(name: string, fallback: string): string {
@@ -78,7 +81,7 @@ async function main(): Promise<void> {
   const profile = process.argv.includes('--profile')
   const ctxLen = 77
   const file = ensureFullSd15()
-  const opts = sessionOptions('cpu')
+  const opts = sessionOptions('cpu', { threads: Number(arg('threads', '0')) || undefined })
   const log = (m: string): void => void process.stderr.write(`${m}\n`)
   const results: Record<string, unknown>[] = []
   let flops = 0

@@ -89,9 +89,10 @@ function attn(
  * and a Split: that saves copying the [B, S, 8C] result (bench/unet-parts.ts: 0.51 s vs 0.83 s at S=4096,
  * C=320).
  */
-function feedForward(ctx: BlockContext, t: Tokens, prefix: string, x: string): string {
+function feedForward(ctx: BlockContext, t: Tokens, prefix: string, x: string, shape3: string): string {
   const { g, w, c } = ctx
   const p0 = `${prefix}.net.0.proj`
+  if (ctx.opts.geglu === 'conv') return feedForwardConv(ctx, t, prefix, x, shape3)
   let hidden: string
   let gate: string
   if (ctx.opts.geglu === 'split') {
@@ -116,6 +117,34 @@ function feedForward(ctx: BlockContext, t: Tokens, prefix: string, x: string): s
   return t.lin(`${prefix}.net.2`, g.op('Mul', [hidden, g.op('Gelu', [gate])]))
 }
 
+/**
+ * The GEGLU feed-forward as three 1x1 convolutions on [B, C, S, 1]: ORT runs those with its blocked (NCHWc)
+ * conv kernels, which reach a higher share of the FMA peak than its GEMM at these shapes
+ * (bench/unet-parts.ts), at the price of one transpose in and one out (of C-wide tensors only).
+ */
+function feedForwardConv(ctx: BlockContext, t: Tokens, prefix: string, x: string, shape3: string): string {
+  const { g, w, c } = ctx
+  const p0 = `${prefix}.net.0.proj`
+  const p2 = `${prefix}.net.2`
+  const [rows = 0, cin = 0] = w.shape(`${p0}.weight`)
+  const inner = rows / 2
+  const image = g.op('Unsqueeze', [g.op('Transpose', [t.to3d(x, shape3)], { perm: [0, 2, 1] }), c.int64([3])])
+  const w0 = g.op('Reshape', [w.get(g, `${p0}.weight`), c.int64([rows, cin, 1, 1])])
+  const b0 = w.get(g, `${p0}.bias`)
+  const half = (i: number): string => {
+    const start = c.int64([i * inner])
+    const end = c.int64([(i + 1) * inner])
+    const wi = g.op('Slice', [w0, start, end, c.int64([0])])
+    const bi = g.op('Slice', [b0, start, end, c.int64([0])])
+    return g.op('Conv', [image, wi, bi], { kernel_shape: [1, 1] })
+  }
+  const prod = g.op('Mul', [half(0), g.op('Gelu', [half(1)])])
+  const w2 = g.op('Reshape', [w.get(g, `${p2}.weight`), c.int64([cin, inner, 1, 1])])
+  const y = g.op('Conv', [prod, w2, w.get(g, `${p2}.bias`)], { kernel_shape: [1, 1] })
+  const tokens = g.op('Transpose', [g.op('Squeeze', [y, c.int64([3])])], { perm: [0, 2, 1] })
+  return t.from3d(tokens, cin)
+}
+
 /** diffusers BasicTransformerBlock: self-attn, cross-attn, GEGLU FF, each pre-LayerNorm with residual. */
 function transformerBlock(
   ctx: BlockContext,
@@ -133,7 +162,7 @@ function transformerBlock(
   const crossShapes = { q: shapes.self, kv: shapes.cross }
   h = g.op('Add', [attn(ctx, t, `${prefix}.attn2`, n2, shapes.context, crossShapes, channels), h])
   const n3 = layerNorm(g, w, `${prefix}.norm3`, h)
-  return g.op('Add', [feedForward(ctx, t, `${prefix}.ff`, n3), h])
+  return g.op('Add', [feedForward(ctx, t, `${prefix}.ff`, n3, shapes.self), h])
 }
 
 /** [B, -1, channels] for the batch size of `like` (a Reshape target). */

@@ -8,8 +8,11 @@ import type { WeightProvider } from './weights'
 
 export type GroupNormImpl = 'native' | 'instance'
 export type AttentionImpl = 'mha' | 'unfused'
-/** GEGLU projection: one MatMul + Split (the PyTorch export form), or two MatMuls on weight slices. */
-export type GegluImpl = 'split' | 'sliced'
+/**
+ * GEGLU projection: one MatMul + Split (the PyTorch export form), two MatMuls on weight slices, or the whole
+ * feed-forward as 1x1 convolutions on [B, C, S, 1].
+ */
+export type GegluImpl = 'split' | 'sliced' | 'conv'
 /** Transformer Linears: MatMul on [B, S, C] with transposed weights + Add, or Gemm on [B*S, C]. */
 export type LinearImpl = 'matmul' | 'gemm'
 

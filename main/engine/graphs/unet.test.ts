@@ -172,7 +172,7 @@ describe.skipIf(!haveOracle)('UNet graph vs oracle (tiny SD 1.5)', async () => {
     await sess.release()
   })
 
-  it('the alternative graph forms (unfused attention, opset-21 GroupNormalization, split GEGLU, Gemm linears) agree', async () => {
+  it('the alternative graph forms (unfused attention, opset-21 GroupNormalization, split or conv GEGLU, Gemm linears) agree', async () => {
     await expectEps(await ldmUnet(tiny), 'sample', 'eps', [1], 2, {
       attention: 'unfused',
       groupNorm: 'native',
@@ -180,6 +180,8 @@ describe.skipIf(!haveOracle)('UNet graph vs oracle (tiny SD 1.5)', async () => {
       linear: 'gemm',
     })
     await expectEps(await ldmUnet(tiny), 'sample', 'eps', [2], 2, { linear: 'gemm' })
+    await expectEps(await ldmUnet(tiny), 'sample', 'eps', [0], 2, { geglu: 'conv' })
+    await expectEps(await ldmUnet(tiny), 'odd_sample', 'odd_eps', [1], 1, { geglu: 'conv', linear: 'gemm' })
   })
 
   it('odd latent sizes (9x15: downsampling rounds up, upsampling to the skip size)', async () => {
