@@ -18,6 +18,19 @@ export interface BlockContext {
   /** encoder_hidden_states, [B, L, ctx], and the same as [B*L, ctx]. */
   context: string
   context2d: string
+  /** Extra cross-attention K/V (IP-Adapter image tokens), see CrossAttentionHook. */
+  crossAttention?: CrossAttentionHook
+}
+
+/**
+ * Optional hook for extra cross-attention (IP-Adapter's decoupled image attention). `textContext` picks the
+ * tokens the ordinary cross-attention sees out of encoder_hidden_states (called once); `extra` is called for
+ * every attention layer with its prefix and queries [B, S, C] and may return a [B, S, C] value added to the
+ * attention output before to_out (`h + scale * h_ip`).
+ */
+export interface CrossAttentionHook {
+  textContext?(g: GraphBuilder, c: Consts, context: string): string
+  extra(ctx: BlockContext, prefix: string, q: string, channels: number, heads: number): string | undefined
 }
 
 const RESNET_EPS = 1e-5
@@ -79,7 +92,10 @@ function attn(
   const q = t.to3d(t.lin(`${prefix}.to_q`, x), shapes.q)
   const k = t.to3d(t.lin(`${prefix}.to_k`, kv), shapes.kv)
   const v = t.to3d(t.lin(`${prefix}.to_v`, kv), shapes.kv)
-  const o = attention(g, c, q, k, v, ctx.headsFor?.(channels) ?? ctx.heads, channels, ctx.opts.attention)
+  const heads = ctx.headsFor?.(channels) ?? ctx.heads
+  const a = attention(g, c, q, k, v, heads, channels, ctx.opts.attention)
+  const extra = ctx.crossAttention?.extra(ctx, prefix, q, channels, heads)
+  const o = extra ? g.op('Add', [a, extra]) : a
   return t.lin(`${prefix}.to_out.0`, t.from3d(o, channels))
 }
 

@@ -1,5 +1,5 @@
 import { GraphBuilder } from '../../model-formats/onnx/builder'
-import type { BlockContext } from './unet-blocks'
+import type { BlockContext, CrossAttentionHook } from './unet-blocks'
 import { downsample, resnet, spatialTransformer, upsample } from './unet-blocks'
 import type { UnetConfig } from './unet-config'
 import { attentionHeads, inferUnetConfig } from './unet-config'
@@ -36,6 +36,8 @@ export interface UnetBuildOptions {
   attention?: AttentionImpl
   geglu?: GegluImpl
   linear?: LinearImpl
+  /** Extra cross-attention K/V per attn2 (IP-Adapter image tokens + scale input). */
+  crossAttention?: CrossAttentionHook
 }
 
 export const UNET_INPUTS = ['sample', 'timestep', 'encoder_hidden_states'] as const
@@ -108,7 +110,8 @@ export function buildUnet(
 
   const sample = g.input('sample', 'float32', ['batch', config.inChannels, 'height', 'width'])
   const timestep = g.input('timestep', 'float32', ['timesteps'])
-  const context = g.input('encoder_hidden_states', 'float32', ['batch', 'sequence', config.crossAttentionDim])
+  const ehs = g.input('encoder_hidden_states', 'float32', ['batch', 'sequence', config.crossAttentionDim])
+  const context = opts.crossAttention?.textContext?.(g, c, ehs) ?? ehs
 
   const tproj = timeProjection(g, c, timestep, config.timeProjDim)
   debug('time_proj', tproj, ['timesteps', config.timeProjDim])
@@ -131,6 +134,7 @@ export function buildUnet(
     tembAct: silu(g, temb),
     context,
     context2d: g.op('Reshape', [context, c.int64([-1, config.crossAttentionDim])]),
+    crossAttention: opts.crossAttention,
   }
   const levels = config.blockOutChannels.length
   const layers = config.layersPerBlock
