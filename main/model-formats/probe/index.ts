@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises'
 import path from 'node:path'
-import { refusePickle } from '../pickle'
+import { readPickleHeader } from '../pickle'
 import { readHeader } from '../safetensors'
 import { civitaiBaseModelBeside } from './flavor'
 import { probeFolder } from './folder'
@@ -29,13 +29,14 @@ export async function probeModel(target: string): Promise<ProbeResult> {
     throw new ProbeError(`${target}: no such file or folder`, 'not-found')
   }
   if (st.isDirectory()) return probeFolder(target)
-  await refusePickle(target)
-  if (path.extname(target).toLowerCase() === '.onnx') {
+  // Pickles are read safely (or refused, naming the forbidden global) and probed like a safetensors header.
+  const pickled = await readPickleHeader(target)
+  if (!pickled && path.extname(target).toLowerCase() === '.onnx') {
     throw new ProbeError(
       `${target} is a single ONNX graph; probe the pipeline folder that holds unet/, text_encoder/ and vae_decoder/`,
       'onnx-graph',
     )
   }
-  const header = await readHeader(target)
+  const header = pickled ?? (await readHeader(target))
   return probeHeader(target, header.tensors, header.metadata, await civitaiBaseModelBeside(target))
 }

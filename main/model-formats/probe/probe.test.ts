@@ -184,9 +184,15 @@ describe.skipIf(!haveOracle)('oracle models', () => {
       vae: TINY_VAE,
     })
   })
-  it('refuses pickles and points at diffusers components', async () => {
+  it('reads pickles safely (refusing forbidden globals by name) and points at diffusers components', async () => {
     const pth = path.join(shared, 'oracle-pickle', 'state-dict.pth')
-    if (existsSync(pth)) await expect(probeModel(pth)).rejects.toBeInstanceOf(PickleRefusedError)
+    // A safe state dict is read and probed like a header: these random tensors are no known model.
+    if (existsSync(pth)) await expect(probeModel(pth)).rejects.toMatchObject({ code: 'unknown-model' })
+    const evil = path.join(shared, 'oracle-pickle', 'forbidden-global.pth')
+    if (existsSync(evil)) {
+      await expect(probeModel(evil)).rejects.toBeInstanceOf(PickleRefusedError)
+      await expect(probeModel(evil)).rejects.toThrow(/forbidden global "posix\.system"/)
+    }
     const unet = path.join(O, 'tiny-sd15-diffusers', 'unet', 'diffusion_pytorch_model.safetensors')
     await expect(probeModel(unet)).rejects.toMatchObject({ code: 'diffusers-component' })
     await expect(probeModel(path.join(O, 'unet.safetensors'))).rejects.toMatchObject({

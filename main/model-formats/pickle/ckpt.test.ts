@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import * as ort from 'onnxruntime-node'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ModelSet } from '../../engine/runtime/model-set'
+import { repoRoot } from '../../platform/paths'
+import { convertCheckpoint } from '../convert/convert'
+import { probeModel } from '../probe'
+import { SafetensorsFile } from '../safetensors'
+import type { TensorToSave } from './torch-writer'
+import { torchSaveZip } from './torch-writer'
+
+/**
+ * An LDM training-style .ckpt ({'state_dict': ...}, torch.save zip) of the oracle's tiny SD 1.5 is read through
+ * the safe reader: probed like the .safetensors, converted with its tensors referenced in place (byte ranges of
+ * the zip), and the graphs compute exactly what the .safetensors conversion computes.
+ */
+
+const sd15 = path.resolve(repoRoot(), '../shared/oracle/tiny-sd15.safetensors')
+const have = existsSync(sd15)
+if (!have) console.warn(`skipping .ckpt conversion test: ${sd15} not found`)
+
+let tmp = ''
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'atelier-ckpt-'))
+})
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true })
+})
+
+describe.skipIf(!have)('pickled SD checkpoints', () => {
+  it('probe and convert a .ckpt like its .safetensors; the decoder output is identical', async () => {
+    const st = await SafetensorsFile.open(sd15)
+    const tensors: [string, TensorToSave][] = []
+    for (const [name, t] of st.tensors)
+      tensors.push([name, { dtype: t.dtype as 'F16', shape: t.shape, bytes: await st.readRaw(name) }])
+    await st.close()
+    const ckpt = path.join(tmp, 'tiny-sd15.ckpt')
+    await writeFile(ckpt, torchSaveZip(tensors, { wrapper: 'state_dict', archive: 'tiny-sd15' }))
+
+    const a = await probeModel(sd15)
+    const b = await probeModel(ckpt)
+    expect(b).toMatchObject({ type: a.type, base: a.base, variant: a.variant, runnable: a.runnable })
+    expect(b.unet).toEqual(a.unet)
+
+    const cacheRoot = path.join(tmp, 'cache')
+    const sets = await Promise.all(
+      [sd15, ckpt].map(async (f, i) => {
+        const c = await convertCheckpoint(f, { cacheRoot, precision: 'fp32' })
+        return new ModelSet(`m${i}`, c.paths, { preference: 'cpu', threads: 1 })
+      }),
+    )
+    try {
+      const z = Float32Array.from({ length: 4 * 8 * 8 }, (_, i) => Math.sin(i * 0.37))
+      const [x, y] = await Promise.all(
+        sets.map((s) => s.decode(new ort.Tensor('float32', z.slice(), [1, 4, 8, 8]))),
+      )
+      expect(Array.from(y?.data as Float32Array)).toEqual(Array.from(x?.data as Float32Array))
+    } finally {
+      for (const s of sets) await s.release()
+    }
+  }, 300_000)
+})
