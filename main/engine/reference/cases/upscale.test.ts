@@ -3,7 +3,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { repoRoot } from '../../../platform/paths'
+import { loadManifest } from '../manifest'
 import { runReference } from '../run'
+import { loadUpscalerWeights } from '../../upscale/weights'
+import { caseModelFiles, sameWeights } from './upscale'
 
 const SET = path.resolve(repoRoot(), '../shared/oracle-upscale')
 const present = fs.existsSync(path.join(SET, 'manifest.json'))
@@ -34,6 +37,22 @@ describe.skipIf(!present)('atelier reference on the upscaler set', () => {
       expect(r.checks.map((k) => k.name).sort()).toEqual([...(c?.expected ?? [])].sort())
       for (const k of r.checks) expect(k.comparison?.pass, `${r.name}/${k.name}`).toBe(true)
     }
+  })
+
+  it('every file of a model (each naming, .pth and .safetensors) holds the same canonical weights', async () => {
+    const m = loadManifest(path.join(SET, 'manifest.json'))
+    const seen = new Set<string>()
+    for (const c of m.cases) {
+      const files = caseModelFiles(m, c)
+      expect(files.length, c.name).toBeGreaterThan(0)
+      const key = [...files].sort().join('|')
+      if (seen.has(key)) continue
+      seen.add(key)
+      const [first, ...rest] = files as [string, ...string[]]
+      const w = await loadUpscalerWeights(first)
+      for (const f of rest) expect(sameWeights(w, await loadUpscalerWeights(f)), f).toBeNull()
+    }
+    expect(seen.size).toBe(3)
   })
 
   it('recognises upscaler cases by their manifest whatever they are called', async () => {

@@ -68,7 +68,7 @@ async function probeDir(m: ReferenceManifest, c: ReferenceCase, scale?: number):
   return [pick.file]
 }
 
-function sameWeights(a: UpscalerWeights, b: UpscalerWeights): string | null {
+export function sameWeights(a: UpscalerWeights, b: UpscalerWeights): string | null {
   if (a.tensors.size !== b.tensors.size) return `${a.tensors.size} vs ${b.tensors.size} tensors`
   for (const [k, t] of a.tensors) {
     const u = b.tensors.get(k)
@@ -85,13 +85,14 @@ async function modelFor(ctx: CaseContext): Promise<UpscalerModel> {
   if (!files.length) files = await probeDir(ctx.manifest, ctx.def, num(params, 'scale'))
   const [first, ...rest] = files as [string, ...string[]]
   const w = await loadUpscalerWeights(first)
+  // The other files of the model (other namings, .pth vs .safetensors) are checked, not used: a difference
+  // is reported in the log (the outputs come from the preferred file either way).
   for (const other of rest) {
-    const o = await loadUpscalerWeights(other)
-    const diff = sameWeights(w, o)
-    if (diff)
-      throw new Error(
-        `${path.basename(other)} and ${path.basename(first)} should hold the same model: ${diff}`,
-      )
+    const diff = await loadUpscalerWeights(other).then(
+      (o) => sameWeights(w, o),
+      (err: unknown) => `cannot be read (${err instanceof Error ? err.message : String(err)})`,
+    )
+    if (diff) ctx.log(`warning: ${path.basename(other)} differs from ${path.basename(first)}: ${diff}`)
   }
   ctx.log(
     `model ${path.basename(first)}${rest.length ? ` (= ${rest.map((f) => path.basename(f)).join(', ')})` : ''}`,
