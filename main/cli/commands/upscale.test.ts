@@ -169,6 +169,8 @@ describe('atelier upscale', () => {
       expect(await size(hires)).toEqual([128, 96])
       const text = (await readFile(hires)).toString('latin1')
       expect(text).toMatch(/Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent/)
+      // A1111 records the base size as Size.
+      expect(text).toMatch(/Size: 64x48,/)
       const model = path.join(dir, 'hires-model.png')
       r = await cli(
         'txt2img',

@@ -177,8 +177,15 @@ export class JobRunner {
       sampler: req.sampler,
       cfgScale: req.cfgScale,
       seed,
-      width,
-      height,
+      // A1111 writes the hires fix's base size as Size (the image is Hires upscale times larger).
+      width:
+        req.mode === 'txt2img' && req.hires
+          ? (req.width ?? Math.round(width / (req.hires.scale ?? 2)))
+          : width,
+      height:
+        req.mode === 'txt2img' && req.hires
+          ? (req.height ?? Math.round(height / (req.hires.scale ?? 2)))
+          : height,
       ...(modelHash ? { modelHash } : {}),
       model: job.model.name,
       ...(img ? { denoisingStrength: req.strength, exactSteps: req.exactSteps } : {}),
