@@ -1,16 +1,15 @@
 /**
- * One streamed GET for the download manager (node:http/https, no body buffering), following redirects by
+ * One streamed GET for the download manager (http1.ts, no body buffering), following redirects by
  * hand so credentials never leave the origin they were meant for: the Authorization header goes to the
  * first URL's origin only and is dropped for good once a redirect lands anywhere else (Civitai → R2/B2,
  * HF hub → CDN). Range / If-Range and the other headers are kept across hops.
  */
-import http from 'node:http'
-import https from 'node:https'
 import { civitaiError } from '../remote/civitai/errors'
 import { RemoteError } from '../remote/errors'
 import { errorBodyText, type HttpResult } from '../remote/http'
 import { hfErrorMapper } from '../remote/huggingface/errors'
 import { parseRetryAfter } from '../remote/retry'
+import { httpGet, type HttpResponse } from './http1'
 import type { DownloadSource } from './types'
 
 export interface OpenOptions {
@@ -22,33 +21,16 @@ export interface OpenOptions {
   maxRedirects?: number
   /** Socket inactivity limit (connect, headers and body). */
   idleTimeoutMs: number
+  /** Extra trusted CA certificates for https (tests). */
+  ca?: string | Buffer
 }
 
 export interface Opened {
-  res: http.IncomingMessage
+  res: HttpResponse
   /** URL that produced `res` (after redirects). */
   url: string
   /** Whether Authorization was sent on the final hop. */
   authorized: boolean
-}
-
-function get(
-  url: URL,
-  headers: Record<string, string>,
-  signal: AbortSignal,
-  idleTimeoutMs: number,
-): Promise<http.IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const mod = url.protocol === 'https:' ? https : http
-    const req = mod.request(url, { method: 'GET', headers, signal }, resolve)
-    req.setTimeout(idleTimeoutMs, () => {
-      const err = new Error(`no data for ${Math.round(idleTimeoutMs / 1000)} s`) as NodeJS.ErrnoException
-      err.code = 'ETIMEDOUT'
-      req.destroy(err)
-    })
-    req.on('error', reject)
-    req.end()
-  })
 }
 
 export async function openStream(opts: OpenOptions): Promise<Opened> {
@@ -63,34 +45,22 @@ export async function openStream(opts: OpenOptions): Promise<Opened> {
     if (url.origin !== first.origin) sendAuth = false
     const headers = { ...opts.headers }
     if (sendAuth && opts.authorization) headers.authorization = opts.authorization
-    const res = await get(url, headers, opts.signal, opts.idleTimeoutMs)
-    const status = res.statusCode ?? 0
+    const res = await httpGet(url, {
+      headers,
+      signal: opts.signal,
+      idleTimeoutMs: opts.idleTimeoutMs,
+      ca: opts.ca,
+    })
+    const status = res.status
     const location = res.headers.location
     if (status >= 300 && status < 400 && status !== 304 && location) {
-      res.resume()
+      res.destroy()
       url = new URL(location, url)
       continue
     }
     return { res, url: url.href, authorized: sendAuth }
   }
   throw new RemoteError('bad-response', `Too many redirects downloading ${opts.url}.`)
-}
-
-export async function readSmallBody(res: http.IncomingMessage, limit = 64 * 1024): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  try {
-    for await (const chunk of res) {
-      const b = chunk as Buffer
-      if (size < limit) chunks.push(b.subarray(0, limit - size))
-      size += b.length
-      if (size >= limit) break
-    }
-  } catch {
-    // a broken error body is still an error: keep what arrived
-  }
-  res.destroy()
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 function genericError(r: HttpResult): RemoteError {

@@ -1,7 +1,6 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { Writable } from 'node:stream'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { listen } from '../../e2e/fixtures/remote/fixture-http'
 import { CivitaiClient } from '../remote/civitai/client'
@@ -288,6 +287,32 @@ describe('faults', () => {
     expect(bad.error?.code).toBe('hash-mismatch')
   })
 
+  it('downloads a chunked response (no Content-Length) and resumes it after a drop, inline and on a worker', async () => {
+    for (const hashInWorker of ['never', 'always'] as const) {
+      env.reset()
+      env.civitai.setFaults({ chunked: true, dropAfterBytes: 250_000, dropTimes: 1 })
+      const m = await env.open(await env.tempDir('state'), { hashInWorker })
+      const done = await m.whenSettled(
+        (
+          await m.enqueue({
+            url: dl(2001),
+            destDir: await env.tempDir('lib'),
+            expectedSha256: env.models.checkpoint.sha256,
+            source: 'civitai',
+          })
+        ).id,
+      )
+      expect(done.state).toBe('done')
+      expect(sha256(done.destPath ?? '')).toBe(env.models.checkpoint.sha256)
+      const storage = env.civitai.storageRequests()
+      expect(storage).toHaveLength(2)
+      expect(storage[1]?.status).toBe(206)
+      const from = Number(/^bytes=(\d+)-$/.exec(storage[1]?.headers.range ?? '')?.[1])
+      expect(from).toBeGreaterThan(0)
+      expect(from).toBeLessThanOrEqual(250_000)
+    }
+  })
+
   it('restarts from zero when the server ignores Range (200)', async () => {
     env.civitai.setFaults({ dropAfterBytes: 150_000, dropTimes: 1, ignoreRange: true })
     const m = await env.open(await env.tempDir('state'))
@@ -409,33 +434,22 @@ describe('faults', () => {
     const stateDir = await env.tempDir('state')
     const limit = 300_000
     const full = {
-      createWriteStream: (file: string, flags: 'a' | 'w') => {
+      open: async (file: string, flags: 'a' | 'w') => {
         const fd = fs.openSync(file, flags)
         let written = flags === 'a' ? fs.fstatSync(fd).size : 0
-        return new Writable({
-          write(chunk: Buffer, _enc, cb) {
+        return {
+          write: async (chunk: Buffer) => {
             const room = Math.max(0, limit - written)
             if (room > 0) fs.writeSync(fd, chunk.subarray(0, room))
             written += Math.min(room, chunk.length)
             if (chunk.length > room) {
               const err = new Error('ENOSPC: no space left on device, write') as NodeJS.ErrnoException
               err.code = 'ENOSPC'
-              cb(err)
-            } else cb()
-          },
-          final(cb) {
-            fs.closeSync(fd)
-            cb()
-          },
-          destroy(err, cb) {
-            try {
-              fs.closeSync(fd)
-            } catch {
-              // already closed
+              throw err
             }
-            cb(err)
           },
-        })
+          close: async () => fs.closeSync(fd),
+        }
       },
     }
     const m = await env.open(stateDir, { fs: full })

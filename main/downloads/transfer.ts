@@ -5,12 +5,11 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import type http from 'node:http'
-import type { Writable } from 'node:stream'
 import { RemoteError } from '../remote/errors'
 import { chooseFileName, nameFromUrl, parseContentDisposition } from './filename'
 import type { StreamHasher } from './hasher'
-import { downloadHttpError, openStream, readSmallBody } from './fetch'
+import { downloadHttpError, openStream } from './fetch'
+import type { BodySink, HttpResponse } from './http1'
 import type { DownloadErrorCode, DownloadJob } from './types'
 
 export class DownloadFailure extends Error {
@@ -39,12 +38,41 @@ export class DownloadFailure extends Error {
 
 /** File-system operations the transfer uses; injectable to simulate a full disk. */
 export interface DownloadFs {
-  createWriteStream(file: string, flags: 'a' | 'w'): Writable
+  /** Open the `.partial` file to append to it ('a') or to write it from zero ('w'). */
+  open(file: string, flags: 'a' | 'w'): Promise<DownloadFile>
   statfs(dir: string): Promise<{ bavail: number; bsize: number }>
 }
 
+export interface DownloadFile {
+  /** Append all of `data` (one call at a time, in order); rejects with the errno error. */
+  write(data: Buffer): Promise<void>
+  close(): Promise<void>
+}
+
+function writeAll(fd: number, data: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (off: number): void =>
+      fs.write(fd, data, off, data.length - off, null, (err, n) => {
+        if (err) reject(err)
+        else if (off + n >= data.length) resolve()
+        else if (n === 0) reject(new Error('the disk accepted no bytes'))
+        else step(off + n)
+      })
+    step(0)
+  })
+}
+
 export const nodeFs: DownloadFs = {
-  createWriteStream: (file, flags) => fs.createWriteStream(file, { flags, highWaterMark: 1 << 20 }),
+  open: async (file, flags) => {
+    const fd = await new Promise<number>((resolve, reject) =>
+      fs.open(file, flags, (err, fd) => (err ? reject(err) : resolve(fd))),
+    )
+    return {
+      write: (data) => writeAll(fd, data),
+      close: () =>
+        new Promise<void>((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve()))),
+    }
+  },
   statfs: async (dir) => {
     const s = await fs.promises.statfs(dir)
     return { bavail: Number(s.bavail), bsize: Number(s.bsize) }
@@ -144,8 +172,6 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
     const validator = strongEtag ?? job.lastModified
     if (validator) headers['if-range'] = validator
   }
-  const apiOrigin = new URL(job.request.url).origin
-  const source = job.request.source ?? 'url'
   const { res, url } = await openStream({
     url: job.request.url,
     headers,
@@ -153,9 +179,24 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
     signal: ctx.signal,
     idleTimeoutMs: ctx.idleTimeoutMs,
   })
-  const status = res.statusCode ?? 0
+  try {
+    return await handleResponse(ctx, res, url, have)
+  } finally {
+    res.destroy() // a no-op once the body was read to its end
+  }
+}
+
+async function handleResponse(
+  ctx: AttemptContext,
+  res: HttpResponse,
+  url: string,
+  have: number,
+): Promise<{ sha256: string }> {
+  const { job } = ctx
+  const apiOrigin = new URL(job.request.url).origin
+  const source = job.request.source ?? 'url'
+  const status = res.status
   if (new URL(url).searchParams.get('reason') === 'download-auth') {
-    res.resume()
     throw new DownloadFailure(
       'unauthorized',
       'Civitai requires you to be logged in to download this model. Add your Civitai API key in Settings.',
@@ -163,13 +204,12 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
     )
   }
   if (status >= 400 && status !== 416) {
-    const body = await readSmallBody(res)
+    const body = await res.text()
     throw DownloadFailure.from(
       downloadHttpError(source, apiOrigin, { status, headers: res.headers, body, url }),
     )
   }
   if (status === 416) {
-    res.resume()
     const total = parseContentRange(res.headers['content-range'])?.total ?? null
     if (total !== null && have === total && have > 0) {
       // Everything is already here (e.g. killed after the last byte): verify what we have.
@@ -191,12 +231,10 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
     )
   }
   if (status !== 200 && status !== 206) {
-    res.resume()
     throw new DownloadFailure('bad-response', `Unexpected HTTP ${status} from ${new URL(url).host}.`, true)
   }
   const ctype = String(res.headers['content-type'] ?? '')
   if (/text\/html/i.test(ctype)) {
-    res.resume()
     throw new DownloadFailure(
       'not-a-model',
       `${new URL(url).host} sent a web page instead of the file (a login or error page?).`,
@@ -208,7 +246,6 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
   if (status === 206) {
     const range = parseContentRange(res.headers['content-range'])
     if (!range || range.start !== have) {
-      res.resume()
       await truncate(job.partialPath)
       throw new DownloadFailure(
         'bad-response',
@@ -250,36 +287,43 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
 
 async function receive(
   ctx: AttemptContext,
-  res: http.IncomingMessage,
+  res: HttpResponse,
   hasher: StreamHasher,
   start: number,
 ): Promise<{ sha256: string }> {
   const { job } = ctx
   if (start > 0) await hasher.prefix(job.partialPath, start, ctx.signal)
-  const out = ctx.fs.createWriteStream(job.partialPath, start > 0 ? 'a' : 'w')
-  let bytes = start
+  let file: DownloadFile
   try {
-    await copyToFile(res, out, hasher, ctx.signal, (n) => {
+    file = await ctx.fs.open(job.partialPath, start > 0 ? 'a' : 'w')
+  } catch (err) {
+    throw writeFailure(job, err as NodeJS.ErrnoException)
+  }
+  let bytes = start
+  const sink = new FileSink(file, hasher, {
+    onBytes: (n) => {
       bytes += n
       ctx.onBytes(bytes)
-    })
+    },
+    wake: () => res.resume(),
+    onWriteError: (err) => res.destroy(err),
+  })
+  let readError: Error | null = null
+  try {
+    await res.pipe(sink)
   } catch (err) {
-    job.bytes = bytes
-    if (ctx.signal.aborted) throw err
-    if (err instanceof WriteError) {
-      if (err.cause.code === 'ENOSPC') {
-        throw new DownloadFailure(
-          'disk-full',
-          `Disk full while writing ${job.fileName} in ${path.dirname(job.partialPath)}; the partial file was kept: free some space and retry to resume.`,
-          false,
-        )
-      }
-      throw new DownloadFailure('io', `Could not write ${job.partialPath}: ${err.cause.message}`, false)
-    }
+    readError = err as Error
+  }
+  // Whatever happened (drop, abort), what arrived is on disk before going on: the `.partial` file matches
+  // what was counted and a later attempt resumes exactly there.
+  const writeError = await sink.finish()
+  job.bytes = bytes
+  if (writeError) throw writeFailure(job, writeError)
+  if (readError) {
+    if (ctx.signal.aborted) throw readError
     const of = job.total === null ? '' : ` of ${formatBytes(job.total)}`
     throw new DownloadFailure('network', `The connection dropped after ${formatBytes(bytes)}${of}.`, true)
   }
-  job.bytes = bytes
   if (job.total !== null && bytes !== job.total) {
     throw new DownloadFailure(
       'network',
@@ -290,85 +334,126 @@ async function receive(
   return { sha256: await hasher.digest() }
 }
 
-class WriteError extends Error {
-  constructor(override readonly cause: NodeJS.ErrnoException) {
-    super(cause.message)
+function writeFailure(job: DownloadJob, err: NodeJS.ErrnoException): DownloadFailure {
+  if (err.code === 'ENOSPC') {
+    return new DownloadFailure(
+      'disk-full',
+      `Disk full while writing ${job.fileName} in ${path.dirname(job.partialPath)}; the partial file was kept: free some space and retry to resume.`,
+      false,
+    )
   }
+  return new DownloadFailure('io', `Could not write ${job.partialPath}: ${err.message}`, false)
 }
 
+/** Receive buffers: 1 MiB each (one file write each), 8 of them in flight at most. */
+const BUFFER_BYTES = 1 << 20
+const POOL_BUFFERS = 8
+/** A buffer with less room than this is handed to the writer (socket reads stay large). */
+const MIN_ROOM = 16 * 1024
+/** A slow download still reaches the disk this often (what a crash can lose). */
+const FLUSH_MS = 200
+
 /**
- * Copy the response body into `out`, calling `onChunk` for every chunk. Whatever happens (drop, abort), the
- * bytes already received are flushed to the file before the promise settles, so the `.partial` file always
- * matches what was counted and a later attempt resumes exactly there. Rejects with WriteError for disk errors.
+ * The body's way to disk: socket reads land straight in pooled receive buffers (SharedArrayBuffers, so a worker
+ * hasher reads them in place); each read is hashed as it lands (inline hasher) and each full buffer is written
+ * with one fs.write on the thread pool, in order, while the next one fills. The socket pauses while every
+ * buffer is in use (disk or hasher behind) and resumes when one comes back.
  */
-function copyToFile(
-  res: http.IncomingMessage,
-  out: Writable,
-  hasher: StreamHasher,
-  signal: AbortSignal,
-  onBytes: (n: number) => void,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // The socket is paused while either the file or the hasher is behind.
-    let outBlocked = false
-    let hashBlocked = false
-    const maybeResume = (): void => {
-      if (!outBlocked && !hashBlocked && !ending) res.resume()
+class FileSink implements BodySink {
+  private readonly free: Buffer[] = []
+  private allocated = 0
+  private current: Buffer
+  private fill = 0
+  private paused = false
+  private writes: Promise<void> = Promise.resolve()
+  private writeError: NodeJS.ErrnoException | null = null
+  private lastFlush = Date.now()
+
+  constructor(
+    private readonly file: DownloadFile,
+    private readonly hasher: StreamHasher,
+    private readonly on: {
+      onBytes(n: number): void
+      /** Room again after commit() returned false. */
+      wake(): void
+      onWriteError(err: Error): void
+    },
+  ) {
+    this.current = this.allocate()
+  }
+
+  private allocate(): Buffer {
+    this.allocated++
+    return Buffer.from(new SharedArrayBuffer(BUFFER_BYTES))
+  }
+
+  space(): Buffer {
+    return this.current.subarray(this.fill)
+  }
+
+  commit(n: number): boolean {
+    this.hasher.chunk(this.current.subarray(this.fill, this.fill + n))
+    this.fill += n
+    this.on.onBytes(n)
+    // Only here may the buffer change: the socket asks space() for its next read right after commit().
+    if (this.current.length - this.fill < MIN_ROOM || Date.now() - this.lastFlush >= FLUSH_MS) this.rotate()
+    return !this.paused
+  }
+
+  /** Hand the current buffer to the writer and go on in a free one. */
+  private rotate(): void {
+    this.flush()
+    // The last free buffer stays as room for bytes that still arrive after asking for a pause (TLS); past
+    // that, one more buffer (dropped again on release).
+    this.current = this.free.pop() ?? this.allocate()
+    if (this.free.length === 0 && this.allocated >= POOL_BUFFERS) this.paused = true
+  }
+
+  private release(buf: Buffer): void {
+    if (this.allocated > POOL_BUFFERS) {
+      this.allocated--
+      return
     }
-    let readError: Error | null = null
-    let writeError: NodeJS.ErrnoException | null = null
-    let ending = false
-    let settled = false
-    const endOut = (): void => {
-      if (ending) return
-      ending = true
-      out.end()
+    this.free.push(buf)
+    if (this.paused) {
+      this.paused = false
+      this.on.wake()
     }
-    const settle = (): void => {
-      if (settled) return
-      settled = true
-      signal.removeEventListener('abort', onAbort)
-      if (writeError) reject(new WriteError(writeError))
-      else if (readError) reject(readError)
-      else resolve()
+  }
+
+  private flush(): void {
+    if (this.fill === 0) return
+    const buf = this.current
+    const view = buf.subarray(0, this.fill)
+    this.fill = 0
+    this.lastFlush = Date.now()
+    let holds = 2
+    const done = (): void => {
+      if (--holds === 0) this.release(buf)
     }
-    const onAbort = (): void => {
-      readError ??= signal.reason instanceof Error ? signal.reason : new Error('aborted')
-      res.destroy()
-      endOut()
+    this.hasher.batch(view, done)
+    this.writes = this.writes
+      .then(async () => {
+        if (this.writeError) return
+        try {
+          await this.file.write(view)
+        } catch (err) {
+          this.writeError = err as NodeJS.ErrnoException
+          this.on.onWriteError(this.writeError)
+        }
+      })
+      .finally(done)
+  }
+
+  /** Write what is left, wait for every write, close the file; resolves with the first write error. */
+  async finish(): Promise<NodeJS.ErrnoException | null> {
+    this.flush()
+    await this.writes
+    try {
+      await this.file.close()
+    } catch (err) {
+      this.writeError ??= err as NodeJS.ErrnoException
     }
-    res.on('data', (chunk: Buffer) => {
-      if (ending) return
-      if (!hasher.update(chunk)) hashBlocked = true
-      onBytes(chunk.length)
-      if (!out.write(chunk)) outBlocked = true
-      if (outBlocked || hashBlocked) res.pause()
-    })
-    out.on('drain', () => {
-      outBlocked = false
-      maybeResume()
-    })
-    hasher.onDrain(() => {
-      hashBlocked = false
-      maybeResume()
-    })
-    res.on('end', endOut)
-    res.on('error', (e) => {
-      readError ??= e
-      endOut()
-    })
-    res.on('close', () => {
-      if (!res.complete) readError ??= new Error('the connection closed early')
-      endOut()
-    })
-    out.on('error', (e: NodeJS.ErrnoException) => {
-      writeError ??= e
-      res.destroy()
-      settle()
-    })
-    out.on('finish', settle)
-    out.on('close', settle)
-    if (signal.aborted) onAbort()
-    else signal.addEventListener('abort', onAbort, { once: true })
-  })
+    return this.writeError
+  }
 }
