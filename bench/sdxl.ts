@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { Worker } from 'node:worker_threads'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -59,22 +60,36 @@ function gib(n: number): number {
   return +(n / GiB).toFixed(2)
 }
 
-/** Stops this process before the machine runs dry (the OOM killer could pick another user's process). */
-function watchdog(floor = 1.2 * GiB): () => number {
+/**
+ * Stops this process before the machine runs dry (the OOM killer could pick another user's process). It runs
+ * in a worker thread: ORT's session creation blocks the main thread for minutes. Returns a function that
+ * stops the watch and gives the lowest MemAvailable seen.
+ */
+function watchdog(floor = 1.5 * GiB): () => number {
+  const src = `
+    const { parentPort, workerData } = require('node:worker_threads')
+    const fs = require('node:fs')
+    let low = Infinity
+    setInterval(() => {
+      const t = fs.readFileSync('/proc/meminfo', 'utf8')
+      const a = Number(/MemAvailable:\\s+(\\d+) kB/.exec(t)[1]) * 1024
+      low = Math.min(low, a)
+      parentPort.postMessage(low)
+      if (a < workerData.floor) {
+        const s = fs.readFileSync('/proc/' + workerData.pid + '/status', 'utf8')
+        const hwm = Number(/VmHWM:\\s+(\\d+) kB/.exec(s)[1]) * 1024
+        fs.writeSync(1, JSON.stringify({ error: 'stopped by the memory watchdog: MemAvailable fell to ' +
+          (a / 2 ** 30).toFixed(2) + ' GiB', peak_rss_gib: +(hwm / 2 ** 30).toFixed(2) }) + '\\n')
+        process.kill(workerData.pid, 'SIGKILL')
+      }
+    }, 100)
+  `
   let low = Infinity
-  const t = setInterval(() => {
-    const { available } = meminfo()
-    low = Math.min(low, available)
-    if (available < floor) {
-      process.stdout.write(
-        `${JSON.stringify({ error: `stopped: MemAvailable fell to ${gib(available)} GiB`, peak_rss_gib: gib(peakRss()) })}\n`,
-      )
-      process.exit(3)
-    }
-  }, 100)
-  t.unref()
+  const w = new Worker(src, { eval: true, workerData: { floor, pid: process.pid } })
+  w.on('message', (v: number) => (low = v))
+  w.unref()
   return () => {
-    clearInterval(t)
+    void w.terminate()
     return low
   }
 }
@@ -173,7 +188,14 @@ async function stageConvert(file: string): Promise<Record<string, unknown>> {
   }
 }
 
-async function stageUnet(file: string, size: number, threads: number): Promise<Record<string, unknown>> {
+type Weights = 'fp32' | 'fp16-resident'
+
+async function stageUnet(
+  file: string,
+  size: number,
+  threads: number,
+  weights: Weights,
+): Promise<Record<string, unknown>> {
   const model = await converted(file)
   const src = await openCheckpointSource(file)
   const shapes = new Map([...(src.components.unet ?? new Map()).entries()].map(([k, v]) => [k, v.shape]))
@@ -183,18 +205,23 @@ async function stageUnet(file: string, size: number, threads: number): Promise<R
   const ceiling = await MatmulCeiling.open(opts)
   const before = await ceiling.measure()
   await ceiling.release()
-  const set = new ModelSet('sdxl-bench', { unet: model.paths.unet }, { threads, preference: 'cpu' })
-  const t0 = performance.now()
-  await set.load(['unet'])
-  const loadS = (performance.now() - t0) / 1000
+  const tCreate = performance.now()
+  // fp32: ORT folds every weight's Cast at session creation (fp32 weights resident). fp16-resident: constant
+  // folding is off, so the fp16 weights stay as stored and each is cast when its layer runs.
+  const sess = await ort.InferenceSession.create(
+    model.paths.unet,
+    sessionOptions('cpu', { threads, keepFp16Weights: weights === 'fp16-resident' }),
+  )
+  const loadS = (performance.now() - tCreate) / 1000
   const rssLoaded = process.memoryUsage().rss
   const rnd = (n: number, s = 1): Float32Array =>
     Float32Array.from({ length: n }, (_, i) => s * Math.sin(i * 12.9898))
-  const sample = new ort.Tensor('float32', rnd(2 * 4 * lat * lat), [2, 4, lat, lat])
-  const context = new ort.Tensor('float32', rnd(2 * 77 * 2048, 0.5), [2, 77, 2048])
-  const added = {
-    textEmbeds: new ort.Tensor('float32', rnd(2 * 1280, 0.5), [2, 1280]),
-    timeIds: new ort.Tensor(
+  const feeds = {
+    sample: new ort.Tensor('float32', rnd(2 * 4 * lat * lat), [2, 4, lat, lat]),
+    timestep: new ort.Tensor('float32', Float32Array.from([500]), [1]),
+    encoder_hidden_states: new ort.Tensor('float32', rnd(2 * 77 * 2048, 0.5), [2, 77, 2048]),
+    text_embeds: new ort.Tensor('float32', rnd(2 * 1280, 0.5), [2, 1280]),
+    time_ids: new ort.Tensor(
       'float32',
       Float32Array.from([size, size, 0, 0, size, size, size, size, 0, 0, size, size]),
       [2, 6],
@@ -202,18 +229,19 @@ async function stageUnet(file: string, size: number, threads: number): Promise<R
   }
   const c0 = process.cpuUsage()
   const t1 = performance.now()
-  const eps = await set.unet(sample, 500, context, added)
+  const r = await sess.run(feeds)
   const evalS = (performance.now() - t1) / 1000
   const cpu = process.cpuUsage(c0)
-  const out = eps.data as Float32Array
+  const out = r.eps?.data as Float32Array
   const finite = out.every((v) => Number.isFinite(v))
-  await set.release()
+  await sess.release()
   const c2 = await MatmulCeiling.open(opts)
   const after = await c2.measure()
   await c2.release()
   const achieved = flops.total / evalS / 1e9
   const ceil = (before.wall + after.wall) / 2
   return {
+    weights,
     size: `${size}x${size}`,
     batch: 2,
     tflop: +(flops.total / 1e12).toFixed(2),
@@ -234,6 +262,7 @@ async function stageUnet(file: string, size: number, threads: number): Promise<R
 }
 
 async function stageTxt2img(
+  weights: Weights,
   file: string,
   size: number,
   steps: number,
@@ -242,7 +271,11 @@ async function stageTxt2img(
   const model = await converted(file)
   const bpe = path.resolve(repoRoot(), '../shared/oracle-sdxl/clip/bpe_simple_vocab_16e6.txt.gz')
   const tok = await findTokenizer(fs.existsSync(bpe) ? { explicit: bpe } : {})
-  const set = new ModelSet('sdxl-bench', model.paths, { threads, preference: 'cpu' })
+  const set = new ModelSet('sdxl-bench', model.paths, {
+    threads,
+    preference: 'cpu',
+    keepFp16Weights: weights === 'fp16-resident',
+  })
   const times: Record<string, number> = { text_s: 0, unet_s: 0, decode_s: 0 }
   const timed = <T>(k: string, p: Promise<T>): Promise<T> => {
     const t = performance.now()
@@ -284,6 +317,7 @@ async function stageTxt2img(
   const wall = (performance.now() - t0) / 1000
   await set.release()
   return {
+    weights,
     size: `${s.width}x${s.height}`,
     steps: s.stepsRun,
     wall_s: +wall.toFixed(1),
@@ -299,8 +333,9 @@ async function child(stage: string): Promise<void> {
   const file = arg('file', '')
   let r: Record<string, unknown>
   if (stage === 'convert') r = await stageConvert(file)
-  else if (stage === 'unet') r = await stageUnet(file, size, threads)
-  else if (stage === 'txt2img') r = await stageTxt2img(file, size, Number(arg('steps', '2')), threads)
+  else if (stage === 'unet') r = await stageUnet(file, size, threads, arg('weights', 'fp32') as Weights)
+  else if (stage === 'txt2img')
+    r = await stageTxt2img(arg('weights', 'fp32') as Weights, file, size, Number(arg('steps', '2')), threads)
   else throw new Error(`unknown stage ${stage}`)
   const low = stop()
   process.stdout.write(
@@ -310,7 +345,7 @@ async function child(stage: string): Promise<void> {
 
 function runChild(stage: string, file: string): Promise<Record<string, unknown>> {
   return new Promise((resolve) => {
-    const extra = ['size', 'steps', 'threads'].flatMap((k) =>
+    const extra = ['size', 'steps', 'threads', 'weights'].flatMap((k) =>
       process.argv.includes(`--${k}`) ? [`--${k}`, arg(k, '')] : [],
     )
     const p = spawn(

@@ -320,6 +320,24 @@ describe.skipIf(!HAVE)('SDXL pipelines on the tiny model', async () => {
     for (let i = 0; i < 128; i++) expect(Math.abs(p[128 + i]! - pooled[i]!)).toBeLessThan(1e-4)
   })
 
+  it('fp16-resident weights (no fp32 copies folded at session creation) give the same noise prediction', async () => {
+    const lean = new ModelSet('lean', converted?.paths ?? {}, { preference: 'cpu', keepFp16Weights: true })
+    const f = await SafetensorsFile.open(path.join(DIR, 'unet.safetensors'))
+    const get = async (n: string) => new ort.Tensor('float32', await f.readFloat32(n), f.info(n).shape)
+    const sample = await get('sample')
+    const ctx = await get('encoder_hidden_states')
+    const added = { textEmbeds: await get('text_embeds'), timeIds: await get('time_ids') }
+    const eps = await f.readFloat32('eps')
+    await f.close()
+    const a = (await set.unet(sample, 999, ctx, added)).data as Float32Array
+    const b = (await lean.unet(sample, 999, ctx, added)).data as Float32Array
+    await lean.release()
+    let max = 0
+    for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!))
+    expect(max).toBeLessThan(1e-5)
+    expect(a.length).toBe(eps.length / 3)
+  })
+
   it('txt2img, img2img, inpaint and outpaint run through the shared pipeline code', async () => {
     const run = async (req: Parameters<typeof withDefaults>[0]): Promise<StudioBatch[]> => {
       const batches: StudioBatch[] = []
