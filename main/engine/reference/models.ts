@@ -53,6 +53,15 @@ export class ReferenceModels {
     private readonly opts: ReferenceModelsOptions,
   ) {}
 
+  /** The run's conversion cache and session settings (for case kinds that convert models of their own). */
+  get cacheRoot(): string {
+    return this.opts.cacheRoot
+  }
+
+  get session(): SessionConfig | undefined {
+    return this.opts.session
+  }
+
   private scan(): Promise<Found> {
     this.found ??= (async () => {
       const f: Found = { checkpoints: [], loras: [], diffusers: [], bpeGz: [], tokenizerDirs: [] }

@@ -1,5 +1,6 @@
 import { img2imgCase } from './img2img'
 import { inpaint9Case, inpaintLegacyCase } from './inpaint'
+import * as ip from './ipadapter'
 import { schedulersCase } from './schedulers'
 import { sdxlTextEncodersCase } from './sdxl-text-encoders'
 import { textEncoderCase } from './text-encoder'
@@ -22,6 +23,12 @@ export const CASE_RUNNERS: Record<string, CaseRunner> = {
   vae_encode: vaeEncodeCase,
   vae_decode: vaeDecodeCase,
   schedulers: schedulersCase,
+  'clip_preprocess*': ip.clipPreprocessCase,
+  'image_encoder*': ip.imageEncoderCase,
+  'image_proj*': ip.imageProjCase,
+  'unet_ip*': ip.unetIpCase,
+  'blend*': ip.blendCase,
+  'txt2img_ip*': ip.txt2imgIpCase,
   'img2img_*': img2imgCase,
   'inpaint_legacy_*': inpaintLegacyCase,
   'inpaint_9ch_*': inpaint9Case,
