@@ -1,13 +1,15 @@
+import fs from 'node:fs'
 import { appPaths } from '../platform/paths'
 import { createHandlers, type Handlers } from './api'
 import { EventBus } from './events'
 import { GalleryStore } from './generation/gallery'
 import { readImageParameters } from './generation/parameters'
-import { createResolvers } from './generation/resolve'
+import { createResolvers, type GenerationResolvers } from './generation/resolve'
 import { GenerationService } from './generation/service'
 import { JobManager } from './jobs'
 import { UpscaleJobs } from '../engine/upscale/jobs'
 import { ModelsService } from './models/service'
+import { hasTokenizer, tokenizerDir } from './models/tokenizer'
 import { keyFileSecretBox, SecretsService, type SecretBox } from './secrets'
 import { SettingsService } from './settings'
 import { fileStore, type KeyValueStore } from './store'
@@ -45,22 +47,46 @@ export function createServices(opts: ServicesOptions): Services {
   const bus = new EventBus()
   const jobs = new JobManager(bus)
   const gallery = new GalleryStore(paths.outputs, readImageParameters)
+  const settings = new SettingsService(store, opts.home, bus, env)
+  const secrets = new SecretsService(store, opts.secretBox ?? keyFileSecretBox(paths.keyFile), env)
+  const models = new ModelsService({ home: opts.home, settings, secrets, bus, jobs })
+  const tokenizers = tokenizerDir(paths.tokenizers)
+  // Names resolve through the library the Models section manages (its folder follows the settings).
+  const current = async (): Promise<GenerationResolvers> => {
+    const s = settings.get()
+    return createResolvers({
+      library: await models.library(),
+      roots: [s.libraryRoot, ...s.extraLibraryRoots],
+    })
+  }
+  const resolvers: GenerationResolvers = {
+    async model(ref) {
+      const resolved = await (await current()).model(ref)
+      // Single-file checkpoints carry no tokenizer: fetch CLIP's once (offline, the job reports it missing).
+      if (!hasTokenizer(tokenizers) && fs.existsSync(resolved.path) && fs.statSync(resolved.path).isFile()) {
+        await models.ensureClipTokenizer().catch(() => undefined)
+      }
+      return resolved
+    },
+    lora: async (name) => (await current()).lora(name),
+    upscaler: async (name) => {
+      const r = await current()
+      return r.upscaler ? r.upscaler(name) : name
+    },
+  }
   const generation = new GenerationService({
     bus,
     jobs,
     gallery,
-    resolvers: createResolvers({ roots: [paths.library] }),
+    resolvers,
     cacheRoot: paths.conversionCache,
+    tokenizerCacheDir: tokenizers,
     appVersion: APP_VERSION,
   })
-  const settings = new SettingsService(store, opts.home, bus, env)
-  const secrets = new SecretsService(store, opts.secretBox ?? keyFileSecretBox(paths.keyFile), env)
-  const models = new ModelsService({ home: opts.home, settings, secrets, bus, jobs })
-  const upscaleResolvers = createResolvers({ roots: [paths.library] })
   const upscale = new UpscaleJobs({
     jobs,
     gallery,
-    resolve: (name) => upscaleResolvers.upscaler?.(name) ?? name,
+    resolve: (name) => resolvers.upscaler?.(name) ?? name,
   })
   return {
     version: APP_VERSION,
