@@ -95,6 +95,18 @@ export interface LoraRequest {
   weight: number
 }
 
+/**
+ * An image prompt (IP-Adapter reference image): encoded bytes, a gallery image, or an http(s) URL that main
+ * fetches (the renderer never does). `weight` is the adapter scale (A1111 / ComfyUI IP-Adapter weight,
+ * default 1); several images are averaged by weight before the projection and run at the largest weight.
+ */
+export interface ImagePromptRequest {
+  image?: Uint8Array
+  galleryId?: string
+  url?: string
+  weight?: number
+}
+
 export interface OutpaintRequest {
   left?: number
   right?: number
@@ -157,6 +169,12 @@ export interface GenerateRequest {
   rng?: 'cpu' | 'gpu'
   /** SDXL size conditioning (advanced; ignored by SD 1.x models). */
   sdxl?: SdxlConditioning
+  /** Image prompts (IP-Adapter) for txt2img and img2img; Midjourney image URLs / --iw / /blend also land here. */
+  imagePrompts?: ImagePromptRequest[]
+  /** IP-Adapter model (library id/name or file); default: the library's adapter for the checkpoint's family. */
+  ipAdapter?: string
+  /** CLIP image encoder (library id/name, folder or file); default: the library's encoder the adapter needs. */
+  imageEncoder?: string
 }
 
 /**

@@ -131,6 +131,29 @@ export const generateRequestSchema = z
       })
       .strict()
       .optional(),
+    imagePrompts: z
+      .array(
+        z
+          .object({
+            image: bytes.optional(),
+            galleryId: outputId.optional(),
+            url: z
+              .string()
+              .max(4096)
+              .regex(/^https?:\/\//i, 'an http(s) URL')
+              .optional(),
+            weight: z.number().min(0).max(2).optional(),
+          })
+          .strict()
+          .refine(
+            (p) => [p.image, p.galleryId, p.url].filter((x) => x !== undefined).length === 1,
+            'give exactly one of image, galleryId or url',
+          ),
+      )
+      .max(8)
+      .optional(),
+    ipAdapter: z.string().min(1).max(4096).optional(),
+    imageEncoder: z.string().min(1).max(4096).optional(),
   })
   .strict()
 

@@ -7,6 +7,7 @@ import { registerConvert } from './commands/convert'
 import { registerUpscale } from './commands/upscale'
 import { registerGenerate } from './commands/generate'
 import { registerModels } from './commands/models'
+import { registerBlend } from './commands/blend'
 
 /** Every `atelier` subcommand registers here (one line each). */
 export function registerCommands(program: Command): void {
@@ -18,4 +19,5 @@ export function registerCommands(program: Command): void {
   registerUpscale(program)
   registerGenerate(program)
   registerModels(program)
+  registerBlend(program)
 }

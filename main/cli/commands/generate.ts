@@ -23,8 +23,9 @@ import { GenerationService } from '../../services/generation/service'
 import { JobManager } from '../../services/jobs'
 import { CliError } from '../index'
 import { progressBar } from '../progress'
+import { addImagePromptOptions, imagePromptRequest } from './image-prompt-flags'
 
-interface GenerateOptions {
+export interface GenerateOptions {
   model: string
   prompt: string
   negative?: string
@@ -73,6 +74,9 @@ interface GenerateOptions {
   sdUpscale?: string
   sdUpscaler?: string
   tileOverlap?: string
+  ipImage?: string[]
+  ipAdapter?: string
+  imageEncoder?: string
 }
 
 function num(v: string | undefined, flag: string, int = true): number | undefined {
@@ -133,6 +137,7 @@ export function requestFromOptions(mode: GenerateMode, o: GenerateOptions): Gene
     strength: num(o.strength, '--strength', false),
     ...(o.exactSteps ? { exactSteps: true } : {}),
     ...(o.lora.length ? { loras: o.lora.map(parseLoraFlag) } : {}),
+    ...imagePromptRequest(o),
   }
   const clip = num(o.clipSkip, '--clip-skip')
   if (clip !== undefined) {
@@ -225,7 +230,7 @@ function outName(out: string, i: number): string {
   return `${out.slice(0, out.length - path.extname(out).length)}-${i}${ext}`
 }
 
-async function runGenerate(mode: GenerateMode, o: GenerateOptions): Promise<void> {
+export async function runGenerate(mode: GenerateMode, o: GenerateOptions): Promise<void> {
   const req = requestFromOptions(mode, o)
   const home = o.home ? path.resolve(o.home) : atelierHome()
   const paths = appPaths(home)
@@ -332,6 +337,7 @@ function common(cmd: Command, mode: GenerateMode): Command {
       .option('--hires-steps <n>', 'hires fix steps (default: --steps)')
       .option('--hires-width <px>', 'hires fix: resize to this width instead of --hires-scale')
       .option('--hires-height <px>', 'hires fix: resize to this height instead of --hires-scale')
+  if (mode === 'txt2img' || mode === 'img2img') addImagePromptOptions(cmd)
   if (mode === 'img2img')
     cmd
       .option('--sd-upscale <factor>', 'SD upscale: upscale by this factor, then img2img tile by tile')

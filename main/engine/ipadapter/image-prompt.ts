@@ -128,8 +128,13 @@ export function appendImageTokens(
   return new ort.Tensor('float32', out, [rows, L + t.tokens, D])
 }
 
-/** The conditioning of a generation with the image tokens appended (see appendImageTokens). */
-export function withImageTokens(cond: Conditioning, t: ImageTokens, batch: number): Conditioning {
+/**
+ * The conditioning of a generation with the image tokens appended (see appendImageTokens); the batch is
+ * the context's rows over its blocks (uncond + one per AND sub-prompt).
+ */
+export function withImageTokens(cond: Conditioning, t: ImageTokens): Conditioning {
+  const blocks = (cond.withUncond ? 1 : 0) + cond.condWeights.length
+  const batch = (cond.context.dims[0] ?? blocks) / blocks
   return {
     ...cond,
     context: appendImageTokens(cond.context, t, { batch, withUncond: cond.withUncond }),

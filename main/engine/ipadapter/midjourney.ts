@@ -61,7 +61,10 @@ const BLEND_DIMENSIONS: Record<string, { width: number; height: number }> = {
 }
 
 /** True when the input uses image prompts, /blend or --iw (the caller then resolves `images`). */
-export function hasMidjourneyImages(input: string, isImageRef: (token: string) => boolean = () => false): boolean {
+export function hasMidjourneyImages(
+  input: string,
+  isImageRef: (token: string) => boolean = () => false,
+): boolean {
   const t = input.trim()
   if (/^\/blend(\s|$)/i.test(t) || /(^|\s)--iw(\s|$)/i.test(t)) return true
   const first = t.split(/\s+/)[0] ?? ''
@@ -74,7 +77,9 @@ function takeFlag(text: string, name: string): { text: string; value?: string; p
   const m = re.exec(text)
   if (!m) return { text, present: false }
   return {
-    text: `${text.slice(0, m.index)}${m[1] ?? ''}${text.slice(m.index + m[0].length)}`.replace(/\s+/g, ' ').trim(),
+    text: `${text.slice(0, m.index)}${m[1] ?? ''}${text.slice(m.index + m[0].length)}`
+      .replace(/\s+/g, ' ')
+      .trim(),
     value: m[2],
     present: true,
   }
@@ -99,7 +104,9 @@ export function parseMidjourneyImages(
   if (iwFlag.present) {
     const v = Number(iwFlag.value)
     if (iwFlag.value === undefined || !Number.isFinite(v))
-      throw new MidjourneyPromptError(`--iw expects a number from 0 to ${IW_MAX}, got "${iwFlag.value ?? ''}"`)
+      throw new MidjourneyPromptError(
+        `--iw expects a number from 0 to ${IW_MAX}, got "${iwFlag.value ?? ''}"`,
+      )
     if (v < 0 || v > IW_MAX)
       throw new MidjourneyPromptError(`--iw ${v} is outside Midjourney's range 0–${IW_MAX}`)
     iw = v

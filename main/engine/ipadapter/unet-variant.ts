@@ -2,9 +2,17 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import type { ConvertedModel } from '../../model-formats/convert/convert'
-import { cachedSha256 } from '../../model-formats/convert/cache'
+import { cachedSha256, writeJsonAtomic } from '../../model-formats/convert/cache'
 import { openCheckpointSource } from '../../model-formats/convert/source'
 import { onnx } from '../../model-formats/onnx/builder'
+import { ExternalDataWriter } from '../../model-formats/onnx/external-data'
+import { addBranches, scaleInputName } from '../../model-formats/lora/branch'
+import { assertLoraFamily, convertedFamily } from '../../model-formats/lora/family'
+import type { LoraFile } from '../../model-formats/lora/lora-file'
+import { readLora } from '../../model-formats/lora/lora-file'
+import { deltasByGraph, resolveTargets } from '../../model-formats/lora/targets'
+import type { Delta } from '../../model-formats/lora/targets'
+import type { LoraSpec } from '../../model-formats/lora/variant'
 import { buildUnet } from '../graphs/unet'
 import type { UnetBuildOptions } from '../graphs/unet'
 import { inferUnetConfig } from '../graphs/unet-config'
@@ -34,6 +42,8 @@ export interface IpUnetVariant {
   cached: boolean
   /** Image tokens the graph expects at the end of encoder_hidden_states. */
   tokens: number
+  /** LoRA multiplier inputs of the graph (`lora_scale_<k>`), also written beside it. */
+  loraInputs: Record<string, number>
 }
 
 export interface IpVariantOptions {
@@ -41,6 +51,11 @@ export interface IpVariantOptions {
   signal?: AbortSignal
   /** Variants kept per UNet folder (older ones are deleted). Default 4. */
   keep?: number
+  /**
+   * LoRAs on the same UNet: added as low-rank branches (the LoRA branch mode) with their multipliers as
+   * `lora_scale_<k>` inputs, written beside the graph (`ip-<key>.scales.json`) for the session to read.
+   */
+  loras?: LoraSpec[]
 }
 
 const DTYPES: Record<number, StoredDType> = {
@@ -86,7 +101,8 @@ function prune(dir: string, keep: number, current: string): void {
     .sort((a, b) => b.t - a.t)
   for (const { f } of files.slice(Math.max(0, keep - 1))) {
     const stem = f.slice(0, -'.onnx'.length)
-    for (const ext of ['.onnx', '.bin']) fs.rmSync(path.join(dir, `${stem}${ext}`), { force: true })
+    for (const ext of ['.onnx', '.bin', '.lora.bin', '.scales.json'])
+      fs.rmSync(path.join(dir, `${stem}${ext}`), { force: true })
   }
 }
 
@@ -118,20 +134,58 @@ export async function ipUnetVariant(
   const adapterFile = typeof adapter === 'string' ? adapter : adapter.file
   const cacheRoot = opts.cacheRoot ?? appPaths().conversionCache
   const sha = await cachedSha256(cacheRoot, adapterFile, { signal: opts.signal })
+  const loras = (opts.loras ?? []).filter((l) => l.multiplier !== 0)
+  const family = convertedFamily(model)
+  for (const l of loras) await assertLoraFamily(l.path, family)
+  const loraShas: string[] = []
+  for (const l of loras) loraShas.push(await cachedSha256(cacheRoot, l.path, { signal: opts.signal }))
   const key = crypto
     .createHash('sha256')
-    .update(`ip-v${IP_VARIANT_VERSION}\n${model.manifest.sourceKey}\n${model.manifest.precision}\n${sha}`)
+    .update(
+      `ip-v${IP_VARIANT_VERSION}\n${model.manifest.sourceKey}\n${model.manifest.precision}\n${sha}\n${JSON.stringify(loraShas)}`,
+    )
     .digest('hex')
     .slice(0, 16)
   const dir = path.dirname(model.paths.unet)
   const out = path.join(dir, `ip-${key}.onnx`)
   const bin = `ip-${key}.bin`
+  const scalesFile = path.join(dir, `ip-${key}.scales.json`)
   const w = typeof adapter === 'string' ? await loadIpAdapter(adapter) : adapter
-  if (fs.existsSync(out) && fs.existsSync(path.join(dir, bin))) {
-    const now = new Date()
-    fs.utimesSync(out, now, now)
-    return { path: out, key, cached: true, tokens: w.tokens }
+  // Only the LoRAs that touch the UNet get branches (text-encoder-only LoRAs leave it alone).
+  const files: LoraFile[] = []
+  try {
+    for (const l of loras) files.push(await readLora(l.path))
+    const unetDeltas = files.length ? ((await deltasByGraph(files)).get('unet') ?? []) : []
+    const scales = Object.fromEntries(
+      [...new Set(unetDeltas.map((d) => d.lora))].map((k) => [scaleInputName(k), loras[k]?.multiplier ?? 1]),
+    )
+    const ready = fs.existsSync(out) && fs.existsSync(path.join(dir, bin))
+    if (!ready) await buildVariant(model, w, { dir, out, bin, key, unetDeltas, signal: opts.signal })
+    else {
+      const now = new Date()
+      fs.utimesSync(out, now, now)
+    }
+    if (Object.keys(scales).length) writeJsonAtomic(scalesFile, scales)
+    if (!ready) prune(dir, opts.keep ?? 4, key)
+    return { path: out, key, cached: ready, tokens: w.tokens, loraInputs: scales }
+  } finally {
+    for (const f of files) await f.st.close()
   }
+}
+
+async function buildVariant(
+  model: ConvertedModel,
+  w: IpAdapterWeights,
+  o: {
+    dir: string
+    out: string
+    bin: string
+    key: string
+    unetDeltas: Delta[]
+    signal?: AbortSignal
+  },
+): Promise<void> {
+  const { dir, out, bin } = o
   const base = new CheckpointWeights(graphWeightSources(model.paths.unet), { modelDir: dir })
   const config = inferUnetConfig(base, {})
   const layers = crossAttentionLayers(base)
@@ -140,27 +194,34 @@ export async function ipUnetVariant(
     layers,
     label: path.basename(model.manifest.source.path),
   })
-  if (opts.signal?.aborted) throw new Error('cancelled')
+  if (o.signal?.aborted) throw new Error('cancelled')
   const kvSources = new Map<string, WeightSource>(
     [...w.kv].map(([name, t]) => [name, { kind: 'data', shape: t.shape, data: t.data }]),
   )
   const kv = new CheckpointWeights(kvSources, { modelDir: dir, sideFileName: bin })
   const tmp = `${out}.${process.pid}.tmp`
+  const loraBin = `ip-${o.key}.lora.bin`
+  let side: ExternalDataWriter | undefined
   try {
     const hook = ipAdapterHook({ tokens: w.tokens, weights: kv, layers })
     const { graph } = buildUnet(base, { ...(await unetOptions(model)), crossAttention: hook })
-    const bytes = graph.encode()
+    const proto = graph.toModel()
     kv.close()
-    fs.writeFileSync(tmp, bytes)
+    if (o.unetDeltas.length) {
+      const inits = new Map((proto.graph?.initializer ?? []).map((t) => [t.name ?? '', t]))
+      const byWeight = resolveTargets('unet', inits, o.unetDeltas)
+      side = new ExternalDataWriter(dir, loraBin)
+      await addBranches(proto, byWeight, side, loraBin)
+      side.close()
+    }
+    fs.writeFileSync(tmp, onnx.ModelProto.encode(proto).finish())
     fs.renameSync(tmp, out)
   } catch (err) {
     kv.close()
-    fs.rmSync(tmp, { force: true })
-    fs.rmSync(path.join(dir, bin), { force: true })
+    side?.close()
+    for (const f of [tmp, path.join(dir, bin), path.join(dir, loraBin)]) fs.rmSync(f, { force: true })
     throw err
   }
-  prune(dir, opts.keep ?? 4, key)
-  return { path: out, key, cached: false, tokens: w.tokens }
 }
 
 export { IP_SCALE_INPUT }

@@ -35,6 +35,8 @@ import type { DiffusionModel, LatentShape, StepInfo } from './types'
 import { throwIfAborted } from './types'
 import { decodeImage } from '../image/codec'
 import { hiresFix, sdUpscale } from '../upscale/hires'
+import { withImageTokens } from '../ipadapter/image-prompt'
+import type { ImageTokens } from '../ipadapter/image-prompt'
 
 /** A request with every default filled in (what metadata records). */
 export type StudioRequest = Required<
@@ -129,6 +131,8 @@ export interface StudioEnv {
   signal?: AbortSignal
   onProgress?: (p: StudioProgress) => void | Promise<void>
   onBatch?: (b: StudioBatch) => void | Promise<void>
+  /** Image prompt (IP-Adapter): tokens appended to every conditioning row; `model` must have the IP UNet. */
+  imageTokens?: ImageTokens
 }
 
 export interface StudioSummary {
@@ -278,7 +282,7 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
   // Only-masked inpainting works at a fixed size: the family's default unless given.
   if (req.mode === 'inpaint' && req.inpaintArea === 'only-masked')
     req = { ...req, width: req.width ?? size, height: req.height ?? size }
-  const cond = await encodePrompts({
+  const textCond = await encodePrompts({
     model: env.model,
     encode: env.encode,
     prompt: req.prompt,
@@ -289,6 +293,7 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
     clipSkip: req.clipSkip,
     cfg: req.cfgScale > 1,
   })
+  const cond = env.imageTokens ? withImageTokens(textCond, env.imageTokens) : textCond
   const summary: StudioSummary = {
     width: 0,
     height: 0,

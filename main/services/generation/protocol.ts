@@ -21,6 +21,12 @@ export interface ResolvedLora {
   civitaiVersionId?: number
 }
 
+/** Image prompts of a job: the models, resolved to files (the images are bytes in request.imagePrompts). */
+export interface ResolvedImagePrompt {
+  adapter: { path: string; name: string; sha256?: string }
+  encoder: { path: string; name: string }
+}
+
 /** A request with defaults applied and names resolved to files (what the worker runs). */
 export interface WorkerJob {
   jobId: string
@@ -29,6 +35,8 @@ export interface WorkerJob {
   seed: number
   model: ResolvedModel
   loras: ResolvedLora[]
+  /** Set when the request has image prompts (IP-Adapter). */
+  imagePrompt?: ResolvedImagePrompt
   /** Conversion cache folder. */
   cacheRoot: string
   /** Tokenizer folder / BPE file; default lookup when absent. */

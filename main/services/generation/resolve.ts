@@ -2,6 +2,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { AppError } from '../errors'
 import type { ResolvedModel } from './protocol'
+import type { ImagePromptResolvers } from '../image-prompts/prepare'
+import { imagePromptResolvers } from '../image-prompts/resolvers'
 
 /** What a LoRA name resolves to (weight comes from the request or the prompt tag). */
 export interface LoraFileRef {
@@ -11,7 +13,7 @@ export interface LoraFileRef {
 }
 
 /** Plug-in points for the library: model and LoRA names to files. */
-export interface GenerationResolvers {
+export interface GenerationResolvers extends ImagePromptResolvers {
   model(ref: string): Promise<ResolvedModel> | ResolvedModel
   lora(name: string): Promise<LoraFileRef> | LoraFileRef
   /** An upscaler name to a model file; keywords ('Latent…', 'Lanczos', 'Nearest', 'None') come back unchanged. */
@@ -32,6 +34,8 @@ export interface LibraryRecordLike {
 
 export interface LibraryLike {
   get(idOrName: string): LibraryRecordLike | undefined
+  /** Every record (image-prompt defaults: IP-Adapters and image encoders). */
+  list?(): LibraryRecordLike[]
 }
 
 const MODEL_EXT = ['.safetensors', '.ckpt']
@@ -80,6 +84,7 @@ function findByStem(dir: string, name: string, exts: string[], depth = 4): strin
  */
 export function createResolvers(opts: { library?: LibraryLike; roots: string[] }): GenerationResolvers {
   return {
+    ...imagePromptResolvers(opts),
     model(ref) {
       const rec = opts.library?.get(ref)
       if (rec && rec.type === 'checkpoint')

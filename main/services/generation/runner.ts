@@ -22,6 +22,10 @@ import { assertLoraCompatible, assertRunnable, probeModel, ProbeError } from '..
 import type { ProbeResult } from '../../model-formats/probe'
 import { PickleRefusedError } from '../../model-formats/pickle'
 import type { FromWorker, ToWorker, WorkerImage, WorkerJob } from './protocol'
+import { ImagePromptRuntime } from '../../engine/ipadapter/runtime'
+import { ipUnetVariant, IP_SCALE_INPUT } from '../../engine/ipadapter/unet-variant'
+import { IpAdapterError } from '../../engine/ipadapter/adapter'
+import { imagePromptParameters } from '../image-prompts/metadata'
 
 type Post = (m: FromWorker, transfer?: ArrayBuffer[]) => void
 
@@ -43,6 +47,7 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof TokenizerError)
     return { code: err.code === 'tokenizer-missing' ? 'not-found' : 'invalid-input', message }
   if (err instanceof ImageDecodeError) return { code: 'invalid-input', message }
+  if (err instanceof IpAdapterError) return { code: 'unsupported', message }
   if (/multiple of 8|strength|steps|no step/.test(message)) return { code: 'invalid-input', message }
   if ((err as { code?: string }).code === 'ENOENT') return { code: 'not-found', message }
   return { code: 'internal', message }
@@ -70,6 +75,7 @@ export class JobRunner {
   private loaded: Loaded | undefined
   private readonly hashes = new Map<string, Promise<string>>()
   private current: { jobId: string; abort: AbortController } | undefined
+  private readonly imagePrompts = new ImagePromptRuntime()
 
   constructor(private readonly post: Post) {}
 
@@ -81,12 +87,17 @@ export class JobRunner {
     } else if (m.type === 'dispose') {
       this.current?.abort.abort()
       void this.loaded?.set.release()
+      void this.imagePrompts.release()
       this.loaded = undefined
     }
   }
 
   private async load(job: WorkerJob, signal: AbortSignal): Promise<Loaded> {
-    const key = JSON.stringify([job.model.path, job.loras.map((l) => [l.path, l.weight])])
+    const key = JSON.stringify([
+      job.model.path,
+      job.loras.map((l) => [l.path, l.weight]),
+      job.imagePrompt?.adapter.path ?? null,
+    ])
     if (this.loaded?.key === key) return this.loaded
     const status = (message: string): void => this.post({ type: 'status', jobId: job.jobId, message })
     const probe = await probeModel(job.model.path)
@@ -104,9 +115,19 @@ export class JobRunner {
         ),
     })
     const specs = job.loras.map((l) => ({ path: l.path, multiplier: l.weight }))
-    const paths = specs.length
+    let paths = specs.length
       ? (await applyLoras(converted, specs, { cacheRoot: job.cacheRoot, signal })).paths
       : converted.paths
+    // Image prompts: the UNet with IP-Adapter's image attention (and the LoRAs' UNet branches, if any).
+    if (job.imagePrompt) {
+      status(`preparing image prompts for ${label(job)}`)
+      const v = await ipUnetVariant(converted, job.imagePrompt.adapter.path, {
+        cacheRoot: job.cacheRoot,
+        signal,
+        loras: specs,
+      })
+      paths = { ...paths, unet: v.path }
+    }
     await this.loaded?.set.release()
     this.loaded = undefined
     const set = new ModelSet(key, paths)
@@ -165,6 +186,7 @@ export class JobRunner {
       if (req.hires.steps) extra['Hires steps'] = String(req.hires.steps)
       extra['Hires upscaler'] = upscalerLabel(req.hires.upscaler, 'Latent')
     }
+    Object.assign(extra, imagePromptParameters(job))
     if (req.mode === 'img2img' && req.sdUpscale) {
       extra['SD upscale'] = String(req.sdUpscale.scale ?? 2)
       extra['SD upscale upscaler'] = upscalerLabel(req.sdUpscale.upscaler, 'Lanczos')
@@ -232,6 +254,17 @@ export class JobRunner {
             ? { explicit: loaded.converted.manifest.tokenizerDir }
             : { cacheDir: job.tokenizerCacheDir },
       )
+      const imageTokens = job.imagePrompt
+        ? await this.imagePrompts.tokens(
+            { adapter: job.imagePrompt.adapter.path, encoder: job.imagePrompt.encoder.path },
+            (job.request.imagePrompts ?? []).flatMap((p) =>
+              p.image ? [{ bytes: p.image, weight: p.weight ?? 1 }] : [],
+            ),
+            { cacheRoot: job.cacheRoot, signal: abort.signal },
+          )
+        : undefined
+      // The image weight is a graph input: a new weight is a new feed, never a new session.
+      if (imageTokens) loaded.set.setInputs({ unet: { [IP_SCALE_INPUT]: imageTokens.scale } })
       const previewEvery = Math.max(1, Math.round(req.steps / 6))
       await runStudio(req, job.seed, {
         model: loaded.set,
@@ -240,6 +273,7 @@ export class JobRunner {
         // Not stored in single files: the probe gives the diffusers config's value or the family's.
         ...(loaded.probe.vae?.scalingFactor ? { scalingFactor: loaded.probe.vae.scalingFactor } : {}),
         signal: abort.signal,
+        ...(imageTokens ? { imageTokens } : {}),
         onProgress: async (p) => {
           const preview =
             p.step % previewEvery === 0 && p.step < p.total

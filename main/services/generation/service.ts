@@ -15,6 +15,8 @@ import type { GalleryStore } from './gallery'
 import type { FromWorker, ResolvedLora, WorkerJob } from './protocol'
 import type { GenerationResolvers } from './resolve'
 import { GenerationWorker, type WorkerHandlers } from './worker-client'
+import { prepareImagePrompts } from '../image-prompts/prepare'
+import type { ImageFetcher } from '../models/images'
 
 export interface GenerationServiceOptions {
   bus: EventBus
@@ -29,6 +31,8 @@ export interface GenerationServiceOptions {
   tokenizerCacheDir?: string
   /** Test hook: how the worker is made. */
   makeWorker?: (h: WorkerHandlers) => GenerationWorker
+  /** How image-prompt URLs are fetched (default: services/models/images fetchImage). */
+  fetchImage?: ImageFetcher
 }
 
 interface Running {
@@ -93,9 +97,18 @@ export class GenerationService {
         parsed.error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; '),
         parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
       )
-    const req = parsed.data as GenerateRequest
-    checkRequest(req)
-    const model = await this.o.resolvers.model(req.model)
+    checkRequest(parsed.data as GenerateRequest)
+    const model = await this.o.resolvers.model(parsed.data.model)
+    // Image prompts (IP-Adapter, Midjourney image syntax): references to bytes, adapter and encoder to files.
+    const {
+      request: req,
+      imagePrompt,
+      warnings,
+    } = await prepareImagePrompts(parsed.data as GenerateRequest, model, {
+      resolvers: this.o.resolvers,
+      gallery: this.o.gallery,
+      ...(this.o.fetchImage ? { fetchImage: this.o.fetchImage } : {}),
+    })
     const loras: ResolvedLora[] = []
     const tags = extractExtraNetworks(req.prompt).loras
     for (const l of [...(req.loras ?? []), ...tags.map((t) => ({ name: t.name, weight: t.weight }))]) {
@@ -120,6 +133,7 @@ export class GenerationService {
         seed,
         model,
         loras,
+        ...(imagePrompt ? { imagePrompt } : {}),
         cacheRoot: this.o.cacheRoot,
         tokenizer: this.o.tokenizer,
         tokenizerCacheDir: this.o.tokenizerCacheDir,
@@ -131,7 +145,7 @@ export class GenerationService {
         return this.run(job, ctx)
       })
       this.queue = turn.catch(() => undefined)
-      ctx.report(0, 'queued')
+      ctx.report(0, warnings.length ? warnings.join(' ') : 'queued')
       // a job cancelled while it waits for its turn finishes at once (run() then skips it)
       const cancelledWhileQueued = new Promise<never>((_, reject) =>
         ctx.signal.addEventListener(
