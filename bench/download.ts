@@ -1,28 +1,36 @@
 /**
  * Download throughput: the DownloadManager (hashing while writing, then verify + rename) against curl on the
- * same loopback URL. Prints JSON.
+ * same loopback URL, interleaved round by round so both see the same machine load. Prints JSON.
  *
  *   npx tsx bench/download.ts
- *   ATELIER_BENCH_DOWNLOAD_BYTES=536870912 ATELIER_BENCH_RUNS=3 npx tsx bench/download.ts
+ *   ATELIER_BENCH_DOWNLOAD_BYTES=1073741824 ATELIER_BENCH_RUNS=3 npx tsx bench/download.ts
+ *   ATELIER_BENCH_BASELINE=/path/to/other/checkout npx tsx bench/download.ts   # before/after in one run
  *
  * The source file is sparse (holes read as zeros, so the server's disk is not the bottleneck) with a random
- * first 64 MiB; ATELIER_BENCH_RANDOM=1 writes it fully random instead. Runs alternate curl and the manager;
- * medians are reported. Target: manager >= 90 % of `curl -o /dev/null`.
+ * first 64 MiB; ATELIER_BENCH_RANDOM=1 writes it fully random instead. The server is a separate Node process
+ * (the fixture responder). Each round runs `curl -o /dev/null`, `curl -o file`, the manager with inline
+ * hashing and with worker hashing (and the baseline checkout's manager, if given). Reported: median MiB/s,
+ * median CPU-s/GiB of the client process (threads included; curl's from `times`) and of the server, the 1-minute
+ * load average at each sample, and the manager's ratio to both curl runs (ratio of medians, and median of per-round ratios).
+ * Target: the manager (the hashing mode 'auto' picks here) >= 90 % of curl.
  */
 import { execFile, spawn } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { listen, serveBytes, defaultFaults } from '../e2e/fixtures/remote/fixture-http'
 import { DownloadManager } from '../main/downloads/manager'
 
 const run = promisify(execFile)
 const SIZE = Number(process.env.ATELIER_BENCH_DOWNLOAD_BYTES ?? 2 * 1024 ** 3)
-const RUNS = Math.max(1, Number(process.env.ATELIER_BENCH_RUNS ?? 3))
+const RUNS = Math.max(1, Number(process.env.ATELIER_BENCH_RUNS ?? 5))
 const FULL_RANDOM = process.env.ATELIER_BENCH_RANDOM === '1'
+const BASELINE = process.env.ATELIER_BENCH_BASELINE
 const MiB = 1024 * 1024
+const GiB = 1024 ** 3
 
 async function makeSource(file: string): Promise<string> {
   const fh = await fs.promises.open(file, 'w')
@@ -65,10 +73,29 @@ interface Sample {
   rate: number
   /** CPU seconds (user + sys) of the downloading process */
   cpu: number
+  /** CPU seconds of the server process meanwhile */
+  serverCpu: number
+  /** 1-minute load average when the sample started */
+  load: number
 }
 
+let serverOrigin = ''
+async function serverCpuNow(): Promise<number> {
+  return Number(await (await fetch(`${serverOrigin}/__cpu`)).text())
+}
+
+/** Run one download and add the server's CPU seconds to its sample. */
+async function sampled(fn: () => Promise<Omit<Sample, 'serverCpu'>>): Promise<Sample> {
+  const s0 = await serverCpuNow()
+  const sample = await fn()
+  return { ...sample, serverCpu: (await serverCpuNow()) - s0 }
+}
+
+const load1 = (): number => Math.round((os.loadavg()[0] ?? 0) * 100) / 100
+
 /** `curl -o <out>`; CPU time from bash's `times` (children's user + sys). */
-async function curl(url: string, out: string): Promise<Sample> {
+async function curl(url: string, out: string): Promise<Omit<Sample, 'serverCpu'>> {
+  const load = load1()
   const script = `curl -s -f -o "$1" -w '%{size_download} %{time_total}\\n' "$2"; times`
   const { stdout } = await run('bash', ['-c', script, 'bench', out, url])
   const lines = stdout.trim().split('\n')
@@ -79,45 +106,51 @@ async function curl(url: string, out: string): Promise<Sample> {
     const m = /(\d+)m([\d.]+)s/.exec(t)
     return s + Number(m?.[1] ?? 0) * 60 + Number(m?.[2] ?? 0)
   }, 0)
-  return { rate: SIZE / (secs ?? 1), cpu }
+  return { rate: SIZE / (secs ?? 1), cpu, load }
 }
 
 function cpuNow(): number {
-  const u = process.cpuUsage() // whole process, worker threads included
+  const u = process.cpuUsage() // whole process: worker threads and the libuv pool included
   return (u.user + u.system) / 1e6
 }
 
 /** Floor without curl: a plain Node GET discarding the body. */
-async function nodeGet(url: string): Promise<Sample> {
+async function nodeGet(url: string): Promise<Omit<Sample, 'serverCpu'>> {
+  const load = load1()
   const t0 = performance.now()
   const c0 = cpuNow()
   const res = await fetch(url)
   let n = 0
   for await (const c of res.body ?? []) n += (c as Uint8Array).byteLength
   if (n !== SIZE) throw new Error(`fetched ${n} bytes`)
-  return { rate: SIZE / ((performance.now() - t0) / 1000), cpu: cpuNow() - c0 }
+  return { rate: SIZE / ((performance.now() - t0) / 1000), cpu: cpuNow() - c0, load }
 }
 
+type Manager = typeof DownloadManager
+
 async function manager(
+  impl: Manager,
   url: string,
   dir: string,
   sha: string,
-  i: number,
+  tag: string,
   hashInWorker: 'never' | 'always',
-): Promise<Sample> {
-  const stateDir = path.join(dir, `state-${i}`)
-  const dest = path.join(dir, `dest-${i}`)
-  const m = await DownloadManager.open({ stateDir, progressIntervalMs: 500, hashInWorker })
+): Promise<Omit<Sample, 'serverCpu'>> {
+  const stateDir = path.join(dir, `state-${tag}`)
+  const dest = path.join(dir, `dest-${tag}`)
+  const m = await impl.open({ stateDir, progressIntervalMs: 250, hashInWorker })
   try {
+    const load = load1()
     const t0 = performance.now()
     const c0 = cpuNow()
     const job = await m.enqueue({ url, destDir: dest, fileName: 'big.safetensors', expectedSha256: sha })
     const done = await m.whenSettled(job.id)
     const secs = (performance.now() - t0) / 1000
+    const cpu = cpuNow() - c0
     if (done.state !== 'done' || !done.verified) {
       throw new Error(`download ${done.state}: ${done.error?.message}`)
     }
-    return { rate: SIZE / secs, cpu: cpuNow() - c0 }
+    return { rate: SIZE / secs, cpu, load }
   } finally {
     await m.dispose()
     await fs.promises.rm(dest, { recursive: true, force: true })
@@ -131,16 +164,35 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2
 }
 const mbps = (x: number): number => Math.round((x / MiB) * 10) / 10
-const summary = (xs: Sample[]): { MiBps: number; runsMiBps: number[]; cpuSecondsPerGiB: number } => ({
+const r3 = (x: number): number => Math.round(x * 1000) / 1000
+const cpuPerGiB = (x: Sample): number => x.cpu / (SIZE / GiB)
+const r2 = (x: number): number => Math.round(x * 100) / 100
+const summary = (xs: Sample[]) => ({
   MiBps: mbps(median(xs.map((x) => x.rate))),
   runsMiBps: xs.map((x) => mbps(x.rate)),
-  cpuSecondsPerGiB: Math.round((median(xs.map((x) => x.cpu)) / (SIZE / 1024 ** 3)) * 100) / 100,
+  cpuSecondsPerGiB: r2(median(xs.map(cpuPerGiB))),
+  runsCpuSecondsPerGiB: xs.map((x) => r2(cpuPerGiB(x))),
+  serverCpuSecondsPerGiB: r2(median(xs.map((x) => x.serverCpu / (SIZE / GiB)))),
+  load1: xs.map((x) => x.load),
 })
+/** Manager vs curl: ratio of the medians, and the median of the per-round ratios (robust to load drift). */
+const ratio = (a: Sample[], b: Sample[]) =>
+  b.length === 0
+    ? null
+    : {
+        ofMedians: r3(median(a.map((x) => x.rate)) / median(b.map((x) => x.rate))),
+        perRoundMedian: r3(median(a.map((x, i) => x.rate / (b[i]?.rate ?? x.rate)))),
+      }
 
 /** Server mode (child process, so it does not share the manager's event loop): serve argv file, print URL. */
 async function serve(file: string): Promise<void> {
   const bytes = { size: SIZE, etag: '"bench"', lastModified: new Date(), diskPath: file }
-  const l = await listen((req, res) => void serveBytes(req, res, bytes, defaultFaults()))
+  const l = await listen((req, res) => {
+    if (req.url === '/__cpu') {
+      const u = process.cpuUsage()
+      res.end(String((u.user + u.system) / 1e6))
+    } else void serveBytes(req, res, bytes, defaultFaults())
+  })
   process.stdout.write(`${l.url}/big.safetensors\n`)
 }
 
@@ -162,51 +214,87 @@ async function startServer(file: string): Promise<{ url: string; close(): Promis
   }
 }
 
+async function loadBaseline(): Promise<Manager | null> {
+  if (!BASELINE) return null
+  const file = path.resolve(BASELINE, 'main/downloads/manager.ts')
+  const mod = (await import(pathToFileURL(file).href)) as { DownloadManager: Manager }
+  return mod.DownloadManager
+}
+
 async function main(): Promise<void> {
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'atelier-bench-dl-'))
   const src = path.join(dir, 'source.bin')
   const sha = await makeSource(src)
-  const server = { ...(await startServer(src)), sha }
+  const server = await startServer(src)
+  serverOrigin = new URL(server.url).origin
+  const baseline = await loadBaseline()
+  const loadStart = os.loadavg()
   try {
     const curlOk = await hasCurl()
-    const floor: Sample[] = []
-    const toFile: Sample[] = []
-    const inline: Sample[] = []
-    const worker: Sample[] = []
+    const s = {
+      floor: [] as Sample[],
+      toFile: [] as Sample[],
+      inline: [] as Sample[],
+      worker: [] as Sample[],
+      baseInline: [] as Sample[],
+      baseWorker: [] as Sample[],
+    }
     for (let i = 0; i < RUNS; i++) {
-      floor.push(curlOk ? await curl(server.url, '/dev/null') : await nodeGet(server.url))
+      s.floor.push(await sampled(() => (curlOk ? curl(server.url, '/dev/null') : nodeGet(server.url))))
       if (curlOk) {
         const out = path.join(dir, 'curl.out')
-        toFile.push(await curl(server.url, out))
+        s.toFile.push(await sampled(() => curl(server.url, out)))
         await fs.promises.rm(out, { force: true })
       }
-      inline.push(await manager(server.url, dir, server.sha, 2 * i, 'never'))
-      worker.push(await manager(server.url, dir, server.sha, 2 * i + 1, 'always'))
+      s.inline.push(await sampled(() => manager(DownloadManager, server.url, dir, sha, `i${i}`, 'never')))
+      s.worker.push(await sampled(() => manager(DownloadManager, server.url, dir, sha, `w${i}`, 'always')))
+      if (baseline) {
+        s.baseInline.push(await sampled(() => manager(baseline, server.url, dir, sha, `bi${i}`, 'never')))
+        s.baseWorker.push(await sampled(() => manager(baseline, server.url, dir, sha, `bw${i}`, 'always')))
+      }
     }
-    const best = Math.max(median(inline.map((x) => x.rate)), median(worker.map((x) => x.rate)))
-    const ratio = best / median(floor.map((x) => x.rate))
-    process.stdout.write(
-      `${JSON.stringify(
-        {
-          bench: 'download',
-          bytes: SIZE,
-          runs: RUNS,
-          source: FULL_RANDOM ? 'random' : 'sparse+64MiB-random',
-          server: 'separate Node process, loopback',
-          floor: { what: curlOk ? 'curl -o /dev/null' : 'node fetch, body discarded', ...summary(floor) },
-          curlToFile: curlOk ? summary(toFile) : null,
-          managerInlineHash: summary(inline),
-          managerWorkerHash: summary(worker),
-          ratioVsFloor: Math.round(ratio * 1000) / 1000,
-          target: 0.9,
-          pass: ratio >= 0.9,
-          cpus: os.cpus().length,
-          loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
-        },
-        null,
-        2,
-      )}\n`,
-    )
+    // What hashInWorker 'auto' picks for this file on this machine (see DownloadManagerOptions).
+    const autoMode = os.availableParallelism() >= 2 ? 'worker' : 'inline'
+    const chosen = autoMode === 'worker' ? s.worker : s.inline
+    const vsFloor = ratio(chosen, s.floor)
+    const vsFile = ratio(chosen, s.toFile)
+    const out = {
+      bench: 'download',
+      bytes: SIZE,
+      runs: RUNS,
+      source: FULL_RANDOM ? 'random' : 'sparse+64MiB-random',
+      server: 'separate Node process (fixture responder), loopback',
+      curlNull: { what: curlOk ? 'curl -o /dev/null' : 'node fetch, body discarded', ...summary(s.floor) },
+      curlToFile: curlOk ? summary(s.toFile) : null,
+      managerInlineHash: summary(s.inline),
+      managerWorkerHash: summary(s.worker),
+      baseline: baseline
+        ? {
+            checkout: BASELINE,
+            managerInlineHash: summary(s.baseInline),
+            managerWorkerHash: summary(s.baseWorker),
+            baselineVsCurlToFile: {
+              inline: ratio(s.baseInline, s.toFile),
+              worker: ratio(s.baseWorker, s.toFile),
+            },
+          }
+        : null,
+      autoHashing: autoMode,
+      ratios: {
+        managerVsCurlNull: vsFloor,
+        managerVsCurlToFile: vsFile,
+        inlineVsCurlToFile: ratio(s.inline, s.toFile),
+        workerVsCurlToFile: ratio(s.worker, s.toFile),
+      },
+      target: 0.9,
+      passVsCurlNull: (vsFloor?.ofMedians ?? 0) >= 0.9,
+      passVsCurlToFile: vsFile === null ? null : vsFile.ofMedians >= 0.9,
+      cpus: os.availableParallelism(),
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      loadavgStart: loadStart.map((x) => Math.round(x * 100) / 100),
+      loadavgEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    }
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
   } finally {
     await server.close()
     await fs.promises.rm(dir, { recursive: true, force: true })

@@ -287,6 +287,27 @@ describe('httpGet', () => {
     }
   })
 
+  it('the idle limit counts from the last read, not from the start', async () => {
+    const server = await rawServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n')
+      let sent = 0
+      const timer = setInterval(() => {
+        socket.write('x')
+        if (++sent === 20) clearInterval(timer)
+      }, 50)
+      socket.on('close', () => clearInterval(timer))
+    })
+    try {
+      // 20 bytes, one every 50 ms: ~1 s in all, with a 300 ms idle limit.
+      const res = await get(`${server.url}/trickle`, { idleTimeoutMs: 300 })
+      const sink = collector()
+      await res.pipe(sink)
+      expect(sink.bytes().toString()).toBe('x'.repeat(20))
+    } finally {
+      await server.close()
+    }
+  })
+
   it('reads an error body as text and can drop a response unread', async () => {
     const server = await rawServer((socket, head) => {
       if (head.startsWith('GET /err'))
