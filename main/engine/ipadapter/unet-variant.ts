@@ -187,7 +187,8 @@ async function buildVariant(
 ): Promise<void> {
   const { dir, out, bin } = o
   const base = new CheckpointWeights(graphWeightSources(model.paths.unet), { modelDir: dir })
-  const config = inferUnetConfig(base, {})
+  const options = await unetOptions(model)
+  const config = inferUnetConfig(base, options)
   const layers = crossAttentionLayers(base)
   assertAdapterFitsUnet(w, {
     crossAttentionDim: config.crossAttentionDim,
@@ -204,7 +205,7 @@ async function buildVariant(
   let side: ExternalDataWriter | undefined
   try {
     const hook = ipAdapterHook({ tokens: w.tokens, weights: kv, layers })
-    const { graph } = buildUnet(base, { ...(await unetOptions(model)), crossAttention: hook })
+    const { graph } = buildUnet(base, { ...options, crossAttention: hook })
     const proto = graph.toModel()
     kv.close()
     if (o.unetDeltas.length) {
