@@ -4,6 +4,8 @@ import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Library } from '../../library/library'
 import { PickleBuilder, torchSaveZip, zipStored } from '../../model-formats/pickle/torch-writer'
+import { hfKind } from '../../remote/huggingface/map'
+import { civitaiModelType } from '../../library/civitai-info'
 
 /** The library lists upscalers: Atelier's upscalers/ folder, A1111's models/ESRGAN, .pth read safely. */
 
@@ -71,5 +73,12 @@ describe('upscalers in the library', () => {
     } finally {
       await library.dispose()
     }
+  })
+
+  it('Civitai "Upscaler" models and tagged Hugging Face repos install as upscalers', () => {
+    expect(civitaiModelType('Upscaler')).toBe('upscaler')
+    expect(hfKind(['image-to-image', 'super-resolution', 'pytorch'], null, 'image-to-image')).toBe('upscaler')
+    expect(hfKind(['esrgan'], null, null)).toBe('upscaler')
+    expect(hfKind(['text-to-image'], 'diffusers', 'text-to-image')).toBe('checkpoint')
   })
 })

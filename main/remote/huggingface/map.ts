@@ -12,6 +12,13 @@ export function hfKind(
   if (t.has('controlnet')) return 'controlnet'
   if (t.has('textual_inversion')) return 'embedding'
   if (t.has('vae')) return 'vae'
+  // Upscalers (ESRGAN / Real-ESRGAN / compact .pth files) by their usual tags.
+  if (
+    ['super-resolution', 'esrgan', 'real-esrgan', 'realesrgan', 'upscaler', 'image-upscaling'].some((x) =>
+      t.has(x),
+    )
+  )
+    return 'upscaler'
   if (library === 'diffusers' || library === 'diffusion-single-file' || pipeline === 'text-to-image')
     return 'checkpoint'
   return 'other'
