@@ -188,7 +188,7 @@ async function stageConvert(file: string): Promise<Record<string, unknown>> {
   }
 }
 
-type Weights = 'fp32' | 'fp16-resident'
+type Weights = 'fp32' | 'low-memory'
 
 async function stageUnet(
   file: string,
@@ -206,11 +206,11 @@ async function stageUnet(
   const before = await ceiling.measure()
   await ceiling.release()
   const tCreate = performance.now()
-  // fp32: ORT folds every weight's Cast at session creation (fp32 weights resident). fp16-resident: constant
+  // fp32: ORT folds every weight's Cast at session creation (fp32 weights resident). low-memory: constant
   // folding is off, so the fp16 weights stay as stored and each is cast when its layer runs.
   const sess = await ort.InferenceSession.create(
     model.paths.unet,
-    sessionOptions('cpu', { threads, keepFp16Weights: weights === 'fp16-resident' }),
+    sessionOptions('cpu', { threads, lowMemory: weights === 'low-memory' }),
   )
   const loadS = (performance.now() - tCreate) / 1000
   const rssLoaded = process.memoryUsage().rss
@@ -274,7 +274,7 @@ async function stageTxt2img(
   const set = new ModelSet('sdxl-bench', model.paths, {
     threads,
     preference: 'cpu',
-    keepFp16Weights: weights === 'fp16-resident',
+    lowMemory: weights === 'low-memory',
   })
   const times: Record<string, number> = { text_s: 0, unet_s: 0, decode_s: 0 }
   const timed = <T>(k: string, p: Promise<T>): Promise<T> => {

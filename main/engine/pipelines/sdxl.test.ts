@@ -320,8 +320,8 @@ describe.skipIf(!HAVE)('SDXL pipelines on the tiny model', async () => {
     for (let i = 0; i < 128; i++) expect(Math.abs(p[128 + i]! - pooled[i]!)).toBeLessThan(1e-4)
   })
 
-  it('fp16-resident weights (no fp32 copies folded at session creation) give the same noise prediction', async () => {
-    const lean = new ModelSet('lean', converted?.paths ?? {}, { preference: 'cpu', keepFp16Weights: true })
+  it('low-memory sessions (fp16 weights cast per layer, no arena) give the same noise prediction', async () => {
+    const lean = new ModelSet('lean', converted?.paths ?? {}, { preference: 'cpu', lowMemory: true })
     const f = await SafetensorsFile.open(path.join(DIR, 'unet.safetensors'))
     const get = async (n: string) => new ort.Tensor('float32', await f.readFloat32(n), f.info(n).shape)
     const sample = await get('sample')

@@ -11,11 +11,12 @@ export interface SessionConfig {
   onFallback?: (skip: ProviderSkip) => void
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4
   /**
-   * Keep weights stored as fp16 in fp16 in memory and cast each one when its layer runs, instead of ORT
-   * folding every Cast into fp32 copies at session creation: about half the weight memory (SDXL's UNet: 4.8
-   * instead of 9.6 GiB, and no fp16 + fp32 peak while the session is created), for some speed.
+   * Low-memory mode: weights stored as fp16 stay fp16 in memory and each is cast when its layer runs (instead
+   * of ORT folding every Cast into fp32 copies at session creation: half the weight memory, e.g. SDXL's UNet
+   * 4.8 instead of 9.6 GiB, and no fp16 + fp32 peak while the session is created), and activation memory is
+   * returned after every run (no CPU arena). Slower; for models that do not fit otherwise.
    */
-  keepFp16Weights?: boolean
+  lowMemory?: boolean
 }
 
 /** ORT optimizers that turn fp16 weights feeding a Cast into fp32 copies (one list, ';'-separated). */
@@ -53,8 +54,12 @@ export function sessionOptions(
     interOpNumThreads: 1,
     executionMode: 'sequential',
     logSeverityLevel: cfg.logSeverityLevel ?? 3,
-    ...(cfg.keepFp16Weights
-      ? { extra: { optimization: { disable_specified_optimizers: FP32_WEIGHT_FOLDING } } }
+    ...(cfg.lowMemory
+      ? {
+          enableCpuMemArena: false,
+          enableMemPattern: false,
+          extra: { optimization: { disable_specified_optimizers: FP32_WEIGHT_FOLDING } },
+        }
       : {}),
   }
 }
