@@ -140,6 +140,7 @@ describe('parsing', () => {
     expect(bodyDecoder({ status: 200, headers: { 'transfer-encoding': 'gzip' } }).mode).toBe('close')
     expect(bodyDecoder({ status: 200, headers: {} }).mode).toBe('close')
     expect(bodyDecoder({ status: 304, headers: { 'content-length': '10' } }).done).toBe(true)
+    expect(bodyDecoder({ status: 200, headers: { 'content-length': '0' } }).done).toBe(true)
   })
 
   it('decodes chunked bodies in place, whatever the read boundaries', () => {
@@ -298,8 +299,8 @@ describe('httpGet', () => {
       socket.on('close', () => clearInterval(timer))
     })
     try {
-      // 20 bytes, one every 50 ms: ~1 s in all, with a 300 ms idle limit.
-      const res = await get(`${server.url}/trickle`, { idleTimeoutMs: 300 })
+      // 20 bytes, one every 50 ms: ~1 s in all, with a 500 ms idle limit.
+      const res = await get(`${server.url}/trickle`, { idleTimeoutMs: 500 })
       const sink = collector()
       await res.pipe(sink)
       expect(sink.bytes().toString()).toBe('x'.repeat(20))
