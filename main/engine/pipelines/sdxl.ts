@@ -79,6 +79,7 @@ export function withAddedConditioning(
     id: model.id,
     family: model.family,
     encodeText: (i, b, s) => model.encodeText(i, b, s),
+    ...(model.encodeTextXL ? { encodeTextXL: model.encodeTextXL.bind(model) } : {}),
     encode: (image) => model.encode(image),
     decode: (latents) => model.decode(latents),
     unet: async (sample, t, context) => {

@@ -122,7 +122,7 @@ describe.skipIf(!haveSdxl)(
         if (s.kind !== 'file' || !s.file) throw new Error('file source expected')
         const fd = fs.openSync(s.file, 'r')
         const buf = Buffer.alloc((s.end ?? 0) - (s.begin ?? 0))
-        fs.readSync(fd, buf, 0, buf.length, s.begin)
+        fs.readSync(fd, buf, 0, buf.length, s.begin ?? 0)
         fs.closeSync(fd)
         return buf
       }

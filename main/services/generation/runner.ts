@@ -3,6 +3,7 @@
  * between jobs, runs the studio pipeline, and sends back progress, PNGs with A1111 metadata, and errors
  * as readable {code, message} pairs. Nothing here touches the main thread's state.
  */
+import os from 'node:os'
 import path from 'node:path'
 import type { ApiError } from '../../../preload/contract-types'
 import { encodePngWithParameters } from '../../engine/metadata'
@@ -130,7 +131,10 @@ export class JobRunner {
     }
     await this.loaded?.set.release()
     this.loaded = undefined
-    const set = new ModelSet(key, paths)
+    // SDXL with fp32 weights needs about 18 GiB while its UNet session is created (fp16 + fp32 copies):
+    // below 32 GiB of RAM its weights stay fp16 and are cast per layer (bench/sdxl.ts).
+    const lowMemory = probe.base === 'sdxl' && os.totalmem() < 32 * 2 ** 30
+    const set = new ModelSet(key, paths, { lowMemory })
     this.loaded = { key, set, probe, converted }
     return this.loaded
   }
