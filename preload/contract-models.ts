@@ -208,7 +208,8 @@ export interface InstallResult {
   alreadyInstalled: string | null
 }
 
-export type LibraryModelType = 'checkpoint' | 'lora' | 'vae' | 'embedding' | 'upscaler'
+export type LibraryModelType =
+  'checkpoint' | 'lora' | 'vae' | 'embedding' | 'upscaler' | 'ip-adapter' | 'image-encoder'
 export type LibraryFamily =
   'sd-1' | 'sd-2' | 'sdxl' | 'sd-3' | 'flux-1' | 'flux-2' | 'auraflow' | 'kolors' | 'other'
 export type LibrarySource = 'civitai' | 'huggingface' | 'local'
@@ -353,7 +354,9 @@ export const modelsRequestSchemas = {
   'downloads:clear': z.object({}).strict(),
   'library:list': z
     .object({
-      type: z.enum(['checkpoint', 'lora', 'vae', 'embedding', 'upscaler']).optional(),
+      type: z
+        .enum(['checkpoint', 'lora', 'vae', 'embedding', 'upscaler', 'ip-adapter', 'image-encoder'])
+        .optional(),
       family: z
         .enum(['sd-1', 'sd-2', 'sdxl', 'sd-3', 'flux-1', 'flux-2', 'auraflow', 'kolors', 'other'])
         .optional(),

@@ -15,6 +15,8 @@ export const ATELIER_DIRS: Record<ModelType, string> = {
   vae: 'vaes',
   embedding: 'embeddings',
   upscaler: 'upscalers',
+  'ip-adapter': 'ip-adapters',
+  'image-encoder': 'image-encoders',
 }
 
 const ATELIER_TYPE_DIRS: Array<[string, ModelType]> = [
@@ -24,6 +26,10 @@ const ATELIER_TYPE_DIRS: Array<[string, ModelType]> = [
   ['vae', 'vae'],
   ['embeddings', 'embedding'],
   ['upscalers', 'upscaler'],
+  ['ip-adapters', 'ip-adapter'],
+  ['ipadapter', 'ip-adapter'],
+  ['image-encoders', 'image-encoder'],
+  ['clip_vision', 'image-encoder'],
 ]
 
 // A1111 webui root (also Forge / SD.Next, which keep the same names).
@@ -56,6 +62,8 @@ const COMFY_TYPE_DIRS: Array<[string, ModelType]> = [
   ['models/vae', 'vae'],
   ['models/embeddings', 'embedding'],
   ['models/upscale_models', 'upscaler'],
+  ['models/ipadapter', 'ip-adapter'],
+  ['models/clip_vision', 'image-encoder'],
 ]
 
 async function isDir(p: string): Promise<boolean> {

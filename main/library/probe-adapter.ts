@@ -1,4 +1,5 @@
 import { describeArch } from '../engine/upscale/arch'
+import { imagePromptModelInfo } from '../engine/ipadapter/probe'
 import { probeUpscaler } from '../engine/upscale/weights'
 import { PickleRefusedError } from '../model-formats/pickle'
 import { ProbeError, probeModel as probe } from '../model-formats/probe'
@@ -18,6 +19,8 @@ function architecture(r: ProbeResult): string {
 export async function probeModel(file: string): Promise<ProbeInfo> {
   const upscaler = await upscalerInfo(file)
   if (upscaler) return upscaler
+  const imagePrompt = await imagePromptModelInfo(file)
+  if (imagePrompt) return imagePrompt
   try {
     const r = await probe(file)
     return {

@@ -5,8 +5,17 @@
  * `publicRecord()` strips them before a record crosses to the renderer.
  */
 
-export type ModelType = 'checkpoint' | 'lora' | 'vae' | 'embedding' | 'upscaler'
-export const MODEL_TYPES: readonly ModelType[] = ['checkpoint', 'lora', 'vae', 'embedding', 'upscaler']
+export type ModelType =
+  'checkpoint' | 'lora' | 'vae' | 'embedding' | 'upscaler' | 'ip-adapter' | 'image-encoder'
+export const MODEL_TYPES: readonly ModelType[] = [
+  'checkpoint',
+  'lora',
+  'vae',
+  'embedding',
+  'upscaler',
+  'ip-adapter',
+  'image-encoder',
+]
 
 /** Families the header probe can tell apart. */
 export type ProbeFamily = 'sd-1' | 'sd-2' | 'sdxl'

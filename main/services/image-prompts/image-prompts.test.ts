@@ -72,8 +72,8 @@ describe.skipIf(!HAVE)('image prompts in the service', () => {
   let tmp = ''
   let roots: string[] = []
   let gallery: GalleryStore
-  let a = new Uint8Array()
-  let b = new Uint8Array()
+  let a: Uint8Array = new Uint8Array()
+  let b: Uint8Array = new Uint8Array()
   const fetched: string[] = []
   const fetchImage = async (url: string): Promise<{ bytes: Uint8Array; contentType: string }> => {
     fetched.push(url)

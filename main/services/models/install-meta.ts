@@ -12,7 +12,9 @@ import type { InstallStatus } from './dto'
 export const installMetaSchema = z.object({
   install: z.enum(['civitai', 'hf-file', 'hf-folder', 'tokenizer']),
   label: z.string(),
-  type: z.enum(['checkpoint', 'lora', 'vae', 'embedding', 'upscaler']).optional(),
+  type: z
+    .enum(['checkpoint', 'lora', 'vae', 'embedding', 'upscaler', 'ip-adapter', 'image-encoder'])
+    .optional(),
   /** Civitai: the model-version JSON written as `.civitai.info`. */
   civitai: z.record(z.string(), z.unknown()).optional(),
   previewUrl: z.string().optional(),

@@ -22,6 +22,7 @@ import { InstalledIndex } from './badges'
 import { isInstallable, pickImage } from './dto'
 import type { ImageFetcher } from './images'
 import { readMeta, toJsonValue, type InstallMeta, type InstallStatusStore } from './install-meta'
+import { isImagePromptPickle } from './image-prompt-files'
 
 export interface InstallerDeps {
   library: Library
@@ -50,7 +51,9 @@ const KIND_TO_TYPE: Partial<Record<RemoteModelKind, ModelType>> = {
 function installable(kind: RemoteModelKind | undefined, f: RemoteFile): boolean {
   if (isInstallable(f)) return true
   if (/^(training data|config|archive)$/i.test(f.fileType)) return false
-  return kind === 'upscaler' && /\.(pth|pt)$/i.test(f.name)
+  if (kind === 'upscaler' && /\.(pth|pt)$/i.test(f.name)) return true
+  // IP-Adapters (ip-adapter_sd15.bin) and image encoders (pytorch_model.bin) often ship as pickles too.
+  return isImagePromptPickle(f)
 }
 
 function typeFor(kind: RemoteModelKind | undefined, file: RemoteFile): ModelType | undefined {

@@ -7,6 +7,7 @@ import { useStore } from '../studio/store'
 import { sendTo, STUDIO_TABS, studio } from '../studio/studio-state'
 import { restoreFromPng, toast } from './restore'
 import { UpscaleAction } from '../upscale/UpscaleAction'
+import { BlendAction } from './BlendAction'
 
 interface Loaded {
   bytes: Uint8Array
@@ -231,6 +232,7 @@ export function GalleryPage(): React.JSX.Element {
           ))}
         </div>
         <p className="hint">Drop any PNG with A1111 parameters onto the window to restore its settings.</p>
+        {items && <BlendAction items={items} />}
       </div>
       {current && (
         <Details

@@ -15,7 +15,15 @@ import { ImageBox } from './ImageBox'
 import { LibraryDetails } from './LibraryDetails'
 import { browseHref } from './route'
 
-const TYPES: LibraryModelType[] = ['checkpoint', 'lora', 'embedding', 'vae', 'upscaler']
+const TYPES: LibraryModelType[] = [
+  'checkpoint',
+  'lora',
+  'embedding',
+  'vae',
+  'upscaler',
+  'ip-adapter',
+  'image-encoder',
+]
 const FAMILIES: LibraryFamily[] = ['sd-1', 'sd-2', 'sdxl', 'sd-3', 'flux-1', 'flux-2', 'other']
 const SOURCES: { value: LibrarySource; label: string }[] = [
   { value: 'civitai', label: 'Civitai' },

@@ -2,6 +2,7 @@ import { useEffect } from 'react'
 import { ASPECTS, floor8, sizeForAspect, snap8 } from '../../canvas-kit/geometry'
 import { familyBase } from './generation-adapter'
 import { LoraPicker } from './LoraPicker'
+import { ImagePrompts } from './ImagePrompts'
 import { ModelPicker } from './ModelPicker'
 import { SAMPLERS, type ModeInputs } from './params'
 import { PromptField } from './PromptField'
@@ -128,6 +129,7 @@ export function GenerationPanel({
         onChange={(negativePrompt) => setParams({ negativePrompt })}
       />
       <LoraPicker />
+      <ImagePrompts mode={mode} />
       {children}
       <fieldset>
         <legend>Sampling</legend>

@@ -3,11 +3,17 @@
  * parameters, each tab's input image, the running job with its live preview, the last results, and the
  * library lists for the pickers. Lives outside React so switching sections keeps everything.
  */
-import type { GenerateMode, GenerationResult, OutputImage } from '../../../../preload/contract-types'
+import type {
+  GenerateMode,
+  GenerateRequest,
+  GenerationResult,
+  OutputImage,
+} from '../../../../preload/contract-types'
 import { bytesUrl, loadImage, releaseImage, type LoadedImage } from '../../canvas-kit/image-io'
 import { gallery, generation, library, type LibraryModel } from './generation-adapter'
 import { buildRequest, DEFAULT_PARAMS, type GenerationParams, type ModeInputs } from './params'
 import { withUpscaleOptions } from '../upscale/upscale-options'
+import { withImagePrompts } from './image-prompts'
 import { createStore } from './store'
 
 export type StudioTab = 'img2img' | 'inpaint' | 'outpaint'
@@ -185,17 +191,25 @@ async function finish(job: RunningJob, r: GenerationResult): Promise<void> {
   studio.set(patch)
 }
 
-/** Build the request for a tab and start it; errors (missing model, image, mask) are shown, not thrown. */
-export async function generate(mode: GenerateMode, inputs: ModeInputs): Promise<void> {
+/**
+ * Build the request for a tab and start it; errors (missing model, image, mask) are shown, not thrown.
+ * `adjust` rewrites the built request (the Gallery's Blend action).
+ */
+export async function generate(
+  mode: GenerateMode,
+  inputs: ModeInputs,
+  adjust?: (req: GenerateRequest) => GenerateRequest,
+): Promise<void> {
   hookEvents()
   const s = studio.get()
   if (s.job || s.starting) return
   let req
   try {
-    req = withUpscaleOptions(mode, buildRequest(mode, s.params, inputs))
+    req = withImagePrompts(mode, withUpscaleOptions(mode, buildRequest(mode, s.params, inputs)))
     // Names resolve through the library and through a plain folder search alike; ids only through the library.
     const ck = selectedCheckpoint(s)
     if (ck) req.model = ck.name
+    if (adjust) req = adjust(req)
   } catch (err) {
     notify(mode, 'error', err instanceof Error ? err.message : String(err))
     return
