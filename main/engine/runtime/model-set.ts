@@ -15,6 +15,9 @@ export type Component = (typeof COMPONENTS)[number]
 export class ModelSet {
   readonly graphs: Partial<Record<Component, OnnxGraph>> = {}
 
+  /** Low-memory sets keep one stage's sessions at a time (text encoders, UNet, VAE): peak = the largest. */
+  private readonly oneStage: boolean
+
   constructor(
     readonly id: string,
     paths: Partial<Record<Component, string>>,
@@ -27,6 +30,12 @@ export class ModelSet {
       // A ready ONNX folder may lack a graph (often vae_encoder): then the set simply has no such graph.
       if (p && fs.existsSync(p)) this.graphs[c] = new OnnxGraph(c, p, cfg, inputs[c])
     }
+    this.oneStage = cfg.lowMemory === true
+  }
+
+  /** In low-memory sets, releases every loaded session but those of the stage about to run. */
+  private async enter(stage: readonly Component[]): Promise<void> {
+    if (this.oneStage) await this.release(COMPONENTS.filter((c) => !stage.includes(c)))
   }
 
   /** Changes scalar inputs (LoRA multipliers) of loaded or unloaded graphs; no reload needed. */
@@ -69,6 +78,7 @@ export class ModelSet {
 
   /** Text encoder: ids [batch, seq] -> hidden states [batch, seq, width]; clipSkip 2 = penultimate + LN. */
   async encodeText(ids: BigInt64Array, batch: number, clipSkip: 1 | 2 = 1): Promise<ort.Tensor> {
+    await this.enter(['text_encoder'])
     const g = this.graph('text_encoder')
     await g.load()
     const seq = ids.length / batch
@@ -106,6 +116,7 @@ export class ModelSet {
     ids2: BigInt64Array,
     batch: number,
   ): Promise<{ hidden: ort.Tensor; hidden2: ort.Tensor; pooled: ort.Tensor }> {
+    await this.enter(['text_encoder', 'text_encoder_2'])
     const run = async (c: 'text_encoder' | 'text_encoder_2', x: BigInt64Array, outs: string[]) => {
       const g = this.graph(c)
       await g.load()
@@ -133,6 +144,7 @@ export class ModelSet {
     context: ort.Tensor,
     added?: { textEmbeds: ort.Tensor; timeIds: ort.Tensor },
   ): Promise<ort.Tensor> {
+    await this.enter(['unet'])
     const g = this.graph('unet')
     await g.load()
     const tType = await this.inputType(g, 'timestep')
@@ -151,12 +163,14 @@ export class ModelSet {
 
   /** VAE decode of latents already divided by the scaling factor; raw output in about [-1, 1]. */
   async decode(latents: ort.Tensor): Promise<ort.Tensor> {
+    await this.enter(['vae_decoder'])
     const r = await this.graph('vae_decoder').run({ latent_sample: latents })
     return (r.sample ?? Object.values(r)[0]) as ort.Tensor
   }
 
   /** VAE encode: image [-1, 1] -> mean and std of the latent distribution (unscaled). */
   async encode(image: ort.Tensor): Promise<{ mean: ort.Tensor; std: ort.Tensor }> {
+    await this.enter(['vae_encoder'])
     const g = this.graph('vae_encoder')
     await g.load()
     if (!g.inputNames.includes('image'))

@@ -14,7 +14,8 @@ export interface SessionConfig {
    * Low-memory mode: weights stored as fp16 stay fp16 in memory and each is cast when its layer runs (instead
    * of ORT folding every Cast into fp32 copies at session creation: half the weight memory, e.g. SDXL's UNet
    * 4.8 instead of 9.6 GiB, and no fp16 + fp32 peak while the session is created), and activation memory is
-   * returned after every run (no CPU arena). Slower; for models that do not fit otherwise.
+   * returned after every run (no CPU arena); a ModelSet then also keeps only the running stage's sessions
+   * (text encoders, UNet or VAE) loaded. Slower; for models that do not fit otherwise.
    */
   lowMemory?: boolean
 }
