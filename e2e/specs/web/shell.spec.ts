@@ -26,9 +26,7 @@ test('the served shell switches sections, and a setting survives a server restar
   const second = await serveApp(first.home)
   try {
     expect(second.token).not.toBe(first.token)
-    await page.goto(
-      second.url.replace('/?', '/#/settings?').replace('#/settings?token', '?token') + '#/settings',
-    )
+    await page.goto(`${second.url}#/settings`)
     await expect(page.getByTestId('nsfw')).toHaveValue('blur')
   } finally {
     await second.stop()
