@@ -14,17 +14,22 @@ import { convertCheckpoint } from '../main/model-formats/convert/convert'
 import { ensureIpAdapterSd15, ensureVitH14 } from './fixtures/full-ip-adapter'
 import { ensureFullSd15 } from './fixtures/full-sd15'
 import { log, machine } from './pipeline-timing'
-import { median } from './unet-common'
+import { median, unetFlops } from './unet-common'
+import { buildUnet } from '../main/engine/graphs/unet'
+import { CheckpointWeights } from '../main/engine/graphs/weights'
+import { graphWeightSources } from '../main/engine/ipadapter/unet-variant'
 
 /**
  * One UNet step with and without an image prompt on the full-size random-weight SD 1.5 (CFG batch 2,
  * 77 text tokens; with the image prompt + 4 image tokens and IP-Adapter's decoupled attention in all 16
  * cross-attentions at ip_scale 0.6), plus what an image prompt costs once per generation: building the IP
  * UNet variant (cached afterwards), the ViT-H/14 image encoder on one image, the projection. A weight change
- * is timed too: it must be a feed, not a new session. The two UNets run one after the other (one loaded at
- * a time: memory). Prints one JSON object.
+ * is timed too: it must be a feed, not a new session. The baseline UNet is built by the same builder from the
+ * same weights, without the hook. The two run in alternating rounds, one loaded at a time (memory); wall time
+ * and process CPU time per step are both reported (CPU time is steadier on a shared machine). Prints one
+ * JSON object.
  *
- *   npx tsx bench/ipadapter.ts [--size 512] [--rounds 3] [--steps 2] [--provider cpu] [--no-encoder] [--threads N]
+ *   npx tsx bench/ipadapter.ts [--size 512] [--rounds 6] [--steps 1] [--provider cpu] [--no-encoder] [--threads N]
  */
 
 function arg(name: string): string | undefined {
@@ -33,8 +38,8 @@ function arg(name: string): string | undefined {
 }
 
 const size = Number(arg('size') ?? 512)
-const steps = Number(arg('steps') ?? 2)
-const rounds = Number(arg('rounds') ?? 3)
+const steps = Number(arg('steps') ?? 1)
+const rounds = Number(arg('rounds') ?? 6)
 const providerArg = arg('provider') ?? 'cpu'
 if (!isProviderPreference(providerArg)) throw new Error(`--provider ${providerArg}: unknown provider`)
 const provider: ProviderPreference = providerArg
@@ -110,6 +115,16 @@ async function main(): Promise<void> {
   const [variant, buildMs] = await time(() => ipUnetVariant(converted, adapter, { cacheRoot }))
   const [, cachedMs] = await time(() => ipUnetVariant(converted, adapter, { cacheRoot }))
   const kvBytes = fs.statSync(path.join(unetDir, `ip-${variant.key}.bin`)).size
+  // The baseline: the same builder without the hook over the same weights (the cached base graph may come
+  // from an older builder with other graph forms).
+  const plainPath = path.join(unetDir, 'bench-plain.onnx')
+  const base = new CheckpointWeights(graphWeightSources(converted.paths.unet), { modelDir: unetDir })
+  const built = buildUnet(base)
+  fs.writeFileSync(plainPath, built.graph.encode())
+  const flops = {
+    withoutImagePrompt: unetFlops(built.config, 2, size / 8, size / 8, 77).total,
+    withImagePrompt: unetFlops(built.config, 2, size / 8, size / 8, 81).total,
+  }
 
   let encoder: Record<string, unknown> | undefined
   let tokens = { cond: seeded(4 * 768, 7), uncond: seeded(4 * 768, 8) }
@@ -152,7 +167,7 @@ async function main(): Promise<void> {
   // Rounds alternate the two UNets so that the shared machine's load drifts over both alike.
   for (let r = 0; r < rounds; r++) {
     log(`round ${r + 1}/${rounds}: UNet without an image prompt, ${size}x${size}, batch 2 ...`)
-    await round({ unet: converted.paths.unet }, {}, plainCtx, steps, plain)
+    await round({ unet: plainPath }, {}, plainCtx, steps, plain)
     log(`round ${r + 1}/${rounds}: UNet with an image prompt (IP-Adapter, ip_scale 0.6) ...`)
     await round({ unet: variant.path }, { [IP_SCALE_INPUT]: 0.6 }, ipCtx, steps, ip)
   }
@@ -175,6 +190,16 @@ async function main(): Promise<void> {
   const ps = summary(plain)
   const is = summary(ip)
   const pct = (a: number, b: number): number => +((100 * (a - b)) / b).toFixed(1)
+  // Paired by round (the two UNets of one round saw about the same load): with / without, per round.
+  const perRound = (xs: number[]): number[] =>
+    Array.from({ length: rounds }, (_, r) => median(xs.slice(r * steps, (r + 1) * steps)))
+  const pairs = (a: number[], b: number[]): number[] => {
+    const pa = perRound(a)
+    const pb = perRound(b)
+    return pa.map((x, i) => +(x / (pb[i] as number)).toFixed(3))
+  }
+  const wallRatios = pairs(ip.stepsMs, plain.stepsMs)
+  const cpuRatios = pairs(ip.cpuMs, plain.cpuMs)
 
   process.stdout.write(
     `${JSON.stringify(
@@ -195,8 +220,19 @@ async function main(): Promise<void> {
         withoutImagePrompt: ps,
         withImagePrompt: is,
         stepOverheadPct: {
-          wall: pct(is.medianMs as number, ps.medianMs as number),
-          cpu: pct(is.medianCpuMs as number, ps.medianCpuMs as number),
+          pairedWall: +(100 * (median(wallRatios) - 1)).toFixed(1),
+          pairedCpu: +(100 * (median(cpuRatios) - 1)).toFixed(1),
+          wallRatiosPerRound: wallRatios,
+          cpuRatiosPerRound: cpuRatios,
+          unpairedWall: pct(is.medianMs as number, ps.medianMs as number),
+          unpairedCpu: pct(is.medianCpuMs as number, ps.medianCpuMs as number),
+        },
+        flopsPerStep: {
+          ...flops,
+          extraPct: +(
+            (100 * (flops.withImagePrompt - flops.withoutImagePrompt)) /
+            flops.withoutImagePrompt
+          ).toFixed(3),
         },
         weightChange: { sessionsCreated: created, stepMs: Math.round(reweightedMs) },
         variant: {

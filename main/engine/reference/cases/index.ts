@@ -29,6 +29,7 @@ export const CASE_RUNNERS: Record<string, CaseRunner> = {
   'unet_ip*': ip.unetIpCase,
   'blend*': ip.blendCase,
   'txt2img_ip*': ip.txt2imgIpCase,
+  'img2img_ip*': ip.img2imgIpCase,
   'img2img_*': img2imgCase,
   'inpaint_legacy_*': inpaintLegacyCase,
   'inpaint_9ch_*': inpaint9Case,

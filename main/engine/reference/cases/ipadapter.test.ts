@@ -55,6 +55,102 @@ describe.skipIf(!present)('atelier reference on the IP-Adapter set', () => {
     }
   })
 
+  it('runs variants of the format: other scales, three blended images from raw images, img2img, no CFG', async () => {
+    const m = loadManifest(path.join(SET, 'manifest.json'))
+    const dir = path.join(tmp, 'variants')
+    fs.mkdirSync(dir)
+    const byName = (n: string) => m.cases.find((c) => c.name === n) as (typeof m.cases)[number]
+    const read = async (file: string, names: string[]): Promise<Record<string, TensorToWrite>> => {
+      const st = await SafetensorsFile.open(path.join(SET, file))
+      const out: Record<string, TensorToWrite> = {}
+      for (const n of names)
+        out[n] = { dtype: st.info(n).dtype, shape: st.info(n).shape, data: await st.readRaw(n) }
+      await st.close()
+      return out
+    }
+    const unet = byName('unet_ip')
+    const t2i = byName('txt2img_ip')
+    const blend = byName('blend')
+    const ip = await read(t2i.file, t2i.given)
+    const noise = ip.noise_00 as TensorToWrite
+    const img = ip.image_uint8_hwc as TensorToWrite
+    await writeSafetensors(path.join(dir, 'unet.safetensors'), await read(unet.file, unet.given))
+    await writeSafetensors(path.join(dir, 'blend.safetensors'), {
+      ...(await read(blend.file, ['image_uint8_hwc_0', 'image_uint8_hwc_1', 'sample', 'text_embeds'])),
+      image_uint8_hwc_2: img,
+    })
+    await writeSafetensors(path.join(dir, 't2i.safetensors'), ip)
+    await writeSafetensors(path.join(dir, 'i2i.safetensors'), {
+      ...ip,
+      init_image_uint8_hwc: img,
+      noise_01: noise,
+    })
+    const cases = [
+      {
+        ...unet,
+        name: 'unet_ip_more',
+        file: 'unet.safetensors',
+        expected: ['eps_scale_0_25', 'eps_scale_1_5', 'eps_scale_0', 'eps_text_only'],
+        trace: [],
+      },
+      {
+        ...blend,
+        name: 'blend_three',
+        file: 'blend.safetensors',
+        given: ['image_uint8_hwc_0', 'image_uint8_hwc_1', 'image_uint8_hwc_2', 'sample', 'text_embeds'],
+        params: { ...(blend.params as object), n_images: 3 },
+      },
+      {
+        ...t2i,
+        name: 'txt2img_ip_nocfg',
+        file: 't2i.safetensors',
+        params: { ...(t2i.params as object), guidance_scale: 1, scale: 0.3 },
+      },
+      {
+        ...t2i,
+        name: 'img2img_ip_ddim',
+        file: 'i2i.safetensors',
+        given: [...t2i.given, 'init_image_uint8_hwc', 'noise_01'],
+        noise: [{ tensor: 'noise_00' }, { tensor: 'noise_01' }],
+        params: { ...(t2i.params as object), strength: 0.5 },
+      },
+    ]
+    const manifest = {
+      ...JSON.parse(fs.readFileSync(m.path, 'utf8')),
+      cases,
+      files: {},
+      model: {
+        sd1_checkpoint: { file: path.resolve(SET, '../oracle/tiny-sd15.safetensors') },
+        image_encoder: { folder: `${path.join(SET, 'image_encoder')}/` },
+        ip_adapter: { file: path.join(SET, 'tiny-ip-adapter.safetensors') },
+      },
+    }
+    fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest))
+    const results = await runReference(path.join(dir, 'manifest.json'), {
+      out: path.join(tmp, 'out-variants'),
+      cacheRoot: path.join(tmp, 'cache'),
+      session: { preference: 'cpu' },
+    })
+    for (const r of results) expect(r.status, `${r.name}: ${r.message ?? ''}`).toBe('written')
+    const out = async (c: string, n: string): Promise<Float32Array> => {
+      const st = await SafetensorsFile.open(path.join(tmp, 'out-variants', `${c}.safetensors`))
+      const v = await st.readFloat32(n)
+      await st.close()
+      return v
+    }
+    expect([...(await out('unet_ip_more', 'eps_scale_0'))]).toEqual([
+      ...(await out('unet_ip_more', 'eps_text_only')),
+    ])
+    expect(await out('unet_ip_more', 'eps_scale_1_5')).not.toEqual(
+      await out('unet_ip_more', 'eps_scale_0_25'),
+    )
+    expect((await out('blend_three', 'image_embeds')).length).toBe(3 * 48)
+    for (const c of ['txt2img_ip_nocfg', 'img2img_ip_ddim']) {
+      const lat = await out(c, 'final_latents')
+      expect(lat.every(Number.isFinite), c).toBe(true)
+    }
+  })
+
   it('works from a copy with the expected and trace tensors removed (CLI), and its outputs match the goldens', async () => {
     const copy = path.join(tmp, 'stripped')
     fs.mkdirSync(copy)

@@ -6,6 +6,7 @@ import {
   configFromPreprocessorJson,
 } from '../../ipadapter/preprocess'
 import { appendImageTokens } from '../../ipadapter/image-prompt'
+import type { ImageTokens } from '../../ipadapter/image-prompt'
 import {
   combineEmbeds,
   projectImageEmbeds,
@@ -13,7 +14,8 @@ import {
   unconditionalTokens,
 } from '../../ipadapter/projection'
 import type { RawImage } from '../../image/types'
-import { coreTxt2Img } from '../../pipelines/core'
+import { coreImg2Img, coreTxt2Img } from '../../pipelines/core'
+import type { CoreOptions } from '../../pipelines/core'
 import type { LatentShape } from '../../pipelines/types'
 import { createScheduler, nameForOracleKey } from '../../schedulers'
 import type { ReferenceCase } from '../manifest'
@@ -225,74 +227,182 @@ export const blendCase: CaseRunner = (ctx) =>
     return out
   })
 
+interface IpPipeline {
+  p: Json
+  t: ImageTokens
+  /** [negative x B, positive x B] rows of text + image tokens. */
+  context: ort.Tensor
+  b: number
+  L: number
+  D: number
+  base: Omit<CoreOptions, 'model'>
+  rec: Recorder
+  noise: Awaited<ReturnType<typeof recordedNoise>>
+  shape: LatentShape
+}
+
 /**
- * IPAdapter.generate -> StableDiffusionPipeline: prompt embeds = [text, image tokens], negative = [negative
- * text, unconditional image tokens], every IP layer at params.scale, the case's scheduler and recorded noise.
+ * IPAdapter.generate's conditioning: prompt embeds = [text, image tokens], negative = [negative text,
+ * unconditional image tokens], each prompt repeated num_samples times; the case's scheduler, recorded noise,
+ * guidance (without CFG when guidance_scale <= 1: the positive rows alone).
+ */
+async function ipPipeline(
+  ctx: CaseContext,
+  m: IpAdapterCaseModels,
+  pixels: { data: Float32Array; count: number },
+  size: { height: number; width: number },
+): Promise<IpPipeline> {
+  const p = params(ctx.def)
+  const ip = await m.imagePrompts()
+  const embeds = await ip.encoder.embedPixels(pixels.data, pixels.count)
+  const t = ip.tokensFromEmbeds(embeds, new Array<number>(pixels.count).fill(1))
+  const pos = await ctx.given('text_prompt_embeds')
+  const neg = ctx.hasGiven('text_negative_prompt_embeds')
+    ? await ctx.given('text_negative_prompt_embeds')
+    : { ...pos, data: new Float32Array(pos.data.length) }
+  const [prompts = 1, L = 77, D = 0] = pos.shape
+  // IPAdapter.generate repeats every prompt's embeddings num_samples times (repeat(1, n, 1).view(...))
+  const samples = num(p, 'num_samples', 1)
+  const b = prompts * samples
+  const text = new Float32Array(2 * b * L * D)
+  for (let i = 0; i < prompts; i++)
+    for (let s = 0; s < samples; s++) {
+      const row = (x: RefTensor): Float32Array =>
+        (x.data as Float32Array).subarray(i * L * D, (i + 1) * L * D)
+      text.set(row(neg), (i * samples + s) * L * D)
+      text.set(row(pos), (b + i * samples + s) * L * D)
+    }
+  // diffusers order: [negative x B, positive x B]
+  const context = appendImageTokens(new ort.Tensor('float32', text, [2 * b, L, D]), t, {
+    batch: b,
+    withUncond: true,
+  })
+  const key = String(p.scheduler ?? '')
+  if (!key) throw new Error(`case ${ctx.def.name}: params.scheduler is missing`)
+  const cfg =
+    p.scheduler_config && typeof p.scheduler_config === 'object' ? (p.scheduler_config as object) : {}
+  const eta = typeof p.eta === 'number' ? p.eta : 0
+  const scheduler = createScheduler(nameForOracleKey(key) ?? key, { ...cfg, eta })
+  const shape: LatentShape = { batch: b, channels: 4, height: size.height / 8, width: size.width / 8 }
+  const rec = new Recorder()
+  const noise = await recordedNoise(ctx)
+  const guidanceScale = num(p, 'guidance_scale', 7.5)
+  const cfgOn = guidanceScale > 1
+  const rows = context.data as Float32Array
+  const per = (L + t.tokens) * D
+  const base: Omit<CoreOptions, 'model'> = {
+    scheduler,
+    steps: num(p, 'num_inference_steps', 50),
+    context: cfgOn ? context : new ort.Tensor('float32', rows.slice(b * per), [b, L + t.tokens, D]),
+    guidanceScale,
+    noise,
+    shape,
+    scalingFactor: scalingFactor(ctx),
+    signal: ctx.signal,
+    trace: rec.trace,
+  }
+  return { p, t, context, b, L, D, base, rec, noise, shape }
+}
+
+async function ipOutputs(
+  ctx: CaseContext,
+  set: CoreOptions['model'],
+  latents: Float32Array,
+  x: IpPipeline,
+): Promise<Record<string, RefTensor>> {
+  const { b, L, D, t } = x
+  const out = await pipelineOutputs(ctx, set, latents, x.shape, x.rec, x.noise)
+  if (x.base.guidanceScale <= 1) {
+    // without CFG every UNet call has one row per image (pipelineOutputs assumes the CFG pair)
+    const { height: h, width: w } = x.shape
+    const stack = (parts: Float32Array[]): RefTensor => {
+      const size = parts[0]?.length ?? 0
+      const data = new Float32Array(parts.length * size)
+      parts.forEach((q, i) => data.set(q, i * size))
+      return f32([parts.length, b, size / (b * h * w), h, w], data)
+    }
+    out.unet_inputs = stack(x.rec.inputs)
+    out.unet_outputs = stack(x.rec.outputs)
+  }
+  const per = L * D + t.tokens * D
+  const rows = x.context.data as Float32Array
+  const tokShape = [b, t.tokens, t.width]
+  const repeat = (v: Float32Array): Float32Array => {
+    const o = new Float32Array(b * v.length)
+    for (let i = 0; i < b; i++) o.set(v, i * v.length)
+    return o
+  }
+  return {
+    ...out,
+    prompt_embeds: f32([b, L + t.tokens, D], rows.slice(b * per, 2 * b * per)),
+    negative_prompt_embeds: f32([b, L + t.tokens, D], rows.slice(0, b * per)),
+    image_prompt_embeds: f32(tokShape, repeat(t.cond)),
+    uncond_image_prompt_embeds: f32(tokShape, repeat(t.uncond)),
+  }
+}
+
+/**
+ * IPAdapter.generate -> StableDiffusionPipeline (DDIM etc.), every IP layer at params.scale.
  */
 export const txt2imgIpCase: CaseRunner = (ctx) =>
   withModels(ctx, async (m) => {
     const p = params(ctx.def)
-    const ip = await m.imagePrompts()
-    const px = await pixelValues(ctx, m)
-    const embeds = await ip.encoder.embedPixels(px.data, px.count)
-    const t = ip.tokensFromEmbeds(embeds, new Array<number>(px.count).fill(1))
-    const pos = await ctx.given('text_prompt_embeds')
-    const neg = await ctx.given('text_negative_prompt_embeds')
-    const [prompts = 1, L = 77, D = 0] = pos.shape
-    // IPAdapter.generate repeats every prompt's embeddings num_samples times (repeat(1, n, 1).view(...))
-    const samples = num(p, 'num_samples', 1)
-    const b = prompts * samples
-    const text = new Float32Array(2 * b * L * D)
-    for (let i = 0; i < prompts; i++)
-      for (let s = 0; s < samples; s++) {
-        const row = (x: RefTensor): Float32Array =>
-          (x.data as Float32Array).subarray(i * L * D, (i + 1) * L * D)
-        text.set(row(neg), (i * samples + s) * L * D)
-        text.set(row(pos), (b + i * samples + s) * L * D)
-      }
-    // diffusers order: [negative x B, positive x B]
-    const context = appendImageTokens(new ort.Tensor('float32', text, [2 * b, L, D]), t, {
-      batch: b,
-      withUncond: true,
+    const x = await ipPipeline(ctx, m, await pixelValues(ctx, m), {
+      height: num(p, 'height', 512),
+      width: num(p, 'width', 512),
     })
-    const key = String(p.scheduler ?? '')
-    if (!key) throw new Error(`case ${ctx.def.name}: params.scheduler is missing`)
-    const cfg =
-      p.scheduler_config && typeof p.scheduler_config === 'object' ? (p.scheduler_config as object) : {}
-    const eta = typeof p.eta === 'number' ? p.eta : 0
-    const scheduler = createScheduler(nameForOracleKey(key) ?? key, { ...cfg, eta })
-    const height = num(p, 'height', 512)
-    const width = num(p, 'width', 512)
-    const shape: LatentShape = { batch: b, channels: 4, height: height / 8, width: width / 8 }
-    const rec = new Recorder()
-    const noise = await recordedNoise(ctx)
     const set = await m.ipSet(num(p, 'scale', 1))
-    const r = await coreTxt2Img({
-      model: set,
-      scheduler,
-      steps: num(p, 'num_inference_steps', 50),
-      context,
-      guidanceScale: num(p, 'guidance_scale', 7.5),
-      noise,
-      shape,
-      scalingFactor: scalingFactor(ctx),
-      signal: ctx.signal,
-      trace: rec.trace,
-    })
-    const out = await pipelineOutputs(ctx, set, r.latents, shape, rec, noise)
-    const per = L * D + t.tokens * D
-    const rows = context.data as Float32Array
-    const tokShape = [b, t.tokens, t.width]
-    const repeat = (x: Float32Array): Float32Array => {
-      const o = new Float32Array(b * x.length)
-      for (let i = 0; i < b; i++) o.set(x, i * x.length)
-      return o
-    }
-    return {
-      ...out,
-      prompt_embeds: f32([b, L + t.tokens, D], rows.slice(b * per, 2 * b * per)),
-      negative_prompt_embeds: f32([b, L + t.tokens, D], rows.slice(0, b * per)),
-      image_prompt_embeds: f32(tokShape, repeat(t.cond)),
-      uncond_image_prompt_embeds: f32(tokShape, repeat(t.uncond)),
-    }
+    const r = await coreTxt2Img({ ...x.base, model: set })
+    return ipOutputs(ctx, set, r.latents, x)
+  })
+
+const IP_IMAGE_NAMES = ['ip_image_uint8_hwc', 'image_prompt_uint8_hwc', 'reference_image_uint8_hwc']
+const INIT_IMAGE_NAMES = ['init_image_uint8_hwc', 'input_image_uint8_hwc']
+
+/** uint8 HWC -> [-1, 1] NCHW (VaeImageProcessor.preprocess). */
+function toMinusOneOne(u: RefTensor): { data: Float32Array; height: number; width: number } {
+  const [h = 0, w = 0, c = 3] = u.shape
+  const data = new Float32Array(3 * h * w)
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let k = 0; k < 3; k++)
+        data[k * h * w + y * w + x] = Math.fround(
+          Math.fround(Number(u.data[(y * w + x) * c + k]) / 255) * 2 - 1,
+        )
+  return { data, height: h, width: w }
+}
+
+/**
+ * IPAdapter.generate -> StableDiffusionImg2ImgPipeline: the init image (`init_image_uint8_hwc`, a float
+ * `image`, or `image_uint8_hwc` when the image prompt comes as pixel_values / its own tensor) at
+ * params.strength, the image prompt from pixel_values or its uint8 image.
+ */
+export const img2imgIpCase: CaseRunner = (ctx) =>
+  withModels(ctx, async (m) => {
+    const p = params(ctx.def)
+    const initName =
+      INIT_IMAGE_NAMES.find((n) => ctx.hasGiven(n)) ??
+      (ctx.hasGiven('image') ? 'image' : ctx.hasGiven('image_uint8_hwc') ? 'image_uint8_hwc' : undefined)
+    if (!initName) throw new Error(`case ${ctx.def.name}: no init image among the given tensors`)
+    const given = await ctx.given(initName)
+    const init =
+      initName === 'image'
+        ? { data: given.data as Float32Array, height: given.shape[2] ?? 0, width: given.shape[3] ?? 0 }
+        : toMinusOneOne(given)
+    let pixels: { data: Float32Array; count: number }
+    const ipName = IP_IMAGE_NAMES.find((n) => ctx.hasGiven(n))
+    if (ctx.hasGiven('pixel_values')) pixels = await pixelValues(ctx, m)
+    else if (ipName) {
+      const t = await ctx.given(ipName)
+      const [h = 0, w = 0, c = 3] = t.shape
+      const enc = (await m.imagePrompts()).encoder
+      const img: RawImage = { data: t.data as Uint8Array, height: h, width: w, channels: c as 1 | 3 | 4 }
+      pixels = { data: clipPreprocess([img], enc.preprocess), count: 1 }
+    } else throw new Error(`case ${ctx.def.name}: no image prompt (pixel_values or ${IP_IMAGE_NAMES[0]})`)
+    const x = await ipPipeline(ctx, m, pixels, init)
+    const set = await m.ipSet(num(p, 'scale', 1))
+    const image = new Float32Array(x.b * init.data.length)
+    for (let i = 0; i < x.b; i++) image.set(init.data, i * init.data.length)
+    const r = await coreImg2Img({ ...x.base, model: set, image, strength: num(p, 'strength', 0.8) })
+    return ipOutputs(ctx, set, r.latents, x)
   })

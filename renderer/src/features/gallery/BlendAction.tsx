@@ -4,7 +4,7 @@ import { bytesUrl } from '../../canvas-kit/image-io'
 import { familyBase, gallery } from '../studio/generation-adapter'
 import { BLEND_MAX, BLEND_MIN, blendRequest, blendSize, type BlendShape } from '../studio/image-prompts'
 import { useStore } from '../studio/store'
-import { generate, selectedCheckpoint, studio } from '../studio/studio-state'
+import { ensureLibrary, generate, selectedCheckpoint, studio } from '../studio/studio-state'
 
 const SHAPES: BlendShape[] = ['square', 'portrait', 'landscape']
 
@@ -55,6 +55,8 @@ export function BlendAction({ items }: { items: OutputImage[] }): React.JSX.Elem
   const starting = useStore(studio, (s) => s.starting)
   const message = useStore(studio, (s) => s.message)
   const running = job !== undefined || starting
+  // the checkpoint list (and the chosen one) even when no studio tab was opened yet
+  useEffect(() => ensureLibrary(), [])
 
   const toggle = (id: string): void =>
     setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : p.length < BLEND_MAX ? [...p, id] : p))
