@@ -10,7 +10,9 @@ import { convertCheckpoint } from './convert'
 import type { ConvertProgress } from './convert'
 import { SourceError, openCheckpointSource } from './source'
 
-const ORACLE = path.resolve(repoRoot(), '../shared/oracle')
+// The converter records real paths (symlinks resolved), so compare against the real path too.
+const ORACLE_DIR = path.resolve(repoRoot(), '../shared/oracle')
+const ORACLE = fs.existsSync(ORACLE_DIR) ? fs.realpathSync(ORACLE_DIR) : ORACLE_DIR
 const CKPT = path.join(ORACLE, 'tiny-sd15.safetensors')
 const present = fs.existsSync(CKPT)
 if (!present) console.warn(`skipping conversion tests: ${CKPT} is absent`)
