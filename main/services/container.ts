@@ -5,6 +5,7 @@ import { EventBus } from './events'
 import { GalleryStore } from './generation/gallery'
 import { readImageParameters } from './generation/parameters'
 import { createResolvers, type GenerationResolvers } from './generation/resolve'
+import { delegateImagePromptResolvers } from './image-prompts/resolvers'
 import { GenerationService } from './generation/service'
 import { JobManager } from './jobs'
 import { UpscaleJobs } from '../engine/upscale/jobs'
@@ -60,6 +61,7 @@ export function createServices(opts: ServicesOptions): Services {
     })
   }
   const resolvers: GenerationResolvers = {
+    ...delegateImagePromptResolvers(current),
     async model(ref) {
       const resolved = await (await current()).model(ref)
       // Single-file checkpoints carry no tokenizer: fetch CLIP's once (offline, the job reports it missing).

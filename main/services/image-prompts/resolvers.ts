@@ -16,15 +16,21 @@ export const IMAGE_ENCODER_TYPE = 'image-encoder'
 
 const stem = (p: string): string => path.basename(p).replace(/\.(safetensors|bin|pt|pth)$/i, '')
 
+/** Hugging Face layouts name the weights `model` / `pytorch_model`: the folder names the encoder then. */
+function displayName(p: string, name: string): string {
+  return /^(model|pytorch_model|diffusion_pytorch_model)$/i.test(name) ? path.basename(path.dirname(p)) : name
+}
+
 function fromRecord(r: { path: string; name: string; sha256: string | null }): NamedFile {
-  return { path: r.path, name: r.name, ...(r.sha256 ? { sha256: r.sha256 } : {}) }
+  return { path: r.path, name: displayName(r.path, r.name), ...(r.sha256 ? { sha256: r.sha256 } : {}) }
 }
 
 export function imagePromptResolvers(opts: { library?: LibraryLike; roots: string[] }): ImagePromptResolvers {
   const byName = (name: string, type: string, candidates: () => string[], what: string): NamedFile => {
     const rec = opts.library?.get(name)
     if (rec && rec.type === type) return fromRecord(rec)
-    if (fs.existsSync(name)) return { path: path.resolve(name), name: stem(name) }
+    if (fs.existsSync(name))
+      return { path: path.resolve(name), name: displayName(path.resolve(name), stem(name)) }
     const want = name.toLowerCase()
     const hit = candidates().find(
       (c) => stem(c).toLowerCase() === want || path.basename(c).toLowerCase() === want,
@@ -52,9 +58,30 @@ export function imagePromptResolvers(opts: { library?: LibraryLike; roots: strin
         ]),
         encoders: unique([
           ...ofType(IMAGE_ENCODER_TYPE),
-          ...encoderCandidates(opts.roots).map((p) => ({ path: p, name: stem(p) })),
+          ...encoderCandidates(opts.roots).map((p) => ({ path: p, name: displayName(p, stem(p)) })),
         ]),
       })
     },
+  }
+}
+
+/** Image-prompt resolvers that ask a per-call resolver set (the container's, which follows the settings). */
+export function delegateImagePromptResolvers(
+  current: () => Promise<ImagePromptResolvers>,
+): Required<ImagePromptResolvers> {
+  const missing = (what: string): never => {
+    throw new AppError('unsupported', `${what} cannot be resolved here.`)
+  }
+  return {
+    ipAdapter: async (name) => {
+      const r = await current()
+      return r.ipAdapter ? r.ipAdapter(name) : missing('IP-Adapter names')
+    },
+    imageEncoder: async (name) => {
+      const r = await current()
+      return r.imageEncoder ? r.imageEncoder(name) : missing('Image encoder names')
+    },
+    imagePromptCandidates: async () =>
+      (await (await current()).imagePromptCandidates?.()) ?? { adapters: [], encoders: [] },
   }
 }

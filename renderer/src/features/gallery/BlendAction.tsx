@@ -34,10 +34,18 @@ function Pick({
     }
   }, [item.id])
   return (
-    <label className={`thumb ${checked ? 'active' : ''}`} title={item.fileName} data-testid="blend-pick">
-      <input type="checkbox" checked={checked} disabled={disabled && !checked} onChange={onToggle} />
+    <button
+      type="button"
+      className={`thumb ${checked ? 'active' : ''}`}
+      style={{ width: 88, height: 88, flex: 'none' }}
+      title={item.fileName}
+      aria-pressed={checked}
+      disabled={disabled && !checked}
+      data-testid="blend-pick"
+      onClick={onToggle}
+    >
       {url ? <img src={url} alt={item.fileName} loading="lazy" /> : <span className="hint">…</span>}
-    </label>
+    </button>
   )
 }
 
@@ -75,12 +83,17 @@ export function BlendAction({ items }: { items: OutputImage[] }): React.JSX.Elem
         {open ? 'Close blend' : 'Blend…'}
       </button>
       {open && (
-        <div className="blend-panel" role="group" aria-label="Blend images">
+        <div
+          className="blend-panel"
+          role="group"
+          aria-label="Blend images"
+          style={{ display: 'grid', gap: 8, minWidth: 0, maxWidth: '100%', marginTop: 8 }}
+        >
           <p className="hint">
             Pick {BLEND_MIN} to {BLEND_MAX} images: they are merged without text (Midjourney /blend), with the
             checkpoint {checkpoint ? `“${checkpoint.name}”` : '(choose one in a studio tab)'}.
           </p>
-          <div className="gallery-grid">
+          <div style={{ display: 'flex', flexWrap: 'wrap', gap: 6 }}>
             {items.map((item) => (
               <Pick
                 key={item.id}
@@ -91,8 +104,8 @@ export function BlendAction({ items }: { items: OutputImage[] }): React.JSX.Elem
               />
             ))}
           </div>
-          <div className="row">
-            <label>
+          <div style={{ display: 'flex', flexWrap: 'wrap', gap: 8, alignItems: 'end' }}>
+            <label style={{ flex: 'none' }}>
               Shape
               <select
                 data-testid="blend-shape"
@@ -110,6 +123,7 @@ export function BlendAction({ items }: { items: OutputImage[] }): React.JSX.Elem
             <button
               type="button"
               className="primary"
+              style={{ width: 'auto', padding: '6px 14px' }}
               data-testid="blend-start"
               disabled={running || picked.length < BLEND_MIN}
               onClick={start}

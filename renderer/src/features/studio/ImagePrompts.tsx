@@ -161,7 +161,7 @@ export function ImagePrompts({ mode }: { mode: GenerateMode }): React.JSX.Elemen
             >
               <option value="">{fitting.length ? 'Library default' : 'None in the library'}</option>
               {adapters.map((a) => (
-                <option key={a.id} value={a.name}>
+                <option key={a.id} value={a.id}>
                   {a.name} · {familyLabel(a.family)}
                 </option>
               ))}
@@ -176,8 +176,8 @@ export function ImagePrompts({ mode }: { mode: GenerateMode }): React.JSX.Elemen
             >
               <option value="">{encoders.length ? 'Matching the adapter' : 'None in the library'}</option>
               {encoders.map((m) => (
-                <option key={m.id} value={m.name}>
-                  {m.name}
+                <option key={m.id} value={m.id}>
+                  {m.architecture ? `${m.name} · ${m.architecture}` : m.name}
                 </option>
               ))}
             </select>

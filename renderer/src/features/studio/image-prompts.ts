@@ -25,7 +25,7 @@ export interface ImagePromptSlot {
 
 export interface ImagePromptState {
   slots: ImagePromptSlot[]
-  /** Library name of the adapter / encoder; empty = the library's default for the checkpoint. */
+  /** Library id of the adapter / encoder; empty = the library's default for the checkpoint. */
   adapter: string
   encoder: string
 }
