@@ -10,7 +10,7 @@ import { Library } from '../../library/library'
 import { writeSafetensors } from '../../model-formats/safetensors'
 import { repoRoot } from '../../platform/paths'
 import { createResolvers } from '../../services/generation/resolve'
-import { isImagePromptPickle } from '../../services/models/image-prompt-files'
+import { installFileName, isImagePromptPickle } from '../../services/models/image-prompt-files'
 import { imagePromptModelInfo } from './probe'
 
 const SET = path.resolve(repoRoot(), '../shared/oracle-ipadapter')
@@ -34,6 +34,27 @@ describe('image-prompt models: remote files that install as pickles', () => {
     expect(isImagePromptPickle(file('model.safetensors'))).toBe(false)
     expect(isImagePromptPickle(file('v1-5-pruned.ckpt'))).toBe(false)
     expect(isImagePromptPickle(file('ip-adapter.bin', 'x', 'Training Data'))).toBe(false)
+  })
+
+  it('names Hugging Face image encoders after their repo and folder (no two model.safetensors)', () => {
+    expect(
+      installFileName(file('model.safetensors', 'models/image_encoder/model.safetensors'), 'h94/IP-Adapter'),
+    ).toBe('IP-Adapter-models-image_encoder.safetensors')
+    expect(
+      installFileName(
+        file('model.safetensors', 'sdxl_models/image_encoder/model.safetensors'),
+        'h94/IP-Adapter',
+      ),
+    ).toBe('IP-Adapter-sdxl_models-image_encoder.safetensors')
+    expect(
+      installFileName(
+        file('ip-adapter_sd15.safetensors', 'models/ip-adapter_sd15.safetensors'),
+        'h94/IP-Adapter',
+      ),
+    ).toBe('ip-adapter_sd15.safetensors')
+    expect(installFileName(file('model.safetensors', 'model.safetensors'), 'org/some-model')).toBe(
+      'model.safetensors',
+    )
   })
 })
 

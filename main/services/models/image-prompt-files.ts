@@ -1,3 +1,4 @@
+import path from 'node:path'
 import type { RemoteFile } from '../../remote/types'
 
 /**
@@ -10,4 +11,18 @@ export function isImagePromptPickle(f: RemoteFile): boolean {
   if (/^(training data|config|archive)$/i.test(f.fileType)) return false
   const where = `${f.path ?? ''}/${f.name}`
   return /ip[-_]?adapter|image[-_]?encoder|clip[-_]?vision/i.test(where)
+}
+
+/**
+ * The file name an install keeps. Hugging Face image encoders are generic names in a folder
+ * (h94/IP-Adapter `models/image_encoder/model.safetensors`, `sdxl_models/image_encoder/model.safetensors`):
+ * those become `<repo>-<folders>.<ext>` (`IP-Adapter-models-image_encoder.safetensors`) so two encoders
+ * never collide and the library names them usefully. Every other file keeps its name.
+ */
+export function installFileName(f: RemoteFile, repo: string): string {
+  const generic = /^(model|pytorch_model)\.(safetensors|bin)$/i.exec(f.name)
+  const dir = path.posix.dirname(f.path ?? '')
+  if (!generic || dir === '.' || !/image[-_]?encoder|clip[-_]?vision/i.test(dir)) return f.name
+  const base = `${repo.split('/').pop() ?? 'encoder'}-${dir.replace(/\//g, '-')}`.replace(/[^\w.-]+/g, '_')
+  return `${base}.${generic[2]}`
 }

@@ -22,7 +22,7 @@ import { InstalledIndex } from './badges'
 import { isInstallable, pickImage } from './dto'
 import type { ImageFetcher } from './images'
 import { readMeta, toJsonValue, type InstallMeta, type InstallStatusStore } from './install-meta'
-import { isImagePromptPickle } from './image-prompt-files'
+import { installFileName, isImagePromptPickle } from './image-prompt-files'
 
 export interface InstallerDeps {
   library: Library
@@ -200,7 +200,7 @@ export class Installer {
     const id = await this.enqueue({
       url: file.downloadUrl,
       destDir: this.staging(),
-      fileName: file.name,
+      fileName: installFileName(file, repo),
       expectedSha256: sha ?? undefined,
       expectedSize: file.sizeBytes ?? undefined,
       source: 'huggingface',
