@@ -96,27 +96,8 @@ export function groupNorm(
   return g.op('Add', [g.op('Mul', [back, scale]), bias])
 }
 
-/** Convolution with the weight's kernel, "same" padding unless given. */
-export function conv(
-  g: GraphBuilder,
-  w: WeightProvider,
-  prefix: string,
-  x: string,
-  opts: { stride?: number; pad?: number } = {},
-): string {
-  const shape = w.shape(`${prefix}.weight`)
-  const kh = shape[2] ?? 1
-  const kw = shape[3] ?? 1
-  const pad = opts.pad ?? (kh - 1) / 2
-  const stride = opts.stride ?? 1
-  const inputs = [x, w.get(g, `${prefix}.weight`)]
-  if (w.has(`${prefix}.bias`)) inputs.push(w.get(g, `${prefix}.bias`))
-  return g.op('Conv', inputs, {
-    kernel_shape: [kh, kw],
-    pads: [pad, pad, pad, pad],
-    strides: [stride, stride],
-  })
-}
+/** Convolution with the weight's kernel, "same" padding unless given (shared with the VAE and text graphs). */
+export { conv2d as conv } from './nn'
 
 /** nn.Linear on the last axis: x @ W^T (+ b). */
 export function linear(g: GraphBuilder, w: WeightProvider, prefix: string, x: string): string {
