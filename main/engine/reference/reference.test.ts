@@ -3,10 +3,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../../cli/index'
-import { SafetensorsFile, writeSafetensors } from '../../model-formats/safetensors'
-import type { TensorToWrite } from '../../model-formats/safetensors'
+import { SafetensorsFile } from '../../model-formats/safetensors'
+import { strippedCopy } from './test-support'
 import { repoRoot } from '../../platform/paths'
-import { loadManifest, parsePythonJson } from './manifest'
+import { parsePythonJson } from './manifest'
 import { runReference } from './run'
 import { compareTensors, toleranceFor } from './tolerance'
 
@@ -79,23 +79,7 @@ describe.skipIf(!present)('atelier reference on the oracle set', () => {
 
   it('works on a copy with expected and trace tensors removed, and the outputs match the goldens', async () => {
     const copy = path.join(tmp, 'stripped')
-    fs.mkdirSync(copy)
-    const m = loadManifest(path.join(ORACLE, 'manifest.json'))
-    fs.copyFileSync(m.path, path.join(copy, 'manifest.json'))
-    const caseFiles = new Set(m.cases.map((c) => c.file))
-    for (const name of fs.readdirSync(ORACLE))
-      if (!caseFiles.has(name) && name !== 'manifest.json')
-        fs.symlinkSync(path.join(ORACLE, name), path.join(copy, name))
-    for (const c of m.cases) {
-      const st = await SafetensorsFile.open(path.join(ORACLE, c.file))
-      const keep: Record<string, TensorToWrite> = {}
-      for (const g of c.given) {
-        const info = st.info(g)
-        keep[g] = { dtype: info.dtype, shape: info.shape, data: await st.readRaw(g) }
-      }
-      await st.close()
-      await writeSafetensors(path.join(copy, c.file), keep)
-    }
+    const m = await strippedCopy(ORACLE, copy)
 
     const out = path.join(tmp, 'out-stripped')
     const code = await runCli([

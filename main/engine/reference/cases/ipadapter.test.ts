@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../../../cli/index'
 import { SafetensorsFile, writeSafetensors } from '../../../model-formats/safetensors'
 import type { TensorToWrite } from '../../../model-formats/safetensors'
+import { strippedCopy } from '../test-support'
 import { repoRoot } from '../../../platform/paths'
 import { loadManifest } from '../manifest'
 import { runReference } from '../run'
@@ -153,25 +154,9 @@ describe.skipIf(!present)('atelier reference on the IP-Adapter set', () => {
 
   it('works from a copy with the expected and trace tensors removed (CLI), and its outputs match the goldens', async () => {
     const copy = path.join(tmp, 'stripped')
-    fs.mkdirSync(copy)
-    const m = loadManifest(path.join(SET, 'manifest.json'))
-    fs.copyFileSync(m.path, path.join(copy, 'manifest.json'))
-    const caseFiles = new Set(m.cases.map((c) => c.file))
-    for (const name of fs.readdirSync(SET))
-      if (!caseFiles.has(name) && name !== 'manifest.json')
-        fs.symlinkSync(path.join(SET, name), path.join(copy, name))
+    const m = await strippedCopy(SET, copy)
     // the checkpoint lives in a sibling set, named relative to the manifest
     fs.symlinkSync(path.resolve(SET, '../oracle'), path.join(tmp, 'oracle'))
-    for (const c of m.cases) {
-      const st = await SafetensorsFile.open(path.join(SET, c.file))
-      const keep: Record<string, TensorToWrite> = {}
-      for (const g of c.given) {
-        const info = st.info(g)
-        keep[g] = { dtype: info.dtype, shape: info.shape, data: await st.readRaw(g) }
-      }
-      await st.close()
-      await writeSafetensors(path.join(copy, c.file), keep)
-    }
     const out = path.join(tmp, 'out-stripped')
     const code = await runCli([
       'reference',
