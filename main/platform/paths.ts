@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -49,4 +50,32 @@ export function repoRoot(from = import.meta.dirname): string {
     dir = path.dirname(dir)
   }
   return process.cwd()
+}
+
+/**
+ * A file shipped in the repository's `resources/` folder (bundled data such as the CLIP tokenizer), found
+ * from source (main/...), the builds (out/main, out/cli) and a packaged app (process.resourcesPath).
+ * `ATELIER_RESOURCES` overrides the folder. Returns undefined when no candidate has the file.
+ */
+export function resourceFile(
+  rel: string,
+  from = import.meta.dirname,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const candidates: string[] = []
+  if (env.ATELIER_RESOURCES) candidates.push(path.resolve(env.ATELIER_RESOURCES))
+  const packaged = (process as { resourcesPath?: string }).resourcesPath
+  if (packaged) candidates.push(path.join(packaged, 'resources'))
+  let dir = from
+  for (let i = 0; i < 6; i++) {
+    candidates.push(path.join(dir, 'resources'))
+    const up = path.dirname(dir)
+    if (up === dir) break
+    dir = up
+  }
+  for (const c of candidates) {
+    const f = path.join(c, rel)
+    if (existsSync(f)) return f
+  }
+  return undefined
 }

@@ -1,4 +1,3 @@
-import fs from 'node:fs'
 import { appPaths } from '../platform/paths'
 import { createHandlers, type Handlers } from './api'
 import { EventBus } from './events'
@@ -10,7 +9,7 @@ import { GenerationService } from './generation/service'
 import { JobManager } from './jobs'
 import { UpscaleJobs } from '../engine/upscale/jobs'
 import { ModelsService } from './models/service'
-import { hasTokenizer, tokenizerDir } from './models/tokenizer'
+import { tokenizerDir } from './models/tokenizer'
 import { keyFileSecretBox, SecretsService, type SecretBox } from './secrets'
 import { SettingsService } from './settings'
 import { fileStore, type KeyValueStore } from './store'
@@ -62,14 +61,9 @@ export function createServices(opts: ServicesOptions): Services {
   }
   const resolvers: GenerationResolvers = {
     ...delegateImagePromptResolvers(current),
-    async model(ref) {
-      const resolved = await (await current()).model(ref)
-      // Single-file checkpoints carry no tokenizer: fetch CLIP's once (offline, the job reports it missing).
-      if (!hasTokenizer(tokenizers) && fs.existsSync(resolved.path) && fs.statSync(resolved.path).isFile()) {
-        await models.ensureClipTokenizer().catch(() => undefined)
-      }
-      return resolved
-    },
+    // Single-file checkpoints carry no tokenizer: the worker uses the data folder's copy when there is one,
+    // else the CLIP vocabulary bundled in resources/ (never the network).
+    model: async (ref) => (await current()).model(ref),
     lora: async (name) => (await current()).lora(name),
     upscaler: async (name) => {
       const r = await current()

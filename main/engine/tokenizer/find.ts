@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { appPaths } from '../../platform/paths'
+import { appPaths, resourceFile } from '../../platform/paths'
 import { ClipTokenizer, TokenizerError } from './clip'
 
 /** Folder name of the SD 1.x tokenizer in the data folder cache. */
@@ -14,6 +14,16 @@ export interface FindTokenizerOptions {
   modelDir?: string
   /** Overrides the data folder cache (`appPaths().tokenizers/openai-clip-vit-large-patch14`). */
   cacheDir?: string
+  /**
+   * The vocabulary shipped in `resources/tokenizer/` (OpenAI CLIP's BPE file, MIT), tried last; `false`
+   * turns it off (tests of the lookup order), a path replaces it.
+   */
+  bundled?: string | false
+}
+
+/** The CLIP BPE vocabulary bundled with Atelier (SD 1.x and both SDXL tokenizers use it), if present. */
+export function bundledTokenizer(): string | undefined {
+  return resourceFile(path.join('tokenizer', BPE_GZ))
 }
 
 export type TokenizerSource = { kind: 'hf-folder'; path: string } | { kind: 'bpe-gz'; path: string }
@@ -29,7 +39,8 @@ function sourceIn(p: string): TokenizerSource | undefined {
 
 /**
  * Where the CLIP tokenizer files are, in lookup order: the explicit path, the model's own `tokenizer/`,
- * then the data folder cache. Throws when none has them (they must be downloaded first).
+ * the data folder cache, then the vocabulary bundled in `resources/` (so no generation needs the network).
+ * Throws when none has them.
  */
 export function locateTokenizer(opts: FindTokenizerOptions = {}): TokenizerSource {
   if (opts.explicit !== undefined) {
@@ -53,8 +64,15 @@ export function locateTokenizer(opts: FindTokenizerOptions = {}): TokenizerSourc
   tried.push(cache)
   const s = sourceIn(cache)
   if (s) return s
+  const bundled = opts.bundled === false ? undefined : (opts.bundled ?? bundledTokenizer())
+  if (bundled !== undefined) {
+    tried.push(bundled)
+    const b = sourceIn(bundled)
+    if (b) return b
+  }
   throw new TokenizerError(
-    `the CLIP tokenizer files are missing (looked in ${tried.join(', ')}). Download the tokenizer of ` +
+    `the CLIP tokenizer files are missing (looked in ${tried.join(', ')}; the copy Atelier ships in ` +
+      `resources/tokenizer/ is gone too). Reinstall Atelier, or put the tokenizer of ` +
       `openai/clip-vit-large-patch14 (vocab.json and merges.txt) into ${cache}.`,
     'tokenizer-missing',
   )

@@ -1,5 +1,5 @@
 export { CLIP_BOS, CLIP_EOS, CLIP_MAX_LENGTH, ClipTokenizer, TokenizerError } from './clip'
 export type { PaddedIds } from './clip'
-export { BPE_GZ, CLIP_L_TOKENIZER, findTokenizer, locateTokenizer } from './find'
+export { BPE_GZ, bundledTokenizer, CLIP_L_TOKENIZER, findTokenizer, locateTokenizer } from './find'
 export type { FindTokenizerOptions, TokenizerSource } from './find'
 export { cleanText } from './bpe'

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
@@ -5,8 +6,16 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SafetensorsFile } from '../../model-formats/safetensors'
 import { repoRoot } from '../../platform/paths'
+import { gunzipSync } from 'node:zlib'
 import { cleanText, htmlUnescape } from './bpe'
-import { CLIP_EOS, ClipTokenizer, findTokenizer, locateTokenizer, TokenizerError } from './index'
+import {
+  bundledTokenizer,
+  CLIP_EOS,
+  ClipTokenizer,
+  findTokenizer,
+  locateTokenizer,
+  TokenizerError,
+} from './index'
 
 const shared = path.resolve(repoRoot(), '../shared')
 const O = path.join(shared, 'oracle')
@@ -122,8 +131,11 @@ describe('findTokenizer lookup order', () => {
 
   it('throws a download hint when nothing is found, and for an explicit path without files', async () => {
     const cacheDir = path.join(dir, 'empty-cache')
-    expect(() => locateTokenizer({ modelDir: path.join(dir, 'model'), cacheDir })).toThrow(/must|Download/)
-    await expect(findTokenizer({ cacheDir })).rejects.toBeInstanceOf(TokenizerError)
+    const none = { modelDir: path.join(dir, 'model'), cacheDir, bundled: false as const }
+    expect(() => locateTokenizer(none)).toThrow(/missing.*Reinstall/)
+    await expect(findTokenizer({ cacheDir, bundled: path.join(dir, 'gone.gz') })).rejects.toBeInstanceOf(
+      TokenizerError,
+    )
     await expect(findTokenizer({ explicit: path.join(dir, 'nowhere') })).rejects.toMatchObject({
       code: 'tokenizer-missing',
     })
@@ -142,5 +154,40 @@ describe('findTokenizer lookup order', () => {
     const a = await findTokenizer({ cacheDir })
     expect(await findTokenizer({ cacheDir })).toBe(a)
     expect(a.encode('a photo of a cat')).toEqual([320, 1125, 539, 320, 2368])
+  })
+})
+
+describe('the CLIP vocabulary bundled in resources/', () => {
+  const file = bundledTokenizer()
+
+  it('is shipped, and is OpenAI CLIP bpe_simple_vocab_16e6.txt byte for byte (decompressed)', () => {
+    expect(file, 'resources/tokenizer/bpe_simple_vocab_16e6.txt.gz').toBeDefined()
+    const text = gunzipSync(readFileSync(file!))
+    expect(text.length).toBe(3194984)
+    expect(createHash('sha256').update(text).digest('hex')).toBe(
+      '67603cfda2e032ad77b5f8808af37789d590db664b26df8705d2bf8b3c553fc8',
+    )
+  })
+
+  it('is the last resort of the lookup: no model tokenizer and an empty cache still tokenize offline', async () => {
+    const cacheDir = path.join(os.tmpdir(), 'atelier-tok-none', 'cache')
+    expect(locateTokenizer({ modelDir: path.join(cacheDir, 'model'), cacheDir })).toEqual({
+      kind: 'bpe-gz',
+      path: file,
+    })
+    const t = await findTokenizer({ cacheDir })
+    expect(t.vocabSize).toBe(49408)
+    expect(t.encode('a photo of a cat')).toEqual([320, 1125, 539, 320, 2368])
+    expect(Array.from(t.encodePadded('a cat').ids.slice(0, 5))).toEqual([49406, 320, 2368, 49407, 49407])
+  })
+
+  it.skipIf(!haveOracle)('gives the oracle ids for every oracle prompt', async () => {
+    const t = await ClipTokenizer.fromBpeGz(file!)
+    const prompts = tokenizerCase(path.join(O, 'manifest.json'))
+    const expected = await idRows(path.join(O, 'tokenizer.safetensors'), 'input_ids')
+    prompts.forEach((p, i) => {
+      expect(t.encode(p.prompt), p.prompt).toEqual(p.bpe_ids)
+      expect(Array.from(t.encodePadded(p.prompt).ids)).toEqual(expected[i])
+    })
   })
 })
