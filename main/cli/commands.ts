@@ -8,6 +8,7 @@ import { registerUpscale } from './commands/upscale'
 import { registerGenerate } from './commands/generate'
 import { registerModels } from './commands/models'
 import { registerBlend } from './commands/blend'
+import { registerPrompt } from './commands/prompt'
 
 /** Every `atelier` subcommand registers here (one line each). */
 export function registerCommands(program: Command): void {
@@ -20,4 +21,5 @@ export function registerCommands(program: Command): void {
   registerGenerate(program)
   registerModels(program)
   registerBlend(program)
+  registerPrompt(program)
 }

@@ -45,7 +45,14 @@ describe('parsePromptAttention (A1111 doctests and more)', () => {
     ],
     ['(a:-0.5)', [['a', -0.5]]],
     ['(a:.5)', [['a', 0.5]]],
-    ['(a: 1.2)', [['a: 1.2', 1.1]]], // the weight must follow ':' directly
+    ['(a: 1.2)', [['a', 1.2]]], // A1111 1.7+: spaces around the weight
+    ['(chibi: 1.2)', [['chibi', 1.2]]],
+    ['(masterpiece:1.2 )', [['masterpiece', 1.2]]],
+    ['(a:\t1.5\n)', [['a', 1.5]]],
+    ['(a:\u00a01.5)', [['a', 1.5]]], // Python \s is Unicode whitespace
+    ['(a:\ufeff1.5)', [['a:\ufeff1.5', 1.1]]], // ... but not U+FEFF (JavaScript's \s would match)
+    ['(a:٣)', [['a', 3]]], // Python \d and float() read other decimal digits
+    ['(a: 1 .2)', [['a: 1 .2', 1.1]]],
     [
       'x:1.2) y',
       [

@@ -15,7 +15,7 @@ export interface WeightedPrompt {
 
 // Python `\bAND\b` with a Unicode word boundary.
 const RE_AND = /(?<![\p{L}\p{N}_])AND(?![\p{L}\p{N}_])/u
-const RE_WEIGHT = /^(\s*.*?)(?:\s*:\s*([-+]?(?:\d+\.?|\d*\.\d+)))?\s*$/
+const RE_WEIGHT = /^([\s\S]*?)(?:\s*:\s*([-+]?(?:\d+\.?|\d*\.\d+)))?\s*$/
 
 export function parseComposablePrompt(prompt: string): WeightedPrompt[] {
   return prompt.split(RE_AND).map((sub) => {

@@ -10,6 +10,9 @@ export * from './chunks'
 export * from './composable'
 export * from './extra-networks'
 export * from './midjourney'
+export * from './schedule'
+export * from './pairs'
+export * from './py-json'
 
 export interface PreparedSubPrompt {
   text: string

@@ -1,0 +1,73 @@
+import { Readable } from 'node:stream'
+import { describe, expect, it, vi } from 'vitest'
+import { runCli } from '../index'
+
+async function cli(args: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
+  let out = ''
+  let err = ''
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+    out += String(s)
+    return true
+  })
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+    err += String(s)
+    return true
+  })
+  const realStdin = Object.getOwnPropertyDescriptor(process, 'stdin')
+  if (stdin !== undefined)
+    Object.defineProperty(process, 'stdin', { value: Readable.from([stdin]), configurable: true })
+  try {
+    const code = await runCli(args)
+    return { code, out, err }
+  } finally {
+    if (realStdin) Object.defineProperty(process, 'stdin', realStdin)
+    o.mockRestore()
+    e.mockRestore()
+  }
+}
+
+describe('atelier prompt', () => {
+  it('--a1111-pairs: one json.dumps line per JSON string line', async () => {
+    const input = ['"(chibi: 1.2), ((best quality)), [blurry]"', '', '"a BREAK b"', '"(x:1.2.3)"', ''].join(
+      '\n',
+    )
+    const r = await cli(['prompt', '--a1111-pairs'], input)
+    expect(r.code).toBe(0)
+    expect(r.out.split('\n')).toEqual([
+      '[["chibi", 1.2], [", ", 1.0], ["best quality", 1.2100000000000002], [", ", 1.0], ["blurry", 0.9090909090909091]]',
+      '[["a", 1.0], ["BREAK", -1], ["b", 1.0]]',
+      '{"error": "ValueError: could not convert string to float: \'1.2.3\'"}',
+      '',
+    ])
+  })
+
+  it('breakdown: LoRA tags, edits, weights, Midjourney flags', async () => {
+    const r = await cli([
+      'prompt',
+      '--steps',
+      '10',
+      'a [cat:dog:0.5] (fur: 1.3) <lora:style:0.8> --ar 3:2 --seed 7',
+    ])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain('size: 640 x 448')
+    expect(r.out).toContain('seed: 7')
+    expect(r.out).toContain('<lora:style:0.8>  ->  style: text encoder 0.8, UNet 0.8')
+    expect(r.out).toContain('       5: "a cat (fur: 1.3)"')
+    expect(r.out).toContain('      10: "a dog (fur: 1.3)"')
+    expect(r.out).toMatch(/1\.3 {2}"fur"/)
+  })
+
+  it('--json breakdown and bad arguments', async () => {
+    const r = await cli(['prompt', '--json', '[a|b] c AND d :0.5'])
+    const b = JSON.parse(r.out) as {
+      subPrompts: { text: string; weight: number; schedule: [number, string][] }[]
+    }
+    expect(b.subPrompts.map((s) => s.weight)).toEqual([1, 0.5])
+    expect(b.subPrompts[0]?.schedule.slice(0, 2)).toEqual([
+      [1, 'a c'],
+      [2, 'b c'],
+    ])
+    expect((await cli(['prompt'])).code).toBe(1)
+    expect((await cli(['prompt', '--steps', '0', 'x'])).code).toBe(1)
+  })
+})

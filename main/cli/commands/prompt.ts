@@ -1,0 +1,57 @@
+import type { Command } from 'commander'
+import readline from 'node:readline'
+import { describePrompt, formatBreakdown } from '../../engine/prompt/describe'
+import { a1111PairsLine } from '../../engine/prompt/pairs'
+import { findTokenizer } from '../../engine/tokenizer'
+import { CliError } from '../index'
+
+interface PromptOptions {
+  a1111Pairs?: boolean
+  steps: string
+  tokenizer?: string
+  json?: boolean
+}
+
+async function pairsFromStdin(): Promise<void> {
+  const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
+  for await (const line of rl) {
+    if (line.trim() === '') continue
+    process.stdout.write(`${a1111PairsLine(line)}\n`)
+  }
+}
+
+export function registerPrompt(program: Command): void {
+  program
+    .command('prompt')
+    .description(
+      'Show how a prompt is read: Midjourney flags, LoRA tags, AND sub-prompts, prompt edits per step, ' +
+        'attention weights and 75-token chunks. With --a1111-pairs, read JSON strings (one per line) on stdin ' +
+        "and print A1111's parse_prompt_attention result for each, as Python's json.dumps writes it",
+    )
+    .argument('[prompt]', 'the prompt (not with --a1111-pairs)')
+    .option('--a1111-pairs', 'JSON lines in, [[text, weight], ...] lines out')
+    .option('--steps <n>', 'sampling steps for prompt editing', '20')
+    .option('--tokenizer <path>', 'CLIP tokenizer folder or BPE .gz (default: the data folder cache)')
+    .option('--json', 'print the breakdown as JSON')
+    .action(async (prompt: string | undefined, o: PromptOptions) => {
+      if (o.a1111Pairs) {
+        if (prompt !== undefined) throw new CliError('--a1111-pairs reads prompts from stdin, not arguments')
+        await pairsFromStdin()
+        return
+      }
+      if (prompt === undefined)
+        throw new CliError('give a prompt (or --a1111-pairs with JSON lines on stdin)')
+      const steps = Number(o.steps)
+      if (!Number.isInteger(steps) || steps < 1) throw new CliError(`--steps: ${o.steps} is not a step count`)
+      let encode: ((t: string) => number[]) | undefined
+      try {
+        const tok = await findTokenizer(o.tokenizer ? { explicit: o.tokenizer } : {})
+        encode = (t) => tok.encode(t)
+      } catch (err) {
+        if (o.tokenizer) throw new CliError(err instanceof Error ? err.message : String(err))
+        // no tokenizer installed: the breakdown goes without chunk counts
+      }
+      const b = describePrompt(prompt, { steps, encode })
+      process.stdout.write(`${o.json ? JSON.stringify(b, null, 2) : formatBreakdown(b)}\n`)
+    })
+}
