@@ -2,17 +2,20 @@ import fs from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { decodeMessage, encodeMessage, isClientMessage } from '../../preload/wire'
+import { encodeMessage, isClientMessage } from '../../preload/wire'
 import type { Handlers } from '../services/api'
 import type { Services } from '../services/container'
 import { dispatch } from '../services/dispatch'
+import { decodeClientFrame, MAX_FRAME_BYTES } from './limits'
 import {
   allowedHosts,
+  checkUpgrade,
   contentSecurityPolicy,
   hostAllowed,
   newToken,
-  originAllowed,
+  parseRequestUrl,
   TOKEN_COOKIE,
   tokenMatches,
 } from './security'
@@ -68,7 +71,11 @@ export async function startServer(opts: ServerOptions, routes: HttpRoute[] = [])
       res.writeHead(403, { 'Content-Type': 'text/plain' }).end('Forbidden host')
       return
     }
-    const url = new URL(req.url ?? '/', `http://${req.headers.host}`)
+    const url = parseRequestUrl(req)
+    if (!url) {
+      res.writeHead(400, { 'Content-Type': 'text/plain' }).end('Bad request URL')
+      return
+    }
     if (!tokenMatches(req, url, token)) {
       res
         .writeHead(401, { 'Content-Type': 'text/plain' })
@@ -93,26 +100,35 @@ export async function startServer(opts: ServerOptions, routes: HttpRoute[] = [])
     await serveStatic(opts.rendererDir, url.pathname, res)
   }
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 512 * 1024 * 1024 })
-  server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'invalid'}`)
-    const refuse = (status: number, text: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
+  server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+    // A socket without an error listener turns a peer's reset into an uncaught exception.
+    socket.on('error', () => socket.destroy())
+    try {
+      const verdict = checkUpgrade(req, hosts, token)
+      if (verdict.status !== 101) return refuseUpgrade(socket, verdict.status, verdict.text)
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
+    } catch (err) {
+      console.error('upgrade error', err)
+      refuseUpgrade(socket, 400, 'Bad Request')
     }
-    if (!hostAllowed(req, hosts) || !originAllowed(req, hosts)) return refuse(403, 'Forbidden')
-    if (url.pathname !== '/ws') return refuse(404, 'Not Found')
-    if (!tokenMatches(req, url, token)) return refuse(401, 'Unauthorized')
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
   })
+  server.on('clientError', (_err, socket: Duplex) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+    socket.destroy()
+  })
+  server.on('connection', (socket) => socket.on('error', () => socket.destroy()))
 
   wss.on('connection', (ws: WebSocket) => {
     sockets.add(ws)
+    // Protocol errors (reserved opcodes, unmasked frames, oversized payloads ...) end this socket only.
+    ws.on('error', () => ws.terminate())
     ws.send(encodeMessage({ t: 'hello', version: opts.services.version }))
     ws.on('message', (data, isBinary) => {
       if (!isBinary) return ws.close(1003, 'binary MessagePack frames only')
       let msg: unknown
       try {
-        msg = decodeMessage(data as Buffer)
+        msg = decodeClientFrame(toBuffer(data))
       } catch {
         return ws.close(1007, 'undecodable frame')
       }
@@ -149,6 +165,17 @@ export async function startServer(opts: ServerOptions, routes: HttpRoute[] = [])
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
   }
+}
+
+function refuseUpgrade(socket: Duplex, status: number, text: string): void {
+  if (socket.writable)
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+  socket.destroy()
+}
+
+function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data)
+  return Buffer.isBuffer(data) ? data : Buffer.from(data)
 }
 
 export function defaultRendererDir(root: string): string {

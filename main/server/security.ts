@@ -58,6 +58,34 @@ export function originAllowed(req: http.IncomingMessage, hosts: Set<string>): bo
   }
 }
 
+/** The request URL against the (already checked) Host, or undefined when it does not parse (`//[`). */
+export function parseRequestUrl(req: http.IncomingMessage): URL | undefined {
+  const raw = req.url ?? '/'
+  if (!raw.startsWith('/') || raw.startsWith('//')) return undefined
+  try {
+    return new URL(raw, 'http://localhost')
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Decides a WebSocket upgrade: Host and Origin first (DNS rebinding, cross-site pages), then the token,
+ * then the path. Never throws on malformed input: anything unparsable is a 400.
+ */
+export function checkUpgrade(
+  req: http.IncomingMessage,
+  hosts: Set<string>,
+  token: string,
+): { status: 101 | 400 | 401 | 403 | 404; text: string } {
+  if (!hostAllowed(req, hosts) || !originAllowed(req, hosts)) return { status: 403, text: 'Forbidden' }
+  const url = parseRequestUrl(req)
+  if (!url) return { status: 400, text: 'Bad Request' }
+  if (!tokenMatches(req, url, token)) return { status: 401, text: 'Unauthorized' }
+  if (url.pathname !== '/ws') return { status: 404, text: 'Not Found' }
+  return { status: 101, text: 'Switching Protocols' }
+}
+
 export function contentSecurityPolicy(): string {
   return [
     "default-src 'self'",

@@ -30,14 +30,19 @@ export function registerServe(program: Command): void {
       const { services, handlers } = createApi({ home, mode: 'server' })
       const server = await startServer({ services, handlers, rendererDir, host: o.host, port })
       process.stdout.write(`Atelier is running at ${server.url}\n`)
+      let stopping = false
       const stop = (): void => {
+        // A second signal, or a close that hangs (a stuck socket, a job that ignores cancel), still exits.
+        if (stopping) process.exit(1)
+        stopping = true
+        setTimeout(() => process.exit(0), 3000).unref()
         void server
           .close()
           .then(() => services.dispose())
-          .then(() => process.exit(0))
+          .finally(() => process.exit(0))
       }
-      process.once('SIGINT', stop)
-      process.once('SIGTERM', stop)
+      process.on('SIGINT', stop)
+      process.on('SIGTERM', stop)
       await new Promise<never>(() => {})
     })
 }

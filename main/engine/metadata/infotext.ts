@@ -194,22 +194,116 @@ export function formatInfotext(p: GenerationParameters): string {
 // ---------------------------------------------------------------------------------------------------------------
 // reader
 
-const RE_PARAM = /\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/g
+// The reader is linear in the text's length: A1111's regexes (`re_param`, the Hashes / Civitai resources
+// patterns) backtrack quadratically on long lines (a 32 KB line took 1.5 s), so they are re-implemented as
+// scanners that return exactly what the regexes match.
+//   re_param = \s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)
 const RE_IMAGESIZE = /^(\d+)x(\d+)$/
-const RE_HASHES = /, Hashes:\s*(\{[^}]+\})/
-const RE_CIVITAI_RESOURCES = /, Civitai resources:\s*(\[[^\]]+\])/
 const TEMPLATE_KEYS = ['Template: ', 'Negative Template: ']
+/** Numbers longer than this are not numbers (and would make the number regexes slow). */
+const MAX_NUMBER_CHARS = 64
 
-function findParams(line: string): [string, string][] {
-  return [...line.matchAll(RE_PARAM)].map((m) => [m[1] as string, m[2] as string])
+/** JS `\s`: WhiteSpace and LineTerminator. */
+const isSpace = (c: string): boolean => {
+  const x = c.charCodeAt(0)
+  if (x < 128) return x === 32 || (x >= 9 && x <= 13)
+  return (
+    x === 0xa0 ||
+    x === 0x1680 ||
+    (x >= 0x2000 && x <= 0x200a) ||
+    x === 0x2028 ||
+    x === 0x2029 ||
+    x === 0x202f ||
+    x === 0x205f ||
+    x === 0x3000 ||
+    x === 0xfeff
+  )
+}
+/** JS `\w` (no `u` flag): [A-Za-z0-9_]. */
+const isWord = (c: string): boolean => {
+  const x = c.charCodeAt(0)
+  return (x >= 48 && x <= 57) || (x >= 65 && x <= 90) || (x >= 97 && x <= 122) || x === 95
+}
+const isKeyChar = (c: string): boolean => isWord(c) || c === ' ' || c === '-' || c === '/'
+const isLineTerminator = (c: string): boolean => c === '\n' || c === '\r' || c === '\u2028' || c === '\u2029'
+
+/** Every `key: value` of a parameter line, as `[...line.matchAll(re_param)]` finds them, in O(n). */
+export function findParams(line: string): [string, string][] {
+  const n = line.length
+  // end of the whitespace run / key-character run starting at i; where a quoted value opened before i closes
+  const spaceEnd = new Int32Array(n + 1)
+  const keyEnd = new Int32Array(n + 1)
+  const quoteEnd = new Int32Array(n + 2)
+  spaceEnd[n] = n
+  keyEnd[n] = n
+  quoteEnd[n] = -1
+  quoteEnd[n + 1] = -1
+  for (let i = n - 1; i >= 0; i--) {
+    const c = line[i] as string
+    spaceEnd[i] = isSpace(c) ? (spaceEnd[i + 1] as number) : i
+    keyEnd[i] = isKeyChar(c) ? (keyEnd[i + 1] as number) : i
+    if (c === '"') quoteEnd[i] = i
+    else if (c === '\\')
+      quoteEnd[i] = i + 1 < n && !isLineTerminator(line[i + 1] as string) ? (quoteEnd[i + 2] as number) : -1
+    else quoteEnd[i] = quoteEnd[i + 1] as number
+  }
+  const out: [string, string][] = []
+  let p = 0
+  while (p < n) {
+    const k = spaceEnd[p] as number
+    const ke = keyEnd[k] as number
+    if (k >= n || !isWord(line[k] as string) || ke - k < 2 || line[ke] !== ':') {
+      p++
+      continue
+    }
+    const v = spaceEnd[ke + 1] as number
+    let end = -1
+    if (line[v] === '"' && v + 1 < n && line[v + 1] !== '"') {
+      const close = quoteEnd[v + 1] as number
+      if (close > v + 1 && (close + 1 === n || line[close + 1] === ',')) end = close + 1
+    }
+    if (end < 0) {
+      const comma = line.indexOf(',', v)
+      end = comma < 0 ? n : comma
+    }
+    out.push([line.slice(k, ke), line.slice(v, end)])
+    p = end < n ? end + 1 : n
+  }
+  return out
+}
+
+/**
+ * The first match of `, <label>:\s*(<open>[^<close>]+<close>)` in O(n): `[start, end)` of the whole match and
+ * the bracketed group, or undefined.
+ */
+function findBracketed(
+  line: string,
+  label: string,
+  open: string,
+  close: string,
+): { start: number; end: number; group: string } | undefined {
+  const needle = `, ${label}:`
+  let closeAt = -1 // the first `close` after the last bracket looked at; searches never overlap
+  for (let at = line.indexOf(needle); at >= 0; at = line.indexOf(needle, at + 1)) {
+    let b = at + needle.length
+    while (b < line.length && isSpace(line[b] as string)) b++
+    if (line[b] !== open) continue
+    if (closeAt <= b) {
+      closeAt = line.indexOf(close, b + 1)
+      if (closeAt < 0) return undefined // no `close` after this bracket, so none after any later one
+    }
+    if (closeAt > b + 1) return { start: at, end: closeAt + 1, group: line.slice(b, closeAt + 1) }
+  }
+  return undefined
 }
 
 function pyStrip(s: string): string {
-  return s.replace(/^\s+|\s+$/g, '')
+  return s.trim() // JS trim() removes exactly the characters of \s, without a backtracking regex
 }
 
 function toInt(v: string): number | undefined {
   const t = v.trim()
+  if (t.length > MAX_NUMBER_CHARS) return undefined
   if (!/^[-+]?\d+$/.test(t)) return undefined
   const n = Number(t)
   return Number.isSafeInteger(n) ? n : undefined
@@ -217,6 +311,7 @@ function toInt(v: string): number | undefined {
 
 function toFloat(v: string): number | undefined {
   const t = v.trim()
+  if (t.length > MAX_NUMBER_CHARS) return undefined
   if (t === '' || !/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t)) return undefined
   return Number(t)
 }
@@ -325,20 +420,20 @@ export function parseInfotext(text: string): GenerationParameters {
   result.prompt = prompt
   result.negativePrompt = negative
 
-  const hashes = RE_HASHES.exec(lastline)
+  const hashes = findBracketed(lastline, 'Hashes', '{', '}')
   if (hashes) {
-    const h = parseHashes(hashes[1] as string)
+    const h = parseHashes(hashes.group)
     if (h) {
       result.hashes = h
-      lastline = lastline.replace(RE_HASHES, '')
+      lastline = lastline.slice(0, hashes.start) + lastline.slice(hashes.end)
     }
   }
-  const resources = RE_CIVITAI_RESOURCES.exec(lastline)
+  const resources = findBracketed(lastline, 'Civitai resources', '[', ']')
   if (resources) {
-    const r = parseCivitaiResources(resources[1] as string)
+    const r = parseCivitaiResources(resources.group)
     if (r) {
       result.civitaiResources = r
-      lastline = lastline.replace(RE_CIVITAI_RESOURCES, '')
+      lastline = lastline.slice(0, resources.start) + lastline.slice(resources.end)
     }
   }
 

@@ -130,15 +130,23 @@ function decodeLatin1(b: Uint8Array): string {
   return s
 }
 
-function decodeTextChunk(chunk: PngChunk): PngTextEntry | undefined {
+/** Most text one compressed chunk may inflate to (zTXt/iTXt); a 1 MB chunk could otherwise become 1 GiB. */
+export const MAX_PNG_TEXT_CHUNK = 4 * 1024 * 1024
+/** Most text read from one PNG, all chunks together; chunks past it are skipped. */
+export const MAX_PNG_TEXT_TOTAL = 8 * 1024 * 1024
+
+function decodeTextChunk(chunk: PngChunk, budget = MAX_PNG_TEXT_CHUNK): PngTextEntry | undefined {
   const d = chunk.data
+  const inflate = (raw: Uint8Array): Buffer =>
+    inflateSync(raw, { maxOutputLength: Math.max(1, Math.min(budget, MAX_PNG_TEXT_CHUNK)) })
   const nul = d.indexOf(0)
   if (nul < 1) return undefined
   const keyword = decodeLatin1(d.subarray(0, nul))
   try {
+    if (chunk.type !== 'zTXt' && d.length - nul > budget) return undefined
     if (chunk.type === 'tEXt') return { keyword, text: decodeLatin1(d.subarray(nul + 1)), chunk: 'tEXt' }
     if (chunk.type === 'zTXt') {
-      return { keyword, text: decodeLatin1(inflateSync(d.subarray(nul + 2))), chunk: 'zTXt' }
+      return { keyword, text: decodeLatin1(inflate(d.subarray(nul + 2))), chunk: 'zTXt' }
     }
     if (chunk.type === 'iTXt') {
       const compressed = d[nul + 1] === 1
@@ -147,22 +155,32 @@ function decodeTextChunk(chunk: PngChunk): PngTextEntry | undefined {
       const transEnd = d.indexOf(0, langEnd + 1)
       if (transEnd < 0) return undefined
       const raw = d.subarray(transEnd + 1)
-      const body = compressed ? inflateSync(raw) : raw
+      const body = compressed ? inflate(raw) : raw
       return { keyword, text: new TextDecoder('utf-8').decode(body), chunk: 'iTXt' }
     }
   } catch {
-    return undefined // corrupt compressed text: skip the chunk, the image itself is fine
+    // corrupt compressed text, or text past the size limit: skip the chunk, the image itself is fine
+    return undefined
   }
   return undefined
 }
 
-/** Every tEXt / zTXt / iTXt entry of a PNG, in file order. */
+/**
+ * Every tEXt / zTXt / iTXt entry of a PNG, in file order. Compressed text is inflated with a cap
+ * (MAX_PNG_TEXT_CHUNK) and all text together is capped (MAX_PNG_TEXT_TOTAL): entries past the caps are
+ * skipped, so an untrusted PNG costs milliseconds and a few MB.
+ */
 export function readPngText(bytes: Uint8Array, name = 'image'): PngTextEntry[] {
   const out: PngTextEntry[] = []
+  let budget = MAX_PNG_TEXT_TOTAL
   for (const c of readChunks(bytes, name)) {
+    if (budget <= 0) break
     if (c.type === 'tEXt' || c.type === 'zTXt' || c.type === 'iTXt') {
-      const e = decodeTextChunk(c)
-      if (e) out.push(e)
+      const e = decodeTextChunk(c, budget)
+      if (e) {
+        out.push(e)
+        budget -= e.text.length
+      }
     }
   }
   return out
@@ -183,8 +201,8 @@ export function insertPngText(
   for (const c of chunks) {
     const raw = png.subarray(c.offset, c.offset + 12 + c.data.length)
     if (c.type === 'tEXt' || c.type === 'zTXt' || c.type === 'iTXt') {
-      const e = decodeTextChunk(c)
-      if (e && keywords.has(e.keyword)) continue
+      const nul = c.data.subarray(0, 80).indexOf(0) // keywords are 1-79 bytes
+      if (nul > 0 && keywords.has(decodeLatin1(c.data.subarray(0, nul)))) continue
     }
     parts.push(raw)
     if (c.type === 'IHDR') for (const e of entries) parts.push(textChunk(e.keyword, e.text))
