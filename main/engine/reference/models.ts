@@ -38,6 +38,9 @@ function candidateFiles(m: ReferenceManifest): string[] {
   for (const c of m.cases) {
     for (const hit of caseText(c).matchAll(/[\w./-]+\.(?:safetensors|txt\.gz)/g)) names.add(hit[0])
   }
+  // Set-level fields (e.g. a `model` entry naming a checkpoint of a sibling set by relative path).
+  const { cases: _cases, files: _files, ...top } = m
+  for (const hit of JSON.stringify(top).matchAll(/[\w./-]+\.(?:safetensors|txt\.gz)/g)) names.add(hit[0])
   const caseFiles = new Set(m.cases.map((c) => c.file))
   return [...names].filter((n) => !caseFiles.has(n) && fs.existsSync(path.join(m.dir, n))).sort()
 }

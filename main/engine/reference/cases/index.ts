@@ -1,6 +1,7 @@
 import { img2imgCase } from './img2img'
 import { inpaint9Case, inpaintLegacyCase } from './inpaint'
 import * as ip from './ipadapter'
+import { a1111SigmasCase, comfySigmasCase, kdiffRunCase } from './kdiff'
 import { schedulersCase } from './schedulers'
 import { sdxlTextEncodersCase } from './sdxl-text-encoders'
 import { textEncoderCase } from './text-encoder'
@@ -23,6 +24,10 @@ export const CASE_RUNNERS: Record<string, CaseRunner> = {
   vae_encode: vaeEncodeCase,
   vae_decode: vaeDecodeCase,
   schedulers: schedulersCase,
+  sigmas: a1111SigmasCase,
+  comfy_sigmas: comfySigmasCase,
+  'a1111_*': kdiffRunCase,
+  'comfy_*': kdiffRunCase,
   'clip_preprocess*': ip.clipPreprocessCase,
   'image_encoder*': ip.imageEncoderCase,
   'image_proj*': ip.imageProjCase,

@@ -1,0 +1,7 @@
+export * from './table'
+export * from './schedules'
+export * from './samplers'
+export * from './timesteps'
+export * from './registry'
+export * from './run'
+export { betaPpf } from './beta-dist'
