@@ -1,5 +1,7 @@
 import path from 'node:path'
 import { SafetensorsFile } from '../safetensors'
+import type { LycoKind, LycoPart } from './lycoris'
+import { LYCO_PARTS, lycoKind } from './lycoris'
 
 /**
  * LoRA files as low-rank pairs per target module, in the formats people share:
@@ -24,9 +26,25 @@ export interface LoraPair {
   alphaKey?: string
 }
 
+/**
+ * A kohya-named module that is not a plain low-rank pair: LoCon with Tucker `lora_mid`, LoHa, LoKr, full
+ * `diff`, or any of them with DoRA's `dora_scale`. Its weight update is computed from `parts`.
+ */
+export interface LycoModule {
+  target: LoraTarget
+  module: string
+  naming: 'kohya'
+  kind: LycoKind
+  /** Tensor key of each part the module has. */
+  parts: Partial<Record<LycoPart, string>>
+}
+
 export interface LoraFile {
   path: string
+  /** Plain low-rank pairs (LoRA / LoCon without lora_mid or dora_scale): added as graph branches. */
   pairs: LoraPair[]
+  /** LyCORIS modules whose update is computed as a weight delta. */
+  modules: LycoModule[]
   /** Tensors that are neither pairs nor alphas (ignored; counted for diagnostics). */
   ignored: string[]
   st: SafetensorsFile
@@ -42,8 +60,11 @@ export class LoraError extends Error {
   }
 }
 
-const KOHYA = /^lora_(unet|te|te1|te2)_(.+?)\.(lora_down\.weight|lora_up\.weight|alpha)$/
-const LYCORIS = /\.(hada_w1_a|hada_w2_a|lokr_w1|lokr_w2|lokr_w1_a|oft_blocks|oft_diag|dora_scale)$/
+const KOHYA = /^lora_(unet|te|te1|te2)_([^.]+)\.(.+)$/
+const KOHYA_PARTS = new Set<string>(LYCO_PARTS)
+/** Networks no engine here computes: OFT / BOFT (orthogonal), PEFT DoRA magnitudes, GLoRA, IA3. */
+const UNSUPPORTED =
+  /\.(oft_blocks|oft_diag|oft_R|boft_R|lora_magnitude_vector(?:\.default)?(?:\.weight)?|a1\.weight|on_input)$/
 const DIFFUSERS: [RegExp, 'down' | 'up'][] = [
   [/^(.+)\.lora_A(?:\.default)?\.weight$/, 'down'],
   [/^(.+)\.lora_B(?:\.default)?\.weight$/, 'up'],
@@ -86,25 +107,25 @@ export async function readLora(file: string): Promise<LoraFile> {
       }
     >()
     const ignored: string[] = []
+    const kohya = new Map<string, { target: LoraTarget; module: string; parts: Map<string, string> }>()
     for (const k of keys) {
-      if (LYCORIS.test(k))
+      if (UNSUPPORTED.test(k))
         throw new LoraError(
-          `${path.basename(file)}: this is a LyCORIS/DoRA network (${k}); only plain LoRA (lora_down/lora_up) is supported`,
+          `${path.basename(file)}: this network type is not supported (${k}); LoRA, LoCon, LoHa, LoKr, DoRA ` +
+            'and full-diff files are',
           'unsupported-lora',
         )
       const kh = KOHYA.exec(k)
-      if (kh) {
-        const [, part, mod, kind] = kh as unknown as [string, string, string, string]
+      if (kh && KOHYA_PARTS.has(kh[3] as string)) {
+        const [, part, mod, role] = kh as unknown as [string, string, string, string]
         const id = `${part}:${mod}`
-        const g = groups.get(id) ?? {
+        const g = kohya.get(id) ?? {
           target: part === 'unet' ? 'unet' : part === 'te2' ? 'text_encoder_2' : 'text_encoder',
           module: mod,
-          naming: 'kohya',
+          parts: new Map<string, string>(),
         }
-        if (kind === 'alpha') g.alpha = k
-        else if (kind === 'lora_down.weight') g.down = k
-        else g.up = k
-        groups.set(id, g)
+        g.parts.set(role, k)
+        kohya.set(id, g)
         continue
       }
       let matched = false
@@ -130,6 +151,39 @@ export async function readLora(file: string): Promise<LoraFile> {
       else ignored.push(k)
     }
     const pairs: LoraPair[] = []
+    const modules: LycoModule[] = []
+    for (const [id, g] of kohya) {
+      const roles = new Set(g.parts.keys())
+      const kind = lycoKind(roles)
+      if (!kind) {
+        if (roles.size === 1 && roles.has('alpha')) continue // an alpha without weights: nothing to apply
+        const has = (r: string): boolean => roles.has(r)
+        throw new LoraError(
+          `${path.basename(file)}: module ${g.module} has ${[...roles].sort().join(', ')}` +
+            (has('lora_down.weight') ? ' but no lora_up' : has('lora_up.weight') ? ' but no lora_down' : '') +
+            '; not a complete LoRA/LyCORIS module',
+          'bad-lora',
+        )
+      }
+      if (kind === 'lora' && !roles.has('lora_mid.weight') && !roles.has('dora_scale')) {
+        groups.set(id, {
+          target: g.target,
+          module: g.module,
+          naming: 'kohya',
+          down: g.parts.get('lora_down.weight'),
+          up: g.parts.get('lora_up.weight'),
+          alpha: g.parts.get('alpha'),
+        })
+        continue
+      }
+      modules.push({
+        target: g.target,
+        module: g.module,
+        naming: 'kohya',
+        kind,
+        parts: Object.fromEntries(g.parts) as LycoModule['parts'],
+      })
+    }
     for (const g of groups.values()) {
       if (!g.down || !g.up)
         throw new LoraError(
@@ -145,12 +199,12 @@ export async function readLora(file: string): Promise<LoraFile> {
         alphaKey: g.alpha,
       })
     }
-    if (pairs.length === 0)
+    if (pairs.length === 0 && modules.length === 0)
       throw new LoraError(
         `${path.basename(file)}: not a LoRA (no lora_down/lora_up or lora_A/lora_B tensors)`,
         'not-lora',
       )
-    return { path: file, pairs, ignored, st }
+    return { path: file, pairs, modules, ignored, st }
   } catch (err) {
     await st.close()
     throw err

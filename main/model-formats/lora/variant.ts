@@ -7,9 +7,11 @@ import { cachedSha256, writeJsonAtomic } from '../convert/cache'
 import type { ConvertedModel, GraphName } from '../convert/convert'
 import { GraphBuilder, onnx } from '../onnx/builder'
 import { ExternalDataWriter } from '../onnx/external-data'
+import { addScaled, addWeightDeltas, moduleDeltas, modulesFor, pairsAsModules } from '../../engine/lora/delta'
+import type { ModuleRef, WeightDelta } from '../../engine/lora/delta'
 import { addBranches, scaleInputName } from './branch'
 import { assertLoraFamily, convertedFamily } from './family'
-import type { LoraFile } from './lora-file'
+import type { LoraFile, LoraTarget } from './lora-file'
 import { readLora } from './lora-file'
 import type { Delta } from './targets'
 import { deltasByGraph, readInitializer, repoint, resolveTargets } from './targets'
@@ -24,11 +26,23 @@ import { deltasByGraph, readInitializer, repoint, resolveTargets } from './targe
  *   its loaded session: pass `variant.inputs` to the ModelSet.
  * - `merge`: W' = W + sum m * alpha/rank * up @ down written as float32; the key covers the multipliers,
  *   so every multiplier change writes the merged layers again and needs a new session. No extra compute.
+ *
+ * LyCORIS modules with no branch form (LoHa, LoKr, Tucker LoCon, DoRA, full diff; see engine/lora/delta.ts)
+ * are weight deltas: in branch mode W + m * D in the graph (D computed once per file set, m the same scale
+ * input), in merge mode merged like the pairs.
  */
 
 export interface LoraSpec {
   path: string
+  /** The UNet multiplier (and the text encoders' unless `teMultiplier` is given). */
   multiplier: number
+  /** Text-encoder multiplier (A1111 `<lora:name:te:unet>`); default `multiplier`. */
+  teMultiplier?: number
+}
+
+/** The multiplier a graph uses for a LoRA (A1111: text-encoder layers take the TE multiplier). */
+export function multiplierFor(l: LoraSpec, graph: GraphName): number {
+  return graph === 'unet' ? l.multiplier : (l.teMultiplier ?? l.multiplier)
 }
 
 export type LoraMode = 'branch' | 'merge'
@@ -39,6 +53,11 @@ export interface LoraApplyOptions {
   mode?: LoraMode
   /** LoRA variants kept per graph (older ones are deleted). Default 4. */
   keep?: number
+  /**
+   * Branch mode: plain low-rank pairs as branches (default true); false applies them as weight deltas like
+   * the LyCORIS modules (for comparing the two forms).
+   */
+  branches?: boolean
 }
 
 export interface LoraVariant {
@@ -87,10 +106,12 @@ class Merger {
   }
 }
 
-function variantKey(mode: LoraMode, shas: string[], loras: LoraSpec[]): string {
+function variantKey(mode: LoraMode, shas: string[], loras: LoraSpec[], branches: boolean): string {
   const body =
-    mode === 'branch' ? JSON.stringify(shas) : JSON.stringify(loras.map((l, i) => [shas[i], l.multiplier]))
-  return crypto.createHash('sha256').update(`lora-v2-${mode}\n${body}`).digest('hex').slice(0, 16)
+    mode === 'branch'
+      ? JSON.stringify([shas, branches])
+      : JSON.stringify(loras.map((l, i) => [shas[i], l.multiplier, l.teMultiplier ?? l.multiplier]))
+  return crypto.createHash('sha256').update(`lora-v3-${mode}\n${body}`).digest('hex').slice(0, 16)
 }
 
 function pruneVariants(graphDir: string, keep: number, current: string): void {
@@ -107,10 +128,11 @@ function pruneVariants(graphDir: string, keep: number, current: string): void {
 }
 
 async function buildVariant(
-  graph: GraphName,
+  graph: LoraTarget,
   graphDir: string,
   key: string,
   deltas: Delta[],
+  modules: ModuleRef[],
   mode: LoraMode,
   multipliers: number[],
   merger: Merger,
@@ -118,25 +140,30 @@ async function buildVariant(
 ): Promise<number> {
   const model = onnx.ModelProto.decode(fs.readFileSync(path.join(graphDir, 'model.onnx')))
   const inits = new Map((model.graph?.initializer ?? []).map((t) => [t.name ?? '', t]))
-  const byWeight = resolveTargets(graph, inits, deltas)
+  const byWeight = deltas.length ? resolveTargets(graph, inits, deltas) : new Map<string, Delta[]>()
+  const byInit = modules.length
+    ? await moduleDeltas(graph, graphDir, inits, modules, signal)
+    : new Map<string, WeightDelta[]>()
   const binName = `lora-${key}.bin`
   const tmpBin = `${binName}.${process.pid}.tmp`
   const side = new ExternalDataWriter(graphDir, tmpBin)
   const tmpModel = path.join(graphDir, `lora-${key}.onnx.${process.pid}.tmp`)
   try {
     if (mode === 'branch') {
-      await addBranches(model, byWeight, side, binName)
+      if (byWeight.size) await addBranches(model, byWeight, side, binName)
+      if (byInit.size) addWeightDeltas(model, byInit, side, binName)
     } else {
-      for (const [weight, ds] of byWeight) {
+      for (const weight of new Set([...byWeight.keys(), ...byInit.keys()])) {
         if (signal?.aborted) throw new Error('LoRA merge cancelled')
         const init = inits.get(weight) as onnx.ITensorProto
         const o = Number(init.dims?.[0] ?? 0)
         let w = await readInitializer(graphDir, init)
-        for (const d of ds) {
+        for (const d of byWeight.get(weight) ?? []) {
           const up = await d.file.st.readFloat32(d.pair.upKey)
           const down = await d.file.st.readFloat32(d.pair.downKey)
           w = await merger.merge(w, up, down, o, d.rank, (multipliers[d.lora] ?? 1) * d.alphaScale)
         }
+        for (const d of byInit.get(weight) ?? []) addScaled(w, d.data, multipliers[d.lora] ?? 1)
         const ref = side.append(new Uint8Array(w.buffer, w.byteOffset, w.byteLength))
         repoint(init, binName, ref.offset, ref.length)
       }
@@ -151,7 +178,7 @@ async function buildVariant(
     fs.rmSync(tmpModel, { force: true })
     throw err
   }
-  return byWeight.size
+  return byWeight.size + byInit.size
 }
 
 /**
@@ -164,7 +191,8 @@ export async function applyLoras(
   opts: LoraApplyOptions = {},
 ): Promise<LoraVariant> {
   const mode = opts.mode ?? 'branch'
-  const active = loras.filter((l) => l.multiplier !== 0)
+  const branches = opts.branches ?? true
+  const active = loras.filter((l) => l.multiplier !== 0 || (l.teMultiplier ?? 0) !== 0)
   if (active.length === 0)
     return { key: '', mode, paths: { ...model.paths }, inputs: {}, cached: true, merged: {} }
   const family = convertedFamily(model)
@@ -172,24 +200,46 @@ export async function applyLoras(
   const cacheRoot = opts.cacheRoot ?? appPaths().conversionCache
   const shas: string[] = []
   for (const l of active) shas.push(await cachedSha256(cacheRoot, l.path, { signal: opts.signal }))
-  const key = variantKey(mode, shas, active)
-  const multipliers = active.map((l) => l.multiplier)
+  const key = variantKey(mode, shas, active, branches)
   const files: LoraFile[] = []
   try {
-    for (const l of active) files.push(await readLora(l.path))
+    for (const l of active) {
+      const f = await readLora(l.path)
+      files.push(f)
+      if (!branches) {
+        f.modules.push(...pairsAsModules(f))
+        f.pairs = f.pairs.filter((p) => p.naming !== 'kohya')
+      }
+    }
     const deltas = await deltasByGraph(files)
+    const graphs = new Set<LoraTarget>(
+      files.flatMap((f) => [...f.pairs.map((p) => p.target), ...f.modules.map((m) => m.target)]),
+    )
     const paths = { ...model.paths }
     const inputs: LoraVariant['inputs'] = {}
     const merged: LoraVariant['merged'] = {}
     let cached = true
     const merger = new Merger()
     try {
-      for (const [graph, ds] of deltas) {
+      for (const graph of graphs) {
+        const ds = deltas.get(graph) ?? []
+        const refs = modulesFor(files, graph)
+        const multipliers = active.map((l) => multiplierFor(l, graph))
         const graphDir = path.dirname(model.paths[graph])
         const variant = path.join(graphDir, `lora-${key}.onnx`)
         if (!fs.existsSync(variant) || !fs.existsSync(path.join(graphDir, `lora-${key}.bin`))) {
           cached = false
-          merged[graph] = await buildVariant(graph, graphDir, key, ds, mode, multipliers, merger, opts.signal)
+          merged[graph] = await buildVariant(
+            graph,
+            graphDir,
+            key,
+            ds,
+            refs,
+            mode,
+            multipliers,
+            merger,
+            opts.signal,
+          )
         } else {
           const now = new Date()
           fs.utimesSync(variant, now, now)
@@ -198,7 +248,9 @@ export async function applyLoras(
         paths[graph] = variant
         if (mode === 'branch') {
           const values = Object.fromEntries(
-            [...new Set(ds.map((d) => d.lora))].map((k) => [scaleInputName(k), multipliers[k] ?? 1]),
+            [...new Set([...ds.map((d) => d.lora), ...refs.map((r) => r.lora)])]
+              .sort((a, b) => a - b)
+              .map((k) => [scaleInputName(k), multipliers[k] ?? 1]),
           )
           inputs[graph] = values
           // The latest multipliers beside the graph: callers that pass only `paths` load these.

@@ -4,7 +4,10 @@ import { ProbeError } from './types'
 
 /** kohya: `lora_unet_<path>.lora_down.weight`, `lora_te_…`, `lora_te1_…`, `lora_te2_…`, plus `.alpha`. */
 const KOHYA = /^lora_(unet|te1|te2|te)_(.+?)\.(lora_down\.weight|lora_up\.weight|alpha)$/
-const LYCORIS = /^lora_(unet|te1|te2|te)_.+\.(hada_w1_a|hada_w2_a|lokr_w1|lokr_w2|lokr_w1_a|oft_blocks|diff)$/
+/** LyCORIS parts (LoCon Tucker mid, LoHa, LoKr, DoRA, full diff) under kohya module names. */
+const LYCORIS =
+  /^lora_(unet|te1|te2|te)_([^.]+)\.(lora_mid\.weight|dora_scale|hada_w1_a|hada_w1_b|hada_w2_a|hada_w2_b|hada_t1|hada_t2|lokr_w1|lokr_w1_a|lokr_w1_b|lokr_w2|lokr_w2_a|lokr_w2_b|lokr_t2|diff|diff_b)$/
+const UNSUPPORTED = /\.(oft_blocks|oft_diag|oft_R|boft_R|lora_magnitude_vector(?:\.[^.]+)*)$/
 /** diffusers / PEFT: `….lora_A.weight` / `lora_B`, `….lora.down.weight` / `up`, `…_lora.down.weight` (old processors). */
 const DIFFUSERS = /^(.+?)(?:\.lora_(A|B)(?:\.[^.]+)?|\.lora\.(down|up)|_lora\.(down|up))\.weight$/
 const DIFFUSERS_ALPHA = /^(.+?)\.alpha$/
@@ -14,6 +17,35 @@ interface Module {
   name: string
   down?: number[]
   alpha: boolean
+  /** LyCORIS part shapes by part name. */
+  lyco?: Map<string, number[]>
+}
+
+/** Rank and input width of a LyCORIS module from its part shapes (linear layers: [rank, in]). */
+function lycoDown(parts: Map<string, number[]>): number[] | undefined {
+  const hada = parts.get('hada_w1_b')
+  if (hada) return [hada[0]!, hada[1]!]
+  const w1 = parts.get('lokr_w1') ?? parts.get('lokr_w1_b')
+  const w2 = parts.get('lokr_w2') ?? parts.get('lokr_w2_b')
+  if (w1 && w2 && w1.length === 2 && w2.length === 2) {
+    const rank = parts.get('lokr_w2_b')?.[0] ?? parts.get('lokr_w1_b')?.[0] ?? Math.max(w1[0]!, w2[0]!)
+    return [rank, w1[1]! * w2[1]!]
+  }
+  const diff = parts.get('diff')
+  if (diff) return [0, diff[1]!]
+  return undefined
+}
+
+export type LycoAlgo = 'locon-tucker' | 'loha' | 'lokr' | 'dora' | 'full'
+
+function lycoAlgos(parts: Map<string, number[]>): LycoAlgo[] {
+  const out: LycoAlgo[] = []
+  if (parts.has('lora_mid.weight')) out.push('locon-tucker')
+  if (parts.has('hada_w1_a')) out.push('loha')
+  if (parts.has('lokr_w1') || parts.has('lokr_w1_a')) out.push('lokr')
+  if (parts.has('diff')) out.push('full')
+  if (parts.has('dora_scale')) out.push('dora')
+  return out
 }
 
 function diffusersPart(name: string, hasTe2: boolean): LoraModule {
@@ -42,9 +74,21 @@ function collect(v: KeyView): { naming: LoraNaming; modules: Map<string, Module>
       modules.set(key, m)
       continue
     }
-    if (LYCORIS.test(n)) {
+    const ly = LYCORIS.exec(n)
+    if (ly) {
+      kohya++
+      const [, part, mod, kind] = ly as unknown as [string, LoraModule, string, string]
+      const key = `${part}:${mod}`
+      const m = modules.get(key) ?? { part, name: mod, alpha: false }
+      m.lyco ??= new Map()
+      m.lyco.set(kind, v.shape(n) ?? [])
+      modules.set(key, m)
+      continue
+    }
+    if (UNSUPPORTED.test(n)) {
       throw new ProbeError(
-        'this is a LyCORIS (LoHa/LoKr/OFT) network; only plain LoRA (lora_down/lora_up) is supported for now',
+        'this is an OFT/BOFT (orthogonal) network or a PEFT DoRA; LoRA, LoCon, LoHa, LoKr, kohya/LyCORIS DoRA ' +
+          'and full-diff files are supported',
         'unsupported-lora',
       )
     }
@@ -64,6 +108,7 @@ function collect(v: KeyView): { naming: LoraNaming; modules: Map<string, Module>
     if (m) m.alpha = true
   }
   if (modules.size === 0) return undefined
+  for (const m of modules.values()) if (m.lyco && !m.down) m.down = lycoDown(m.lyco)
   const naming: LoraNaming = kohya >= diffusers + peft ? 'kohya' : peft > diffusers ? 'peft' : 'diffusers'
   return { naming, modules }
 }
@@ -93,8 +138,11 @@ export function probeLora(v: KeyView, meta: Record<string, string>): LoraProbe |
   const found = collect(v)
   if (!found) return undefined
   const mods = [...found.modules.values()]
-  const ranks = [...new Set(mods.flatMap((m) => (m.down ? [m.down[0]!] : [])))].sort((a, b) => a - b)
-  if (ranks.length === 0)
+  const ranks = [...new Set(mods.flatMap((m) => (m.down && m.down[0]! > 0 ? [m.down[0]!] : [])))].sort(
+    (a, b) => a - b,
+  )
+  const algos = [...new Set(mods.flatMap((m) => (m.lyco ? lycoAlgos(m.lyco) : [])))].sort()
+  if (ranks.length === 0 && !algos.includes('full'))
     throw new ProbeError('LoRA keys found but no lora_down / lora_A weights', 'unsupported-lora')
   const parts = new Set(mods.map((m) => m.part))
   const modules = (['unet', 'te', 'te1', 'te2'] as const).filter((p) => parts.has(p))
@@ -129,7 +177,7 @@ export function probeLora(v: KeyView, meta: Record<string, string>): LoraProbe |
   return {
     info: {
       naming: found.naming,
-      rank: ranks[ranks.length - 1]!,
+      rank: ranks[ranks.length - 1] ?? 0,
       ranks,
       modules,
       moduleCount: mods.length,
@@ -137,6 +185,7 @@ export function probeLora(v: KeyView, meta: Record<string, string>): LoraProbe |
       ...(contextDim !== undefined ? { contextDim } : {}),
       textEncoderWidths,
       sgmUnetNames,
+      ...(algos.length ? { lycoris: algos } : {}),
     },
     base,
     variant,

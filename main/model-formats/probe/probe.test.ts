@@ -358,8 +358,30 @@ describe('full-size headers (synthetic)', () => {
     )
     expect(probeHeader('/m/l.safetensors', keys, { ss_v2: 'True' }).base).toBe('sd-2')
   })
-  it('LyCORIS and unknown files get specific errors', () => {
-    expect(() => probe({ 'lora_unet_x.hada_w1_a': [4, 4] })).toThrow(/LyCORIS/)
+  it('LyCORIS files probe as LoRAs; OFT and unknown files get specific errors', () => {
+    const loha = probe({
+      'lora_unet_a_attn2_to_k.hada_w1_a': [320, 4],
+      'lora_unet_a_attn2_to_k.hada_w1_b': [4, 768],
+      'lora_unet_a_attn2_to_k.hada_w2_a': [320, 4],
+      'lora_unet_a_attn2_to_k.hada_w2_b': [4, 768],
+      'lora_unet_a_attn2_to_k.alpha': [],
+    })
+    expect(loha.type).toBe('lora')
+    expect(loha.base).toBe('sd-1')
+    expect(loha.lora?.lycoris).toEqual(['loha'])
+    expect(loha.lora?.rank).toBe(4)
+    const lokr = probe({
+      'lora_unet_a_attn2_to_k.lokr_w1': [4, 8],
+      'lora_unet_a_attn2_to_k.lokr_w2_a': [80, 2],
+      'lora_unet_a_attn2_to_k.lokr_w2_b': [2, 256],
+      'lora_unet_a_attn2_to_k.dora_scale': [1, 2048],
+    })
+    expect(lokr.base).toBe('sdxl')
+    expect(lokr.lora?.lycoris).toEqual(['dora', 'lokr'])
+    const full = probe({ 'lora_te_text_model_encoder_layers_0_self_attn_q_proj.diff': [768, 768] })
+    expect(full.base).toBe('sd-1')
+    expect(full.lora?.lycoris).toEqual(['full'])
+    expect(() => probe({ 'lora_unet_x.oft_blocks': [4, 4] })).toThrow(/OFT/)
     expect(() => probe({ 'foo.weight': [1] })).toThrow(/x\.safetensors: not a Stable Diffusion checkpoint/)
   })
   it('LoRA context width must match the checkpoint', () => {

@@ -86,6 +86,8 @@ export interface LoraInfo {
   textEncoderWidths: Partial<Record<'te' | 'te1' | 'te2', number>>
   /** Kohya UNet keys in SGM/LDM block naming (`input_blocks_4_1_...`), as SDXL kohya LoRAs have. */
   sgmUnetNames: boolean
+  /** LyCORIS module kinds beyond plain low-rank pairs (LoCon Tucker, LoHa, LoKr, DoRA, full diff). */
+  lycoris?: ('locon-tucker' | 'loha' | 'lokr' | 'dora' | 'full')[]
 }
 
 export interface EmbeddingInfo {

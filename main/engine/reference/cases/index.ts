@@ -1,3 +1,4 @@
+import { adapterCase } from './adapters'
 import { img2imgCase } from './img2img'
 import { inpaint9Case, inpaintLegacyCase } from './inpaint'
 import * as ip from './ipadapter'
@@ -43,6 +44,7 @@ export const CASE_RUNNERS: Record<string, CaseRunner> = {
   'esrgan_*': upscaleCase,
   'realesrgan_*': upscaleCase,
   'upscale_*': upscaleCase,
+  'adapter_*': adapterCase,
 }
 
 export function runnerFor(
