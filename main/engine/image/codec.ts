@@ -1,6 +1,7 @@
 import sharp from 'sharp'
 import type { Mask, RawImage } from './types'
 import { checkImage, checkSize } from './types'
+import { checkPixels, ImageSizeError, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS } from './limits'
 
 /**
  * Decoding, PNG encoding and Lanczos resizing through sharp (libvips). Everything else in this module is pure TS.
@@ -31,8 +32,12 @@ export interface DecodeOptions {
 async function decode(bytes: Uint8Array, keepAlpha: boolean, opts: DecodeOptions): Promise<RawImage> {
   const name = opts.name ?? 'image'
   try {
-    let pipeline = sharp(bytes, { failOn: 'error' }).autoOrient().toColourspace('srgb')
-    const meta = await sharp(bytes).metadata()
+    // The header first: a 249 KB PNG can declare 16000x16000 (4.7 GB decoded).
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata()
+    checkPixels(meta.width ?? 0, meta.height ?? 0, name, MAX_INPUT_PIXELS)
+    let pipeline = sharp(bytes, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS })
+      .autoOrient()
+      .toColourspace('srgb')
     const hasAlpha = meta.hasAlpha === true
     if (keepAlpha && hasAlpha) pipeline = pipeline.ensureAlpha()
     else if (hasAlpha)
@@ -50,7 +55,7 @@ async function decode(bytes: Uint8Array, keepAlpha: boolean, opts: DecodeOptions
       channels,
     }
   } catch (err) {
-    if (err instanceof ImageDecodeError) throw err
+    if (err instanceof ImageDecodeError || err instanceof ImageSizeError) throw err
     const msg = err instanceof Error ? err.message : String(err)
     throw new ImageDecodeError(`${name}: cannot decode image (${msg})`)
   }
@@ -81,6 +86,7 @@ export async function encodePng(img: RawImage): Promise<Buffer> {
 export async function resizeLanczos<T extends RawImage>(img: T, width: number, height: number): Promise<T> {
   checkImage(img, 'resizeLanczos')
   checkSize(width, height)
+  checkPixels(width, height, 'resize', MAX_OUTPUT_PIXELS)
   if (width === img.width && height === img.height) return { ...img, data: img.data.slice() }
   const { data, info } = await sharp(img.data, {
     raw: { width: img.width, height: img.height, channels: img.channels },
@@ -100,6 +106,7 @@ export async function resizeLanczos<T extends RawImage>(img: T, width: number, h
 /** Nearest-neighbour upscale through sharp (used for previews). */
 export async function resizeNearest<T extends RawImage>(img: T, width: number, height: number): Promise<T> {
   checkImage(img, 'resizeNearest')
+  checkPixels(width, height, 'resize', MAX_OUTPUT_PIXELS)
   const { data } = await sharp(img.data, {
     raw: { width: img.width, height: img.height, channels: img.channels },
   })

@@ -1,6 +1,7 @@
 export * from './codec'
 export * from './fill'
 export * from './latent-mask'
+export * from './limits'
 export * from './mask'
 export * from './outpaint'
 export * from './resize'

@@ -71,3 +71,17 @@ export function hostilePng(): Buffer {
     encodeChunk('tEXt', Buffer.from(`parameters\0${text}`, 'latin1')),
   ])
 }
+
+/**
+ * A PNG that declares `width x height` RGB pixels, all zero, in about 1 KB per MiB decoded: 16000x16000
+ * is ~750 KB on disk and 768 MB of pixels (4.7 GB through a decoder's working buffers).
+ */
+export function hugePng(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13)
+  ihdr.writeUInt32BE(width, 0)
+  ihdr.writeUInt32BE(height, 4)
+  ihdr[8] = 8
+  ihdr[9] = 2 // RGB
+  const mib = Math.ceil((height * (1 + width * 3)) / (1 << 20))
+  return Buffer.concat([PNG_SIGNATURE, encodeChunk('IHDR', ihdr), encodeChunk('IDAT', zlibZeros(mib)), IEND])
+}

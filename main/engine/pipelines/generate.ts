@@ -34,6 +34,7 @@ import { expandPlanes, repeat } from './tensor'
 import type { DiffusionModel, LatentShape, StepInfo } from './types'
 import { throwIfAborted } from './types'
 import { decodeImage } from '../image/codec'
+import { checkPixels, MAX_GENERATION_PIXELS } from '../image/limits'
 import { hiresFix, sdUpscale } from '../upscale/hires'
 import { withImageTokens } from '../ipadapter/image-prompt'
 import type { ImageTokens } from '../ipadapter/image-prompt'
@@ -156,6 +157,7 @@ export function checkSize(width: number, height: number, what = 'size'): void {
       throw new Error(`${what}: ${k} ${v} is not a positive whole number of pixels`)
     if (v % 8 !== 0) throw new Error(`${what}: ${k} ${v} is not a multiple of 8`)
   }
+  checkPixels(width, height, what, MAX_GENERATION_PIXELS, 8)
 }
 
 interface BatchCtx {
@@ -404,6 +406,17 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
         const zoom = req.outpaint.zoomOut
         const steps = zoom > 1 ? zoomOutPlan(source.width, source.height, zoom) : undefined
         const passes = steps ? steps.length : req.outpaint.repeat
+        if (!steps) {
+          const o = req.outpaint
+          const grow = (a: number, b: number): number => Math.ceil(a / 8) * 8 + Math.ceil(b / 8) * 8
+          checkPixels(
+            source.width + grow(o.left, o.right) * passes,
+            source.height + grow(o.top, o.bottom) * passes,
+            'outpaint',
+            MAX_GENERATION_PIXELS,
+            8,
+          )
+        }
         for (let k = 0; k < passes; k++) {
           const step = steps?.[k]
           const prep = await prepareOutpaint(req, current, env.inpaintModel, step?.extents ?? req.outpaint)

@@ -1,5 +1,6 @@
 import { imageToTensor, tensorToImage } from '../image/tensor'
 import type { RawImage } from '../image/types'
+import { checkPixels, MAX_GENERATION_PIXELS, MAX_OUTPUT_PIXELS } from '../image/limits'
 import type { CoreOptions } from '../pipelines/core'
 import { coreImg2Img, decodeLatents } from '../pipelines/core'
 import { denoise } from '../pipelines/denoise'
@@ -78,6 +79,7 @@ export function hiresTarget(
   w -= w % 8
   h -= h % 8
   if (w < 8 || h < 8) throw new Error(`hires fix: target size ${w}x${h} is too small`)
+  checkPixels(w, h, 'hires fix', MAX_GENERATION_PIXELS, 8)
   return { width: w, height: h }
 }
 
@@ -388,6 +390,7 @@ export function sdUpscaleTarget(
     throw new Error(`SD upscale: factor ${scale} must be at least 1`)
   const w = Math.floor((width * scale) / 8) * 8
   const h = Math.floor((height * scale) / 8) * 8
+  checkPixels(w, h, 'SD upscale', MAX_OUTPUT_PIXELS, 8)
   return { width: w, height: h }
 }
 

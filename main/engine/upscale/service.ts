@@ -3,6 +3,7 @@ import path from 'node:path'
 import { resizeLanczos, resizeNearest } from '../image/codec'
 import type { RawImage } from '../image/types'
 import { checkImage, toRgb } from '../image/types'
+import { checkPixels, ImageSizeError, MAX_OUTPUT_PIXELS, MAX_UNTILED_PIXELS } from '../image/limits'
 import type { SessionConfig } from '../runtime/session'
 import { UpscalerModel } from './model'
 import { abortError, enhanceUint8, fromUint8Hwc, modScaleFor, planTiles } from './tiling'
@@ -110,6 +111,7 @@ export class UpscaleService {
   async upscale(img: RawImage, req: UpscaleRequest): Promise<RawImage> {
     checkImage(img, 'upscale input')
     const { width, height } = targetSize(img, req)
+    checkPixels(width, height, 'upscale', MAX_OUTPUT_PIXELS)
     const report = req.onProgress
     if (req.signal?.aborted) throw abortError(req.signal)
     if (req.upscaler.kind !== 'model') {
@@ -123,6 +125,11 @@ export class UpscaleService {
     }
     if (!fs.existsSync(req.upscaler.file))
       throw new UpscaleError(`upscaler model not found: ${req.upscaler.file}`)
+    if (req.tile === 0 && img.width * img.height > MAX_UNTILED_PIXELS)
+      throw new ImageSizeError(
+        `upscale: tile 0 (the whole picture at once) is limited to ${MAX_UNTILED_PIXELS} input pixels ` +
+          `(1024x1024); this picture is ${img.width}x${img.height}: give a tile size (default ${DEFAULT_TILE})`,
+      )
     const model = await this.model(req.upscaler.file, req.session ?? this.session)
     const rgb = img.channels === 3 ? img : toRgb(img)
     const want = Math.max(width / img.width, height / img.height)
@@ -141,6 +148,7 @@ export class UpscaleService {
       counts.push(planTiles(ph, pw, tile, tilePad).length)
       h *= model.scale
       w *= model.scale
+      checkPixels(w, h, `upscale (model pass ${p + 1} of ${passes}, x${model.scale})`, MAX_OUTPUT_PIXELS)
     }
     const total = counts.reduce((a, b) => a + b, 0)
     let before = 0

@@ -18,6 +18,7 @@ import { gatedMessage } from '../../remote/huggingface/errors'
 import type { HuggingFaceClient } from '../../remote/huggingface/client'
 import type { RemoteFile, RemoteModel, RemoteModelKind } from '../../remote/types'
 import { AppError } from '../errors'
+import { MAX_INPUT_PIXELS } from '../../engine/image/limits'
 import { InstalledIndex } from './badges'
 import { isInstallable, pickImage } from './dto'
 import type { ImageFetcher } from './images'
@@ -331,7 +332,7 @@ export class Installer {
     try {
       const { bytes } = await this.d.fetchImage(url)
       const { default: sharp } = await import('sharp')
-      const png = await sharp(bytes, { failOn: 'error' })
+      const png = await sharp(bytes, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS })
         .rotate()
         .resize({ width: 512, height: 768, fit: 'inside', withoutEnlargement: true })
         .png()
