@@ -14,7 +14,7 @@ import { aspectToSize, looksLikeMidjourney, parseMidjourneyPrompt } from '../../
 import { probeModel } from '../../model-formats/probe'
 import { AppError } from '../errors'
 import type { ResolvedImagePrompt, ResolvedModel } from '../generation/protocol'
-import { fetchImage } from '../models/images'
+import { fetchPublic, isPublicAddress } from '../../remote/public-fetch'
 import type { ImageFetcher } from '../models/images'
 import { adapterInfo, encoderEmbedDim } from './discover'
 
@@ -59,6 +59,23 @@ export interface PreparedImagePrompts {
 const GALLERY_PREFIX = 'gallery:'
 const ID_RE = /^[\w.-]{1,200}$/
 
+/** Largest image prompt fetched from a URL (the download stops as soon as more bytes arrive). */
+export const MAX_PROMPT_IMAGE_BYTES = 15 * 1024 * 1024
+
+/**
+ * Fetches an image prompt URL: public addresses only (checked after resolving, pinned, every redirect
+ * checked again), no credentials, at most MAX_PROMPT_IMAGE_BYTES.
+ */
+export const fetchPromptImage: ImageFetcher = async (url, signal) => {
+  const r = await fetchPublic(url, {
+    maxBytes: MAX_PROMPT_IMAGE_BYTES,
+    accept: 'image/',
+    acceptHeader: 'image/avif,image/webp,image/png,image/jpeg,image/*',
+    ...(signal ? { signal } : {}),
+  })
+  return { bytes: r.bytes, contentType: r.contentType }
+}
+
 /** Refuses URLs main should not fetch for a prompt: non-http(s), credentials, local and private hosts. */
 export function checkImageUrl(raw: string): URL {
   let u: URL
@@ -72,16 +89,14 @@ export function checkImageUrl(raw: string): URL {
   if (u.username || u.password)
     throw new AppError('invalid-input', `Image prompt ${u.host}: URLs with credentials are not fetched.`)
   const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase()
+  // Literal addresses are judged here (every IPv6 spelling of 127.0.0.1 included); names are resolved and
+  // every address checked when the image is fetched (fetchPromptImage).
   const local =
     host === 'localhost' ||
     host.endsWith('.localhost') ||
     host.endsWith('.local') ||
     host.endsWith('.internal') ||
-    (net.isIPv4(host) &&
-      /^(127\.|10\.|0\.|169\.254\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.)/.test(
-        host,
-      )) ||
-    (net.isIPv6(host) && (host === '::1' || host === '::' || /^(fc|fd|fe8|fe9|fea|feb)/.test(host)))
+    (net.isIP(host) !== 0 && !isPublicAddress(host))
   if (local)
     throw new AppError(
       'invalid-input',
@@ -167,7 +182,7 @@ async function bytesOf(p: ImagePromptRequest, i: number, deps: PrepareDeps): Pro
   if (p.url !== undefined) {
     const u = checkImageUrl(p.url)
     try {
-      return (await (deps.fetchImage ?? fetchImage)(u.href, deps.signal)).bytes
+      return (await (deps.fetchImage ?? fetchPromptImage)(u.href, deps.signal)).bytes
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err)
       throw new AppError('not-found', `Image prompt ${i + 1} (${u.href}): ${why}`)
