@@ -20,6 +20,17 @@ export interface SessionConfig {
   lowMemory?: boolean
 }
 
+/**
+ * How a converted model's weights should be stored for sessions with this config: 'fp32' (cast once at
+ * conversion) when they will run on the CPU provider in normal memory mode — the session then has no casts
+ * to fold and starts several times faster (bench/session.ts) — else 'fp16' (GPU providers take the fp16
+ * graph; low-memory sessions keep fp16 weights and cast per layer).
+ */
+export function weightPrecisionFor(cfg: SessionConfig = {}): 'fp16' | 'fp32' {
+  if (cfg.lowMemory) return 'fp16'
+  return providerCandidates(cfg.preference).order[0] === 'cpu' ? 'fp32' : 'fp16'
+}
+
 /** ORT optimizers that turn fp16 weights feeding a Cast into fp32 copies (one list, ';'-separated). */
 const FP32_WEIGHT_FOLDING = 'ConstantFolding;FuseFp16InitializerToFp32NodeTransformer'
 

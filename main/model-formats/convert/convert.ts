@@ -9,7 +9,7 @@ import { CheckpointWeights } from '../../engine/graphs/weights'
 import { appPaths } from '../../platform/paths'
 import type { GraphBuilder } from '../onnx/builder'
 import { ExternalDataWriter } from '../onnx/external-data'
-import { f32ToF16, toFloat32 } from '../safetensors'
+import { f16ToF32, f32ToF16, toFloat32 } from '../safetensors'
 import type { Precision } from './cache'
 import {
   CONVERTER_VERSION,
@@ -27,7 +27,7 @@ import { isOnnxPipeline, openCheckpointSource } from './source'
  * Checkpoint -> folder of ONNX graphs (text_encoder, unet, vae_encoder, vae_decoder), once per source
  * content. Graph files hold only structure: their initializers point straight into the checkpoint
  * (hard-linked into each graph folder, because ORT refuses external data outside the model's folder).
- * Where a hard link is impossible (another volume) or a tensor must change (fp32 -> fp16 storage), the
+ * Where a hard link is impossible (another volume) or a tensor must change (fp32 -> fp16 storage, or fp16 -> fp32), the
  * tensor is streamed into a side file `weights.bin` instead.
  */
 
@@ -50,7 +50,12 @@ export interface ConvertProgress {
 
 export interface ConvertOptions {
   cacheRoot?: string
-  /** Storage precision of the cached weights; compute is float32 either way. Default fp16. */
+  /**
+   * Storage precision of the cached weights; compute is float32 either way. Default fp16: weights stay as
+   * stored where they are fp16 (hard links, no disk), and each session casts them to fp32 while it is
+   * created. fp32: every weight is cast once here into the entry's side file (4 bytes per weight on disk),
+   * so a CPU session has no casts to fold and starts several times faster (bench/session.ts).
+   */
   precision?: Precision
   signal?: AbortSignal
   onProgress?: (p: ConvertProgress) => void
@@ -205,11 +210,14 @@ async function placeWeights(
     for (const [name, s] of plan.sources) {
       check(opts.signal)
       if (s.kind === 'data') {
-        out.set(name, s)
+        out.set(
+          name,
+          precision === 'fp32' && s.data instanceof Uint16Array ? { ...s, data: f16ToF32(s.data) } : s,
+        )
         tick(sourceBytes(s))
         continue
       }
-      const convert = precision === 'fp16' && s.dtype !== 'F16'
+      const convert = s.dtype !== (precision === 'fp16' ? 'F16' : 'F32')
       const link = convert ? null : linkFor(s.file)
       if (link) {
         out.set(name, { ...s, file: link })
@@ -224,9 +232,10 @@ async function placeWeights(
       let bytes = await readRange(fh, s.begin, s.end)
       let dtype = s.dtype
       if (convert) {
-        const f16 = f32ToF16(toFloat32(s.dtype, bytes))
-        bytes = new Uint8Array(f16.buffer, f16.byteOffset, f16.byteLength)
-        dtype = 'F16'
+        const f32 = toFloat32(s.dtype, bytes)
+        const out = precision === 'fp16' ? f32ToF16(f32) : f32
+        bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
+        dtype = precision === 'fp16' ? 'F16' : 'F32'
       }
       side ??= new ExternalDataWriter(modelDir, SIDE_FILE)
       const ref = side.append(bytes)

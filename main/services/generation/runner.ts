@@ -13,6 +13,7 @@ import { runStudio, withDefaults } from '../../engine/pipelines/generate'
 import type { StudioRequest } from '../../engine/pipelines/generate'
 import { latentPreviewPng } from '../../engine/image/tensor'
 import { ModelSet } from '../../engine/runtime/model-set'
+import { weightPrecisionFor } from '../../engine/runtime/session'
 import { findTokenizer, TokenizerError } from '../../engine/tokenizer'
 import { convertCheckpoint } from '../../model-formats/convert/convert'
 import type { ConvertedModel } from '../../model-formats/convert/convert'
@@ -107,8 +108,12 @@ export class JobRunner {
       throw new ProbeError(`${job.model.path} is not a checkpoint (it is a ${probe.type})`, 'not-checkpoint')
     for (const l of job.loras) assertLoraCompatible(await probeModel(l.path), probe)
     status(`preparing ${label(job)}`)
+    // SDXL with fp32 weights needs about 18 GiB while its UNet session is created (fp16 + fp32 copies):
+    // below 32 GiB of RAM its weights stay fp16 and are cast per layer (bench/sdxl.ts).
+    const lowMemory = probe.base === 'sdxl' && os.totalmem() < 32 * 2 ** 30
     const converted = await convertCheckpoint(job.model.path, {
       cacheRoot: job.cacheRoot,
+      precision: weightPrecisionFor({ lowMemory }),
       signal,
       onProgress: (p) =>
         status(
@@ -131,9 +136,6 @@ export class JobRunner {
     }
     await this.loaded?.set.release()
     this.loaded = undefined
-    // SDXL with fp32 weights needs about 18 GiB while its UNet session is created (fp16 + fp32 copies):
-    // below 32 GiB of RAM its weights stay fp16 and are cast per layer (bench/sdxl.ts).
-    const lowMemory = probe.base === 'sdxl' && os.totalmem() < 32 * 2 ** 30
     const set = new ModelSet(key, paths, { lowMemory })
     this.loaded = { key, set, probe, converted }
     return this.loaded
