@@ -8,6 +8,7 @@
  */
 import { z } from 'zod'
 import type { JobRef } from './contract-types'
+import type { FewStepPreset } from './few-step'
 
 // ------------------------------------------------------------------------------------------------ DTOs
 
@@ -252,6 +253,8 @@ export interface LibraryModel {
   addedAt: string
   problem: string | null
   note: string | null
+  /** Recommended settings of a few-step model (LCM, Lightning, Hyper-SD, Turbo, TCD); null otherwise. */
+  fewStep?: FewStepPreset | null
 }
 
 export interface LibraryModelDetails {

@@ -4,6 +4,8 @@
  * A record's `path` (and `root`, `preview`) are absolute paths on this machine: only main sees them;
  * `publicRecord()` strips them before a record crosses to the renderer.
  */
+import type { FewStepPreset } from '../../preload/few-step'
+import { fewStepOfRecord } from './few-step'
 
 export type ModelType =
   'checkpoint' | 'lora' | 'vae' | 'embedding' | 'upscaler' | 'ip-adapter' | 'image-encoder'
@@ -114,11 +116,15 @@ export interface ModelRecord {
   note: string | null
 }
 
-export type PublicModelRecord = Omit<ModelRecord, 'path' | 'root' | 'preview'> & { hasPreview: boolean }
+export type PublicModelRecord = Omit<ModelRecord, 'path' | 'root' | 'preview'> & {
+  hasPreview: boolean
+  /** Recommended settings of a few-step model (LCM, Lightning, Hyper-SD, Turbo, TCD); null otherwise. */
+  fewStep: FewStepPreset | null
+}
 
 export function publicRecord(r: ModelRecord): PublicModelRecord {
   const { path: _p, root: _r, preview, ...rest } = r
-  return { ...rest, hasPreview: preview !== null }
+  return { ...rest, hasPreview: preview !== null, fewStep: fewStepOfRecord(r) }
 }
 
 export interface LibraryQuery {

@@ -1,5 +1,6 @@
 import { useEffect } from 'react'
 import { ASPECTS, floor8, sizeForAspect, snap8 } from '../../canvas-kit/geometry'
+import { FewStepChip } from './FewStepChip'
 import { familyBase } from './generation-adapter'
 import { LoraPicker } from './LoraPicker'
 import { ImagePrompts } from './ImagePrompts'
@@ -133,6 +134,7 @@ export function GenerationPanel({
       {children}
       <fieldset>
         <legend>Sampling</legend>
+        <FewStepChip />
         <div className="grid2">
           <label>
             Sampler
