@@ -1,3 +1,5 @@
+import crypto from 'node:crypto'
+
 /**
  * A pickle interpreter that never executes anything. It reads protocols 0-5, builds plain values (None,
  * bool, int, float, str, bytes, list, tuple, dict, set) and resolves every GLOBAL through an allow-list
@@ -132,18 +134,116 @@ export class ForbiddenGlobalError extends Error {
 
 export class UnhashableError extends Error {}
 
+/** Most values one dict key (a tuple or frozenset, nested) may stand for, counting shared parts each time. */
+export const MAX_KEY_VALUES = 1_000_000
+/** Deepest nesting of tuples / frozensets inside one dict key. */
+const MAX_KEY_DEPTH = 512
+
+/** A hashable composite (tuple or frozenset): its key and how many values it expands to. */
+const compositeKeys = new WeakMap<object, { key: string; size: number }>()
+
+class KeyBudgetError extends Error {}
+
+/**
+ * The key of a tuple or frozenset. Both are immutable, so the key is computed once per object; nested
+ * composites contribute their (bounded) key, long bodies are replaced by their SHA-256, so a DAG of shared
+ * tuples (`t = (t, t)` thirty times over, a 512-byte pickle) costs its number of objects, not 2^30.
+ */
+function compositeKey(k: PyTuple | PySet, depth: number): { key: string; size: number } {
+  const hit = compositeKeys.get(k)
+  if (hit) return hit
+  if (depth > MAX_KEY_DEPTH) throw new KeyBudgetError(`a dict key nests deeper than ${MAX_KEY_DEPTH} levels`)
+  let size = 1
+  const parts: string[] = []
+  for (const x of k instanceof PyTuple ? k.items : k.values()) {
+    if (x instanceof PyTuple || (x instanceof PySet && x.frozen)) {
+      const c = compositeKey(x, depth + 1)
+      size += c.size
+      parts.push(c.key)
+    } else {
+      size += 1
+      parts.push(hashKeyString(x))
+    }
+    if (size > MAX_KEY_VALUES)
+      throw new KeyBudgetError(
+        `a dict key expands to more than ${MAX_KEY_VALUES} values (shared references nested like a zip bomb)`,
+      )
+  }
+  const body = k instanceof PyTuple ? `t(${parts.join(',')})` : `f{${parts.sort().join(',')}}`
+  const key =
+    body.length > 256
+      ? `\u0000h${crypto.createHash('sha256').update(body).digest('base64')}`
+      : `\u0000${body}`
+  const out = { key, size }
+  compositeKeys.set(k, out)
+  return out
+}
+
 function hashKey(k: PyValue): unknown {
   if (k === null || typeof k !== 'object') return k
-  if (k instanceof PyTuple) return `\u0000t(${k.items.map((x) => String(hashKeyString(x))).join(',')})`
+  if (k instanceof PyTuple || (k instanceof PySet && k.frozen)) return compositeKey(k, 0).key
   if (k instanceof Uint8Array) return `\u0000b${Buffer.from(k).toString('hex')}`
   if (k instanceof PyGlobal) return `\u0000g${k.qualified}`
-  if (k instanceof PySet && k.frozen) return `\u0000f{${[...k.values()].map(hashKeyString).sort().join(',')}}`
   throw new UnhashableError(`unhashable key type ${typeName(k)}`)
 }
 
 function hashKeyString(k: PyValue): string {
   const h = hashKey(k)
   return typeof h === 'string' ? JSON.stringify(h) : `${typeof h}:${String(h)}`
+}
+
+/** Most values the loaded object may expand to when every shared reference is followed (a DAG walk). */
+export const MAX_EXPANDED_VALUES = 50_000_000
+/** Most opcodes one pickle may run. */
+export const MAX_PICKLE_OPS = 100_000_000
+
+function children(v: PyValue): PyValue[] {
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array || v instanceof PyGlobal) return []
+  if (Array.isArray(v)) return v
+  if (v instanceof PyTuple) return v.items as PyValue[]
+  if (v instanceof PyDict) return [...[...v.entries()].flat(), v.attrs]
+  if (v instanceof PySet) return [...v.values()]
+  const out: PyValue[] = [v.state]
+  if (v instanceof PyObject) out.push(...v.args)
+  return out
+}
+
+/**
+ * How many values `root` stands for when shared references are expanded (a back-reference of a cycle
+ * counts once), computed in time linear in the distinct objects; Infinity past `limit`.
+ */
+export function expandedSize(root: PyValue, limit = MAX_EXPANDED_VALUES): number {
+  const done = new Map<object, number>()
+  const open = new Set<object>()
+  const stack: { v: object; kids: PyValue[]; i: number; sum: number }[] = []
+  const enter = (v: PyValue): number | undefined => {
+    if (v === null || typeof v !== 'object') return 1
+    const known = done.get(v)
+    if (known !== undefined) return known
+    if (open.has(v)) return 1
+    open.add(v)
+    stack.push({ v, kids: children(v), i: 0, sum: 1 })
+    return undefined
+  }
+  let result = enter(root)
+  while (stack.length > 0) {
+    const f = stack[stack.length - 1] as (typeof stack)[number]
+    if (f.i < f.kids.length) {
+      const n = enter(f.kids[f.i++] as PyValue)
+      if (n !== undefined) f.sum += n
+      if (f.sum > limit) return Number.POSITIVE_INFINITY
+      continue
+    }
+    stack.pop()
+    open.delete(f.v)
+    done.set(f.v, f.sum)
+    const parent = stack[stack.length - 1]
+    if (parent) {
+      parent.sum += f.sum
+      if (parent.sum > limit) return Number.POSITIVE_INFINITY
+    } else result = f.sum
+  }
+  return result ?? 1
 }
 
 export function typeName(v: PyValue | undefined): string {
@@ -282,6 +382,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions, start = 0): Un
       ;(d as PyDict).set(k, v)
     } catch (err) {
       if (err instanceof UnhashableError) fail(err.message)
+      if (err instanceof KeyBudgetError) fail(err.message, 'too-large')
       throw err
     }
   }
@@ -291,6 +392,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions, start = 0): Un
       ;(s as PySet).add(v)
     } catch (err) {
       if (err instanceof UnhashableError) fail(err.message)
+      if (err instanceof KeyBudgetError) fail(err.message, 'too-large')
       throw err
     }
   }
@@ -333,7 +435,9 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions, start = 0): Un
     fail(`BUILD on ${typeName(inst)}`)
   }
 
+  let ops = 0
   for (;;) {
+    if (++ops > MAX_PICKLE_OPS) fail(`the pickle runs more than ${MAX_PICKLE_OPS} operations`, 'too-large')
     opAt = pos
     const op = u8()
     switch (op) {
@@ -348,6 +452,11 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions, start = 0): Un
       case 0x2e: {
         // STOP
         const v = pop()
+        if (expandedSize(v) > MAX_EXPANDED_VALUES)
+          fail(
+            `the pickle's values expand to more than ${MAX_EXPANDED_VALUES} when shared references are followed (a reference bomb)`,
+            'too-large',
+          )
         return { value: v, end: pos }
       }
       case 0x28: // MARK
@@ -553,6 +662,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions, start = 0): Un
           for (const it of items) s.add(it)
         } catch (err) {
           if (err instanceof UnhashableError) fail(err.message)
+          if (err instanceof KeyBudgetError) fail(err.message, 'too-large')
           throw err
         }
         push(s)

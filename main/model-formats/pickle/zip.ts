@@ -42,6 +42,16 @@ const SIG_LOCAL = 0x04034b50
 const MAX_CENTRAL_BYTES = 256 * 1024 * 1024
 /** Largest entry inflated (or read whole) into memory. */
 export const MAX_INMEMORY_ENTRY = 1024 * 1024 * 1024
+/**
+ * Deflated entries above this size must not claim more than MAX_DEFLATE_RATIO times their compressed size:
+ * tensor data compresses about 1.1:1, while a zip bomb of zeros claims 1000:1 (6.6 MB holding 1 GiB
+ * entries). Checked on the central directory's sizes, before anything is allocated.
+ */
+const RATIO_FREE_BYTES = 16 * 1024 * 1024
+export const MAX_DEFLATE_RATIO = 64
+/** All inflation from one archive together: this much plus INFLATE_BUDGET_PER_BYTE per byte of the file. */
+const INFLATE_BUDGET_BASE = 256 * 1024 * 1024
+const INFLATE_BUDGET_PER_BYTE = 4
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256)
@@ -76,6 +86,9 @@ async function readAt(fh: FileHandle, position: number, length: number): Promise
 }
 
 export class ZipArchive {
+  /** Bytes inflated so far (see INFLATE_BUDGET_BASE). */
+  private inflated = 0
+
   private constructor(
     readonly file: string,
     private readonly fh: FileHandle,
@@ -145,6 +158,21 @@ export class ZipArchive {
         'too-large',
         `entry "${e.name}" is ${e.size} bytes; the limit for reading it whole is ${limit}`,
       )
+    if (e.method === 8) {
+      if (e.size > RATIO_FREE_BYTES && e.size > e.compressedSize * MAX_DEFLATE_RATIO)
+        this.fail(
+          'too-large',
+          `entry "${e.name}" claims to inflate ${e.compressedSize} bytes to ${e.size} ` +
+            `(more than ${MAX_DEFLATE_RATIO}:1, a zip bomb); it is not inflated`,
+        )
+      const budget = INFLATE_BUDGET_BASE + INFLATE_BUDGET_PER_BYTE * this.size
+      if (this.inflated + e.size > budget)
+        this.fail(
+          'too-large',
+          `inflating entry "${e.name}" would bring this archive past ${budget} decompressed bytes`,
+        )
+      this.inflated += e.size
+    }
     const start = await this.dataOffset(e)
     const raw = await readAt(this.fh, start, e.compressedSize)
     if (raw.length !== e.compressedSize) this.fail('truncated', `entry "${e.name}" is cut off`)
