@@ -7,6 +7,8 @@ import { openCheckpointSource } from '../../model-formats/convert/source'
 import { onnx } from '../../model-formats/onnx/builder'
 import { ExternalDataWriter } from '../../model-formats/onnx/external-data'
 import { addBranches, scaleInputName } from '../../model-formats/lora/branch'
+import { addWeightDeltas, moduleDeltas, modulesFor } from '../lora/delta'
+import type { ModuleRef } from '../lora/delta'
 import { assertLoraFamily, convertedFamily } from '../../model-formats/lora/family'
 import type { LoraFile } from '../../model-formats/lora/lora-file'
 import { readLora } from '../../model-formats/lora/lora-file'
@@ -156,11 +158,16 @@ export async function ipUnetVariant(
   try {
     for (const l of loras) files.push(await readLora(l.path))
     const unetDeltas = files.length ? ((await deltasByGraph(files)).get('unet') ?? []) : []
+    // LyCORIS modules without a branch form: in-graph weight deltas on the rebuilt UNet.
+    const unetModules = modulesFor(files, 'unet')
     const scales = Object.fromEntries(
-      [...new Set(unetDeltas.map((d) => d.lora))].map((k) => [scaleInputName(k), loras[k]?.multiplier ?? 1]),
+      [...new Set([...unetDeltas.map((d) => d.lora), ...unetModules.map((m) => m.lora)])]
+        .sort((a, b) => a - b)
+        .map((k) => [scaleInputName(k), loras[k]?.multiplier ?? 1]),
     )
     const ready = fs.existsSync(out) && fs.existsSync(path.join(dir, bin))
-    if (!ready) await buildVariant(model, w, { dir, out, bin, key, unetDeltas, signal: opts.signal })
+    if (!ready)
+      await buildVariant(model, w, { dir, out, bin, key, unetDeltas, unetModules, signal: opts.signal })
     else {
       const now = new Date()
       fs.utimesSync(out, now, now)
@@ -182,6 +189,7 @@ async function buildVariant(
     bin: string
     key: string
     unetDeltas: Delta[]
+    unetModules: ModuleRef[]
     signal?: AbortSignal
   },
 ): Promise<void> {
@@ -208,11 +216,15 @@ async function buildVariant(
     const { graph } = buildUnet(base, { ...options, crossAttention: hook })
     const proto = graph.toModel()
     kv.close()
-    if (o.unetDeltas.length) {
+    if (o.unetDeltas.length || o.unetModules.length) {
       const inits = new Map((proto.graph?.initializer ?? []).map((t) => [t.name ?? '', t]))
-      const byWeight = resolveTargets('unet', inits, o.unetDeltas)
+      const byWeight = o.unetDeltas.length ? resolveTargets('unet', inits, o.unetDeltas) : undefined
+      const byInit = o.unetModules.length
+        ? await moduleDeltas('unet', dir, inits, o.unetModules, o.signal)
+        : undefined
       side = new ExternalDataWriter(dir, loraBin)
-      await addBranches(proto, byWeight, side, loraBin)
+      if (byWeight) await addBranches(proto, byWeight, side, loraBin)
+      if (byInit) addWeightDeltas(proto, byInit, side, loraBin)
       side.close()
     }
     fs.writeFileSync(tmp, onnx.ModelProto.encode(proto).finish())

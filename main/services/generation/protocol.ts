@@ -17,7 +17,10 @@ export interface ResolvedModel {
 export interface ResolvedLora {
   path: string
   name: string
+  /** Text-encoder multiplier (the weight users see); also the UNet's unless `unetWeight` is set. */
   weight: number
+  /** UNet multiplier from A1111's `<lora:name:te:unet>`. */
+  unetWeight?: number
   civitaiVersionId?: number
 }
 

@@ -95,12 +95,27 @@ export class JobRunner {
   }
 
   private async load(job: WorkerJob, signal: AbortSignal): Promise<Loaded> {
+    const specs = job.loras.map((l) => ({
+      path: l.path,
+      multiplier: l.unetWeight ?? l.weight,
+      teMultiplier: l.weight,
+    }))
+    // LoRA multipliers are graph inputs: a multiplier change keeps the graphs and their sessions and only
+    // changes the feeds (which LoRAs are active, or image prompts with LoRAs, still pick other graphs).
     const key = JSON.stringify([
       job.model.path,
-      job.loras.map((l) => [l.path, l.weight]),
+      job.imagePrompt
+        ? job.loras.map((l) => [l.path, l.weight, l.unetWeight])
+        : specs.map((l) => [l.path, l.multiplier !== 0 || l.teMultiplier !== 0]),
       job.imagePrompt?.adapter.path ?? null,
     ])
-    if (this.loaded?.key === key) return this.loaded
+    if (this.loaded?.key === key) {
+      if (specs.length && !job.imagePrompt)
+        this.loaded.set.setInputs(
+          (await applyLoras(this.loaded.converted, specs, { cacheRoot: job.cacheRoot, signal })).inputs,
+        )
+      return this.loaded
+    }
     const status = (message: string): void => this.post({ type: 'status', jobId: job.jobId, message })
     const probe = await probeModel(job.model.path)
     if (probe.format !== 'onnx') assertRunnable(probe)
@@ -120,7 +135,6 @@ export class JobRunner {
           `${p.phase === 'hash' ? 'hashing' : 'converting'} ${label(job)}: ${Math.round((100 * p.done) / Math.max(1, p.total))}%`,
         ),
     })
-    const specs = job.loras.map((l) => ({ path: l.path, multiplier: l.weight }))
     let paths = specs.length
       ? (await applyLoras(converted, specs, { cacheRoot: job.cacheRoot, signal })).paths
       : converted.paths

@@ -111,11 +111,18 @@ export class GenerationService {
     })
     const loras: ResolvedLora[] = []
     const tags = extractExtraNetworks(req.prompt).loras
-    for (const l of [...(req.loras ?? []), ...tags.map((t) => ({ name: t.name, weight: t.weight }))]) {
+    for (const l of [
+      ...(req.loras ?? []).map((x) => ({ name: x.name, weight: x.weight, unetWeight: x.weight })),
+      ...tags.map((t) => ({ name: t.name, weight: t.weight, unetWeight: t.unetWeight })),
+    ]) {
       const f = await this.o.resolvers.lora(l.name)
       const same = loras.find((x) => x.path === f.path)
-      if (same) same.weight = l.weight
-      else loras.push({ ...f, weight: l.weight })
+      const unet = l.unetWeight !== l.weight ? { unetWeight: l.unetWeight } : {}
+      if (same) {
+        same.weight = l.weight
+        delete same.unetWeight
+        Object.assign(same, unet)
+      } else loras.push({ ...f, weight: l.weight, ...unet })
     }
     // Upscaler names (hires fix, SD upscale) to files; keywords (Latent..., Lanczos, Nearest) stay as they are.
     for (const part of [req.hires, req.sdUpscale])
