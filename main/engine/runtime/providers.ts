@@ -6,8 +6,8 @@ import path from 'node:path'
 
 /**
  * Execution provider choice, in one place. Order for `auto`: CUDA (when its provider library is
- * installed beside the binding), DirectML on Windows, CoreML on macOS, WebGPU where an adapter exists,
- * CPU always last. A provider that fails to start is remembered for the process and skipped with its
+ * installed beside the binding), DirectML on Windows, CoreML on macOS, WebGPU (Linux, Windows; tried with a
+ * real adapter request), CPU always last. A provider that fails to start is remembered for the process and skipped with its
  * reason, so the next model does not pay for the failed attempt again.
  */
 
@@ -59,17 +59,6 @@ function cudaLibraryPresent(): boolean {
   return fs.existsSync(path.join(dir, name))
 }
 
-function vulkanPresent(): boolean {
-  const dirs = [
-    '/usr/lib/x86_64-linux-gnu',
-    '/usr/lib/aarch64-linux-gnu',
-    '/usr/lib64',
-    '/usr/lib',
-    '/usr/local/lib',
-  ]
-  return dirs.some((d) => fs.existsSync(path.join(d, 'libvulkan.so.1')))
-}
-
 /** The providers to try, in order, with the reasons others were left out. CPU is always last. */
 export function providerCandidates(
   preference: ProviderPreference = 'auto',
@@ -91,12 +80,9 @@ export function providerCandidates(
       consider('cuda', cudaLibraryPresent(), 'the CUDA provider library is not installed')
     if (platform === 'win32') consider('dml', true, '')
     if (platform === 'darwin') consider('coreml', true, '')
-    if (platform !== 'darwin')
-      consider(
-        'webgpu',
-        platform !== 'linux' || vulkanPresent(),
-        'no Vulkan loader (libvulkan.so.1) for WebGPU',
-      )
+    // Whether an adapter exists is known only by asking for one: openSession's WebGPU attempt starts with
+    // a probe session (webgpu.ts) and falls back to CPU with ORT's reason ("No supported adapters").
+    if (platform !== 'darwin') consider('webgpu', true, '')
   }
   order.push('cpu')
   return { order, skipped }

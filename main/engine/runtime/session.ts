@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import * as ort from 'onnxruntime-node'
 import type { ProviderName, ProviderPreference, ProviderSkip } from './providers'
 import { markProviderFailed, physicalCores, providerCandidates } from './providers'
+import { webGpuModel } from './webgpu'
 
 export interface SessionConfig {
   preference?: ProviderPreference
@@ -95,10 +96,14 @@ export async function openSession(
   for (const p of order) {
     try {
       const opts = sessionOptions(p, cfg)
+      // WebGPU: the adapter probe (a real adapter request), then ORT 1.30 kernel workarounds (webgpu.ts).
+      const prepared = p === 'webgpu' ? await webGpuModel(model) : { model, options: {} }
+      const merged = { ...opts, ...prepared.options }
+      const m = prepared.model
       const session =
-        typeof model === 'string'
-          ? await ort.InferenceSession.create(model, opts)
-          : await ort.InferenceSession.create(model, opts)
+        typeof m === 'string'
+          ? await ort.InferenceSession.create(m, merged)
+          : await ort.InferenceSession.create(m, merged)
       return { session, provider: p, skipped }
     } catch (err) {
       if (p === 'cpu') {
