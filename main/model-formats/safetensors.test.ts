@@ -63,7 +63,11 @@ describe('header validation', () => {
     await expectCode(await crafted('huge.safetensors', '{}', 0, 1n << 40n), 'header-too-large')
   })
   it('rejects a header longer than the file', async () => {
-    await expectCode(await crafted('short.safetensors', '{}', 0, 5000n), 'truncated', /5000/)
+    await expectCode(
+      await crafted('short.safetensors', '{}', 0, 5000n),
+      'truncated',
+      /runs past the end of the file/,
+    )
   })
   it('rejects invalid JSON and non-objects', async () => {
     await expectCode(await crafted('json.safetensors', '{"a": '), 'bad-json')

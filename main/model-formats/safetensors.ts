@@ -78,9 +78,9 @@ export function parseHeader(file: string, headerBytes: Uint8Array, size: number)
   let json: unknown
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes))
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err)
-    fail(file, 'bad-json', `not a safetensors file: the header is not valid JSON (${why})`)
+  } catch {
+    // JSON.parse's message quotes the text: never echo bytes of a file that may not be a model at all.
+    fail(file, 'bad-json', 'not a safetensors file: the header is not valid JSON')
   }
   if (!isPlainObject(json)) fail(file, 'bad-json', 'not a safetensors file: the header is not a JSON object')
 
@@ -181,11 +181,13 @@ async function readHeaderFrom(file: string, fh: FileHandle): Promise<Safetensors
   const lenBytes = new Uint8Array(8)
   await readFully(fh, lenBytes, 0)
   const n = new DataView(lenBytes.buffer).getBigUint64(0, true)
+  // The length is the file's first 8 bytes: when it is implausible the file is probably not a safetensors
+  // file at all (`<lora:/etc/shadow:1>`), so the message never repeats it.
   if (n > BigInt(MAX_HEADER_BYTES)) {
     fail(
       file,
       'header-too-large',
-      `the header claims ${n} bytes (limit ${MAX_HEADER_BYTES}); not a safetensors file?`,
+      `not a safetensors file: its first 8 bytes are not a header length of at most ${MAX_HEADER_BYTES} bytes`,
     )
   }
   const headerLen = Number(n)
@@ -193,7 +195,7 @@ async function readHeaderFrom(file: string, fh: FileHandle): Promise<Safetensors
     fail(
       file,
       'truncated',
-      `the header claims ${headerLen} bytes but the file has only ${size - 8} after the length`,
+      `the header length runs past the end of the file (${size} bytes): truncated, or not a safetensors file`,
     )
   }
   const headerBytes = new Uint8Array(headerLen)

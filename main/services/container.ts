@@ -57,6 +57,8 @@ export function createServices(opts: ServicesOptions): Services {
     return createResolvers({
       library: await models.library(),
       roots: [s.libraryRoot, ...s.extraLibraryRoots],
+      // Requests over IPC / the WebSocket name library models; a path must lie inside a library folder.
+      allowPaths: false,
     })
   }
   const resolvers: GenerationResolvers = {
@@ -64,7 +66,7 @@ export function createServices(opts: ServicesOptions): Services {
     // Single-file checkpoints carry no tokenizer: the worker uses the data folder's copy when there is one,
     // else the CLIP vocabulary bundled in resources/ (never the network).
     model: async (ref) => (await current()).model(ref),
-    lora: async (name) => (await current()).lora(name),
+    lora: async (name, from) => (await current()).lora(name, from),
     upscaler: async (name) => {
       const r = await current()
       return r.upscaler ? r.upscaler(name) : name

@@ -25,7 +25,6 @@ import { GenerationWorker } from './worker-client'
 const ORACLE = path.resolve(repoRoot(), '../shared/oracle')
 const TINY = path.join(ORACLE, 'tiny-sd15.safetensors')
 const TINY9 = path.join(ORACLE, 'tiny-sd15-inpaint.safetensors')
-const LORA = path.join(ORACLE, 'tiny-lora.safetensors')
 const BPE = path.join(ORACLE, 'clip/bpe_simple_vocab_16e6.txt.gz')
 const HAVE = fs.existsSync(TINY) && fs.existsSync(BPE)
 if (!HAVE) console.warn(`generation tests skipped: ${ORACLE} not found (../shared is absent)`)
@@ -81,7 +80,8 @@ describe.skipIf(!HAVE)('generation (tiny SD 1.5)', () => {
       bus,
       jobs,
       gallery,
-      resolvers: createResolvers({ roots: [path.join(tmp, 'models')] }),
+      // The oracle folder is a library root: prompt LoRA tags resolve inside the library only.
+      resolvers: createResolvers({ roots: [path.join(tmp, 'models'), ORACLE] }),
       cacheRoot: cache,
       appVersion: 'test',
       tokenizer: BPE,
@@ -432,7 +432,7 @@ describe.skipIf(!HAVE)('generation (tiny SD 1.5)', () => {
         mode: 'inpaint',
         image,
         mask,
-        prompt: 'a (cat:1.2), oil painting <lora:' + LORA + ':0.7>',
+        prompt: 'a (cat:1.2), oil painting <lora:tiny-lora:0.7>',
         negativePrompt: 'blurry',
         sampler: 'DPM++ 2M Karras',
         cfgScale: 6.5,
@@ -448,7 +448,7 @@ describe.skipIf(!HAVE)('generation (tiny SD 1.5)', () => {
       expect(result.state, JSON.stringify(result.error)).toBe('done')
       const p = gallery.parameters(await gallery.image(result.images[0]!.id))
       expect(p).toMatchObject({
-        prompt: 'a (cat:1.2), oil painting <lora:' + LORA + ':0.7>',
+        prompt: 'a (cat:1.2), oil painting <lora:tiny-lora:0.7>',
         negativePrompt: 'blurry',
         steps: 4,
         sampler: 'DPM++ 2M Karras',

@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import { isReallyInside } from '../../platform/contain'
 import { AppError } from '../errors'
 import type { ResolvedModel } from './protocol'
 import type { ImagePromptResolvers } from '../image-prompts/prepare'
@@ -15,7 +16,8 @@ export interface LoraFileRef {
 /** Plug-in points for the library: model and LoRA names to files. */
 export interface GenerationResolvers extends ImagePromptResolvers {
   model(ref: string): Promise<ResolvedModel> | ResolvedModel
-  lora(name: string): Promise<LoraFileRef> | LoraFileRef
+  /** `from: 'prompt'`: a `<lora:name:w>` tag, which only ever names something inside the library. */
+  lora(name: string, from?: 'prompt' | 'request'): Promise<LoraFileRef> | LoraFileRef
   /** An upscaler name to a model file; keywords ('Latent…', 'Lanczos', 'Nearest', 'None') come back unchanged. */
   upscaler?(name: string): Promise<string> | string
 }
@@ -82,7 +84,20 @@ function findByStem(dir: string, name: string, exts: string[], depth = 4): strin
  * Resolution order: a library record (id or name), an existing file or folder path, then a file of that
  * name under the library folders. Missing names are a `not-found` error naming what was looked for.
  */
-export function createResolvers(opts: { library?: LibraryLike; roots: string[] }): GenerationResolvers {
+export function createResolvers(opts: {
+  library?: LibraryLike
+  roots: string[]
+  /**
+   * Whether a request may name any existing file or folder (the CLI, where the user types paths). false for
+   * requests that arrive over IPC or the WebSocket: a path must then lie inside the library folders.
+   * Prompt tags are held to the library folders either way.
+   */
+  allowPaths?: boolean
+}): GenerationResolvers {
+  const allowPaths = opts.allowPaths ?? true
+  /** An existing path the caller may use: anywhere for the CLI, else inside a library folder. */
+  const usable = (ref: string, from: 'prompt' | 'request' = 'request'): boolean =>
+    fs.existsSync(ref) && ((allowPaths && from === 'request') || isReallyInside(opts.roots, ref))
   return {
     ...imagePromptResolvers(opts),
     model(ref) {
@@ -94,7 +109,7 @@ export function createResolvers(opts: { library?: LibraryLike; roots: string[] }
           ...(rec.sha256 ? { sha256: rec.sha256 } : {}),
           ...(rec.civitai ? { civitaiVersionId: rec.civitai.versionId } : {}),
         }
-      if (fs.existsSync(ref)) return { path: path.resolve(ref), name: stem(ref) }
+      if (usable(ref)) return { path: path.resolve(ref), name: stem(ref) }
       for (const root of opts.roots) {
         const hit = findByStem(root, ref, MODEL_EXT)
         if (hit) return { path: hit, name: stem(hit) }
@@ -104,7 +119,7 @@ export function createResolvers(opts: { library?: LibraryLike; roots: string[] }
         `Model "${ref}" was not found: not in the library, not a file or folder, and no ${ref}.safetensors under ${opts.roots.join(', ') || 'the library folders'}.`,
       )
     },
-    lora(name) {
+    lora(name, from = 'request') {
       const rec = opts.library?.get(name)
       if (rec && rec.type === 'lora')
         return {
@@ -112,7 +127,7 @@ export function createResolvers(opts: { library?: LibraryLike; roots: string[] }
           name: rec.name,
           ...(rec.civitai ? { civitaiVersionId: rec.civitai.versionId } : {}),
         }
-      if (fs.existsSync(name) && fs.statSync(name).isFile())
+      if (usable(name, from) && fs.statSync(name).isFile())
         return { path: path.resolve(name), name: stem(name) }
       for (const root of opts.roots) {
         const hit = findByStem(root, name, ['.safetensors'])
@@ -127,7 +142,7 @@ export function createResolvers(opts: { library?: LibraryLike; roots: string[] }
       if (UPSCALER_KEYWORDS.test(name.trim())) return name
       const rec = opts.library?.get(name)
       if (rec && rec.type === 'upscaler') return rec.path
-      if (fs.existsSync(name) && fs.statSync(name).isFile()) return path.resolve(name)
+      if (usable(name) && fs.statSync(name).isFile()) return path.resolve(name)
       for (const root of opts.roots) {
         const hit = findByStem(root, name, ['.pth', '.safetensors', '.pt'])
         if (hit) return hit

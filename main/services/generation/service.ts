@@ -112,10 +112,21 @@ export class GenerationService {
     const loras: ResolvedLora[] = []
     const tags = extractExtraNetworks(req.prompt).loras
     for (const l of [
-      ...(req.loras ?? []).map((x) => ({ name: x.name, weight: x.weight, unetWeight: x.weight })),
-      ...tags.map((t) => ({ name: t.name, weight: t.weight, unetWeight: t.unetWeight })),
+      ...(req.loras ?? []).map((x) => ({
+        name: x.name,
+        weight: x.weight,
+        unetWeight: x.weight,
+        from: 'request' as const,
+      })),
+      ...tags.map((t) => ({
+        name: t.name,
+        weight: t.weight,
+        unetWeight: t.unetWeight,
+        from: 'prompt' as const,
+      })),
     ]) {
-      const f = await this.o.resolvers.lora(l.name)
+      // Prompt tags resolve inside the library only (`<lora:/etc/shadow:1>` is not a path to read).
+      const f = await this.o.resolvers.lora(l.name, l.from)
       const same = loras.find((x) => x.path === f.path)
       const unet = l.unetWeight !== l.weight ? { unetWeight: l.unetWeight } : {}
       if (same) {

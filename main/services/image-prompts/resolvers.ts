@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import { isReallyInside } from '../../platform/contain'
 import { AppError } from '../errors'
 import type { LibraryLike } from '../generation/resolve'
 import { adapterCandidates, encoderCandidates } from './discover'
@@ -25,11 +26,17 @@ function fromRecord(r: { path: string; name: string; sha256: string | null }): N
   return { path: r.path, name: displayName(r.path, r.name), ...(r.sha256 ? { sha256: r.sha256 } : {}) }
 }
 
-export function imagePromptResolvers(opts: { library?: LibraryLike; roots: string[] }): ImagePromptResolvers {
+export function imagePromptResolvers(opts: {
+  library?: LibraryLike
+  roots: string[]
+  /** See createResolvers: false keeps request paths inside the library folders. */
+  allowPaths?: boolean
+}): ImagePromptResolvers {
+  const allowPaths = opts.allowPaths ?? true
   const byName = (name: string, type: string, candidates: () => string[], what: string): NamedFile => {
     const rec = opts.library?.get(name)
     if (rec && rec.type === type) return fromRecord(rec)
-    if (fs.existsSync(name))
+    if (fs.existsSync(name) && (allowPaths || isReallyInside(opts.roots, name)))
       return { path: path.resolve(name), name: displayName(path.resolve(name), stem(name)) }
     const want = name.toLowerCase()
     const hit = candidates().find(

@@ -19,6 +19,8 @@ import type { HuggingFaceClient } from '../../remote/huggingface/client'
 import type { RemoteFile, RemoteModel, RemoteModelKind } from '../../remote/types'
 import { AppError } from '../errors'
 import { MAX_INPUT_PIXELS } from '../../engine/image/limits'
+import { sanitizeFileName } from '../../downloads/filename'
+import { resolveInside } from '../../platform/contain'
 import { InstalledIndex } from './badges'
 import { isInstallable, pickImage } from './dto'
 import type { ImageFetcher } from './images'
@@ -222,9 +224,26 @@ export class Installer {
       return { downloadIds: [], alreadyInstalled: installed.id }
     const files = await client.diffusersFiles(model.id, { revision: commit })
     const group = crypto.randomUUID()
-    const folderDir = path.join(this.d.stagingDir, 'folders', group.slice(0, 8), model.name)
+    const folderDir = path.join(
+      this.d.stagingDir,
+      'folders',
+      group.slice(0, 8),
+      sanitizeFileName(model.name) ?? 'model',
+    )
+    // Every path of the remote tree must stay inside the folder (`unet/../../../outside/evil.txt` is refused).
+    const targets = files.map((f) => {
+      try {
+        return resolveInside(folderDir, f.path)
+      } catch {
+        throw new AppError(
+          'invalid-input',
+          `${model.id}: the file list holds a path that leaves the model folder ("${f.path}"); nothing was downloaded.`,
+        )
+      }
+    })
     const ids: string[] = []
     for (const [i, f] of files.entries()) {
+      const target = targets[i] as string
       const meta: InstallMeta = {
         install: 'hf-folder',
         label: `${model.id} (${i + 1}/${files.length}) ${f.path}`,
@@ -237,8 +256,8 @@ export class Installer {
       ids.push(
         await this.enqueue({
           url: f.downloadUrl,
-          destDir: path.join(folderDir, path.dirname(f.path)),
-          fileName: f.name,
+          destDir: path.dirname(target),
+          fileName: path.basename(target),
           expectedSha256: f.sha256 ?? undefined,
           expectedSize: f.sizeBytes ?? undefined,
           source: 'huggingface',
