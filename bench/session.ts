@@ -57,6 +57,8 @@ function bytesOf(files: string[]): number {
 
 /** Drops the files from the page cache (GNU dd: iflag=nocache with count=0 advises the whole file). */
 function dropCache(files: string[]): void {
+  // Dirty pages (a file written moments ago) cannot be dropped: write them back first.
+  execFileSync('sync')
   for (const f of files) execFileSync('dd', [`if=${f}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' })
 }
 

@@ -210,7 +210,7 @@ export interface InstallResult {
 }
 
 export type LibraryModelType =
-  'checkpoint' | 'lora' | 'vae' | 'embedding' | 'upscaler' | 'ip-adapter' | 'image-encoder'
+  'checkpoint' | 'lora' | 'vae' | 'embedding' | 'upscaler' | 'ip-adapter' | 'image-encoder' | 'taesd'
 export type LibraryFamily =
   'sd-1' | 'sd-2' | 'sdxl' | 'sd-3' | 'flux-1' | 'flux-2' | 'auraflow' | 'kolors' | 'other'
 export type LibrarySource = 'civitai' | 'huggingface' | 'local'
@@ -358,7 +358,7 @@ export const modelsRequestSchemas = {
   'library:list': z
     .object({
       type: z
-        .enum(['checkpoint', 'lora', 'vae', 'embedding', 'upscaler', 'ip-adapter', 'image-encoder'])
+        .enum(['checkpoint', 'lora', 'vae', 'embedding', 'upscaler', 'ip-adapter', 'image-encoder', 'taesd'])
         .optional(),
       family: z
         .enum(['sd-1', 'sd-2', 'sdxl', 'sd-3', 'flux-1', 'flux-2', 'auraflow', 'kolors', 'other'])

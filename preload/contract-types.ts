@@ -153,6 +153,13 @@ export interface GenerateRequest {
   strength?: number
   /** Run exactly `steps` steps of a longer schedule instead of int(steps x strength). */
   exactSteps?: boolean
+  /**
+   * Decode the final image with TAESD (the library's TAESD / TAESDXL for the model's family) instead of
+   * the full VAE: much faster, a little softer ("VAE Decoder: TAESD" in the infotext).
+   */
+  draftDecode?: boolean
+  /** Live previews: 'taesd' (default when a TAESD for the family is in the library) or 'approx' (linear). */
+  previewDecoder?: 'taesd' | 'approx'
   resizeMode?: ResizeMode
   maskBlur?: number
   maskedContent?: MaskedContent

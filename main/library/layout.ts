@@ -17,6 +17,7 @@ export const ATELIER_DIRS: Record<ModelType, string> = {
   upscaler: 'upscalers',
   'ip-adapter': 'ip-adapters',
   'image-encoder': 'image-encoders',
+  taesd: 'taesd',
 }
 
 const ATELIER_TYPE_DIRS: Array<[string, ModelType]> = [
@@ -30,6 +31,8 @@ const ATELIER_TYPE_DIRS: Array<[string, ModelType]> = [
   ['ipadapter', 'ip-adapter'],
   ['image-encoders', 'image-encoder'],
   ['clip_vision', 'image-encoder'],
+  ['taesd', 'taesd'],
+  ['vae_approx', 'taesd'],
 ]
 
 // A1111 webui root (also Forge / SD.Next, which keep the same names).
@@ -42,6 +45,7 @@ const A1111_TYPE_DIRS: Array<[string, ModelType]> = [
   ['models/embeddings', 'embedding'],
   ['models/ESRGAN', 'upscaler'],
   ['models/RealESRGAN', 'upscaler'],
+  ['models/VAE-approx', 'taesd'],
 ]
 
 // The same, for someone who points at the webui's `models/` folder itself.
@@ -54,6 +58,7 @@ const A1111_MODELS_TYPE_DIRS: Array<[string, ModelType]> = [
   ['embeddings', 'embedding'],
   ['ESRGAN', 'upscaler'],
   ['RealESRGAN', 'upscaler'],
+  ['VAE-approx', 'taesd'],
 ]
 
 const COMFY_TYPE_DIRS: Array<[string, ModelType]> = [
@@ -64,6 +69,7 @@ const COMFY_TYPE_DIRS: Array<[string, ModelType]> = [
   ['models/upscale_models', 'upscaler'],
   ['models/ipadapter', 'ip-adapter'],
   ['models/clip_vision', 'image-encoder'],
+  ['models/vae_approx', 'taesd'],
 ]
 
 async function isDir(p: string): Promise<boolean> {

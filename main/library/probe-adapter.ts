@@ -3,6 +3,7 @@ import { imagePromptModelInfo } from '../engine/ipadapter/probe'
 import { probeUpscaler } from '../engine/upscale/weights'
 import { PickleRefusedError } from '../model-formats/pickle'
 import { ProbeError, probeModel as probe } from '../model-formats/probe'
+import { probeTaesd } from '../model-formats/probe/taesd'
 import type { ProbeResult } from '../model-formats/probe'
 import type { ProbeInfo } from './types'
 
@@ -17,6 +18,21 @@ function architecture(r: ProbeResult): string {
  * file): a pickle or a file the probe does not recognise is still listed, with the reason in `note`.
  */
 export async function probeModel(file: string): Promise<ProbeInfo> {
+  const taesd = await probeTaesd(file)
+  if (taesd)
+    return {
+      format: 'safetensors',
+      type: 'taesd',
+      family: taesd.family,
+      variant: null,
+      architecture: `${taesd.family === 'sdxl' ? 'TAESDXL' : 'TAESD'} tiny autoencoder (${[
+        taesd.decoder ? 'decoder' : '',
+        taesd.encoder ? 'encoder' : '',
+      ]
+        .filter(Boolean)
+        .join(' + ')})`,
+      note: taesd.decoder ? null : 'TAESD encoder only: previews and draft decodes need the decoder',
+    }
   const upscaler = await upscalerInfo(file)
   if (upscaler) return upscaler
   const imagePrompt = await imagePromptModelInfo(file)

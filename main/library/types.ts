@@ -8,7 +8,7 @@ import type { FewStepPreset } from '../../preload/few-step'
 import { fewStepOfRecord } from './few-step'
 
 export type ModelType =
-  'checkpoint' | 'lora' | 'vae' | 'embedding' | 'upscaler' | 'ip-adapter' | 'image-encoder'
+  'checkpoint' | 'lora' | 'vae' | 'embedding' | 'upscaler' | 'ip-adapter' | 'image-encoder' | 'taesd'
 export const MODEL_TYPES: readonly ModelType[] = [
   'checkpoint',
   'lora',
@@ -17,6 +17,7 @@ export const MODEL_TYPES: readonly ModelType[] = [
   'upscaler',
   'ip-adapter',
   'image-encoder',
+  'taesd',
 ]
 
 /** Families the header probe can tell apart. */

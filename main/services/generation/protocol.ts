@@ -14,6 +14,12 @@ export interface ResolvedModel {
   civitaiVersionId?: number
 }
 
+export interface TaesdFile {
+  path: string
+  name: string
+  family: 'sd-1' | 'sdxl'
+}
+
 export interface ResolvedLora {
   path: string
   name: string
@@ -40,6 +46,8 @@ export interface WorkerJob {
   loras: ResolvedLora[]
   /** Set when the request has image prompts (IP-Adapter). */
   imagePrompt?: ResolvedImagePrompt
+  /** TAESD / TAESDXL models in the library (live previews, draft decode); the worker picks by family. */
+  taesd?: TaesdFile[]
   /** Conversion cache folder. */
   cacheRoot: string
   /** Tokenizer folder / BPE file; default lookup when absent. */

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { isReallyInside } from '../../platform/contain'
 import { AppError } from '../errors'
-import type { ResolvedModel } from './protocol'
+import type { ResolvedModel, TaesdFile } from './protocol'
 import type { ImagePromptResolvers } from '../image-prompts/prepare'
 import { imagePromptResolvers } from '../image-prompts/resolvers'
 
@@ -20,6 +20,8 @@ export interface GenerationResolvers extends ImagePromptResolvers {
   lora(name: string, from?: 'prompt' | 'request'): Promise<LoraFileRef> | LoraFileRef
   /** An upscaler name to a model file; keywords ('Latent…', 'Lanczos', 'Nearest', 'None') come back unchanged. */
   upscaler?(name: string): Promise<string> | string
+  /** TAESD / TAESDXL models (previews, draft decode). */
+  taesd?(): TaesdFile[]
 }
 
 /** Upscaler names that are not model files. */
@@ -32,6 +34,9 @@ export interface LibraryRecordLike {
   type: string
   sha256: string | null
   civitai: { versionId: number } | null
+  family?: string | null
+  /** Why a listed model cannot be used (null when usable). */
+  note?: string | null
 }
 
 export interface LibraryLike {
@@ -100,6 +105,10 @@ export function createResolvers(opts: {
     fs.existsSync(ref) && ((allowPaths && from === 'request') || isReallyInside(opts.roots, ref))
   return {
     ...imagePromptResolvers(opts),
+    taesd: () =>
+      (opts.library?.list?.() ?? [])
+        .filter((r) => r.type === 'taesd' && !r.note)
+        .map((r) => ({ path: r.path, name: r.name, family: r.family === 'sdxl' ? 'sdxl' : 'sd-1' })),
     model(ref) {
       const rec = opts.library?.get(ref)
       if (rec && rec.type === 'checkpoint')

@@ -13,6 +13,9 @@ import { runStudio, withDefaults } from '../../engine/pipelines/generate'
 import type { StudioRequest } from '../../engine/pipelines/generate'
 import { latentPreviewPng } from '../../engine/image/tensor'
 import { ModelSet } from '../../engine/runtime/model-set'
+import { SD1_SCALING_FACTOR } from '../../engine/pipelines/core'
+import { SDXL_SCALING_FACTOR } from '../../engine/pipelines/sdxl'
+import { TaesdModel, withDraftDecoder } from '../../engine/taesd/model'
 import { weightPrecisionFor } from '../../engine/runtime/session'
 import { findTokenizer, TokenizerError } from '../../engine/tokenizer'
 import { convertCheckpoint } from '../../model-formats/convert/convert'
@@ -23,7 +26,8 @@ import { applyLoras } from '../../model-formats/lora/variant'
 import { assertLoraCompatible, assertRunnable, probeModel, ProbeError } from '../../model-formats/probe'
 import type { ProbeResult } from '../../model-formats/probe'
 import { PickleRefusedError } from '../../model-formats/pickle'
-import type { FromWorker, ToWorker, WorkerImage, WorkerJob } from './protocol'
+import type { FromWorker, TaesdFile, ToWorker, WorkerImage, WorkerJob } from './protocol'
+import { PreviewClock } from './previews'
 import { ImagePromptRuntime } from '../../engine/ipadapter/runtime'
 import { ipUnetVariant, IP_SCALE_INPUT } from '../../engine/ipadapter/unet-variant'
 import { IpAdapterError } from '../../engine/ipadapter/adapter'
@@ -62,6 +66,31 @@ interface Loaded {
   converted: ConvertedModel
 }
 
+/** The TAESD for a model family (previews, draft decode), loaded once and kept while it is the one used. */
+class TaesdCache {
+  private current: { path: string; model: Promise<TaesdModel> } | undefined
+
+  async get(file: TaesdFile): Promise<TaesdModel> {
+    if (this.current?.path !== file.path) {
+      const old = this.current
+      this.current = undefined
+      if (old) await (await old.model.catch(() => undefined))?.release()
+      const model = TaesdModel.load(file.path)
+      model.catch(() => {
+        if (this.current?.model === model) this.current = undefined
+      })
+      this.current = { path: file.path, model }
+    }
+    return this.current.model
+  }
+
+  async release(): Promise<void> {
+    const old = this.current
+    this.current = undefined
+    if (old) await (await old.model.catch(() => undefined))?.release()
+  }
+}
+
 function label(job: WorkerJob): string {
   return path.basename(job.model.path)
 }
@@ -78,6 +107,7 @@ export class JobRunner {
   private readonly hashes = new Map<string, Promise<string>>()
   private current: { jobId: string; abort: AbortController } | undefined
   private readonly imagePrompts = new ImagePromptRuntime()
+  private readonly taesd = new TaesdCache()
 
   constructor(private readonly post: Post) {}
 
@@ -90,6 +120,7 @@ export class JobRunner {
       this.current?.abort.abort()
       void this.loaded?.set.release()
       void this.imagePrompts.release()
+      void this.taesd.release()
       this.loaded = undefined
     }
   }
@@ -172,6 +203,7 @@ export class JobRunner {
     width: number,
     height: number,
     seed: number,
+    draft = false,
   ): Promise<GenerationParameters> {
     const sha = job.model.sha256 ?? loaded.converted.manifest.source.files[0]?.sha256
     const modelHash = sha ? sha.slice(0, 10).toLowerCase() : undefined
@@ -207,6 +239,8 @@ export class JobRunner {
       extra['Hires upscaler'] = upscalerLabel(req.hires.upscaler, 'Latent')
     }
     Object.assign(extra, imagePromptParameters(job))
+    // A1111's name for a non-default decoder (its "sd_vae_decode_method": Full / TAESD).
+    if (draft) extra['VAE Decoder'] = 'TAESD'
     if (req.mode === 'img2img' && req.sdUpscale) {
       extra['SD upscale'] = String(req.sdUpscale.scale ?? 2)
       extra['SD upscale upscaler'] = upscalerLabel(req.sdUpscale.upscaler, 'Lanczos')
@@ -285,9 +319,24 @@ export class JobRunner {
         : undefined
       // The image weight is a graph input: a new weight is a new feed, never a new session.
       if (imageTokens) loaded.set.setInputs({ unet: { [IP_SCALE_INPUT]: imageTokens.scale } })
-      const previewEvery = Math.max(1, Math.round(req.steps / 6))
+      // TAESD for this family, if the library has one: previews (unless approx is asked for) and draft decode.
+      const family = loaded.probe.base === 'sdxl' ? 'sdxl' : 'sd-1'
+      const taesdFile = job.taesd?.find((t) => t.family === family)
+      if (job.request.draftDecode && !taesdFile)
+        throw new ProbeError(
+          `Draft decode needs a ${family === 'sdxl' ? 'TAESDXL' : 'TAESD'} model in the library (Hugging Face madebyollin/${family === 'sdxl' ? 'taesdxl' : 'taesd'})`,
+          'not-found',
+        )
+      const taesd =
+        taesdFile && (job.request.draftDecode || job.request.previewDecoder !== 'approx')
+          ? await this.taesd.get(taesdFile)
+          : undefined
+      const draft = job.request.draftDecode === true && taesd !== undefined
+      const scalingFactor =
+        loaded.probe.vae?.scalingFactor ?? (family === 'sdxl' ? SDXL_SCALING_FACTOR : SD1_SCALING_FACTOR)
+      const previews = new PreviewClock(taesd ? 'taesd' : 'approx')
       await runStudio(req, job.seed, {
-        model: loaded.set,
+        model: draft && taesd ? withDraftDecoder(loaded.set, taesd, scalingFactor) : loaded.set,
         encode: (t) => tokenizer.encode(t),
         inpaintModel: loaded.probe.variant === 'inpaint',
         // Not stored in single files: the probe gives the diffusers config's value or the family's.
@@ -295,10 +344,18 @@ export class JobRunner {
         signal: abort.signal,
         ...(imageTokens ? { imageTokens } : {}),
         onProgress: async (p) => {
-          const preview =
-            p.step % previewEvery === 0 && p.step < p.total
-              ? new Uint8Array(await latentPreviewPng(p.latents, p.shape.width, p.shape.height, { scale: 2 }))
-              : undefined
+          const preview = previews.due(p.step, p.total)
+            ? await previews.time(async () =>
+                taesd
+                  ? new Uint8Array(await taesd.previewPng(p.latents, p.shape.width, p.shape.height))
+                  : new Uint8Array(
+                      await latentPreviewPng(p.latents, p.shape.width, p.shape.height, {
+                        scale: 2,
+                        ...(family === 'sdxl' ? { family: 'sdxl' as const } : {}),
+                      }),
+                    ),
+              )
+            : undefined
           this.post(
             {
               type: 'progress',
@@ -317,7 +374,7 @@ export class JobRunner {
           const images: WorkerImage[] = []
           for (const [i, img] of b.images.entries()) {
             const seed = b.seeds[i] ?? job.seed
-            const params = await this.parameters(job, req, loaded, img.width, img.height, seed)
+            const params = await this.parameters(job, req, loaded, img.width, img.height, seed, draft)
             const buf = await encodePngWithParameters(img, params)
             const png = new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))
             images.push({ png, seed, width: img.width, height: img.height })

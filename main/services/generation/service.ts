@@ -140,6 +140,7 @@ export class GenerationService {
       if (part?.upscaler && this.o.resolvers.upscaler)
         part.upscaler = await this.o.resolvers.upscaler(part.upscaler)
     const seed = req.seed === undefined || req.seed < 0 ? randomSeed() : req.seed
+    const taesd = this.o.resolvers.taesd?.() ?? []
     const label = `${req.mode}: ${req.prompt.slice(0, 60)}`
     const box: { id?: string } = {}
     const info = this.o.jobs.start('generate', label, async (ctx) => {
@@ -152,6 +153,7 @@ export class GenerationService {
         model,
         loras,
         ...(imagePrompt ? { imagePrompt } : {}),
+        ...(taesd.length ? { taesd } : {}),
         cacheRoot: this.o.cacheRoot,
         tokenizer: this.o.tokenizer,
         tokenizerCacheDir: this.o.tokenizerCacheDir,

@@ -20,6 +20,13 @@ export function isImagePromptPickle(f: RemoteFile): boolean {
  * never collide and the library names them usefully. Every other file keeps its name.
  */
 export function installFileName(f: RemoteFile, repo: string): string {
+  // diffusers component files (madebyollin/taesd `diffusion_pytorch_model.safetensors`): `<repo>[-<folders>]`.
+  const component = /^diffusion_pytorch_model\.(safetensors|bin)$/i.exec(f.name)
+  if (component) {
+    const folder = path.posix.dirname(f.path ?? '')
+    const stem = [repo.split('/').pop() ?? 'model', ...(folder === '.' ? [] : folder.split('/'))].join('-')
+    return `${stem.replace(/[^\w.-]+/g, '_')}.${component[1]}`
+  }
   const generic = /^(model|pytorch_model)\.(safetensors|bin)$/i.exec(f.name)
   const dir = path.posix.dirname(f.path ?? '')
   if (!generic || dir === '.' || !/image[-_]?encoder|clip[-_]?vision/i.test(dir)) return f.name

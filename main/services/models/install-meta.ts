@@ -13,7 +13,7 @@ export const installMetaSchema = z.object({
   install: z.enum(['civitai', 'hf-file', 'hf-folder', 'tokenizer']),
   label: z.string(),
   type: z
-    .enum(['checkpoint', 'lora', 'vae', 'embedding', 'upscaler', 'ip-adapter', 'image-encoder'])
+    .enum(['checkpoint', 'lora', 'vae', 'embedding', 'upscaler', 'ip-adapter', 'image-encoder', 'taesd'])
     .optional(),
   /** Civitai: the model-version JSON written as `.civitai.info`. */
   civitai: z.record(z.string(), z.unknown()).optional(),

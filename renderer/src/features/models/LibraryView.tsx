@@ -23,6 +23,7 @@ const TYPES: LibraryModelType[] = [
   'upscaler',
   'ip-adapter',
   'image-encoder',
+  'taesd',
 ]
 const FAMILIES: LibraryFamily[] = ['sd-1', 'sd-2', 'sdxl', 'sd-3', 'flux-1', 'flux-2', 'other']
 const SOURCES: { value: LibrarySource; label: string }[] = [
