@@ -1,6 +1,7 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import { readTextCapped } from '../platform/read-capped'
 
 /**
  * Write a file so that readers see the old or the new content, never a torn one (temp + rename). `fsync`
@@ -80,9 +81,13 @@ export async function exists(p: string): Promise<boolean> {
   }
 }
 
-export async function readJsonFile(file: string): Promise<unknown> {
-  const text = await fs.promises.readFile(file, 'utf8')
-  // Tools on Windows sometimes write a BOM.
+/**
+ * Parse a JSON file. With `maxBytes`, the size is checked on the open file before anything is read (a
+ * 300 MB sidecar costs nothing), and only regular files are read.
+ */
+export async function readJsonFile(file: string, maxBytes?: number): Promise<unknown> {
+  const text =
+    maxBytes === undefined ? await fs.promises.readFile(file, 'utf8') : await readTextCapped(file, maxBytes)
   return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text) as unknown
 }
 

@@ -455,16 +455,30 @@ export class Library {
           bytesDone += w.c.size
           hashed++
         }
-        const entry = await this.buildEntry(w.c, {
-          prev: w.prev,
-          sidecar: w.sidecar,
-          probe: w.probe,
-          problem: w.problem,
-          sha256: w.sha256,
-          autoV3: w.autoV3,
-          usedIds,
-        })
-        if (!entry) continue
+        let entry: IndexEntry | null
+        try {
+          entry = await this.buildEntry(w.c, {
+            prev: w.prev,
+            sidecar: w.sidecar,
+            probe: w.probe,
+            problem: w.problem,
+            sha256: w.sha256,
+            autoV3: w.autoV3,
+            usedIds,
+          })
+        } catch (err) {
+          // One bad file or sidecar never aborts the scan.
+          problems++
+          this.warnings.push(`${w.c.path}: skipped (${err instanceof Error ? err.message : String(err)})`)
+          continue
+        }
+        if (!entry) {
+          // Refused or unreadable (a pickle with a forbidden global, a damaged header...): reported, not dropped
+          // silently.
+          problems++
+          this.warnings.push(`${w.c.path}: skipped, not usable as a model (${w.problem ?? 'unknown type'})`)
+          continue
+        }
         if (!w.prev) added++
         if (entry.record.problem) problems++
         next.set(w.c.path, entry)

@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import { MAX_SIDECAR_BYTES } from '../platform/read-capped'
 import { errCode, isObject, num, readJsonFile, str, strArray, writeFileAtomic } from './fsutil'
 import type {
   CivitaiRef,
@@ -32,6 +33,17 @@ export const PREVIEW_SUFFIXES = [...IMAGE_EXTS, ...IMAGE_EXTS.map((e) => `.previ
 /** Sidecars other tools write; a change in any of them makes a rescan re-read the metadata. */
 export const FOREIGN_SUFFIXES = [A1111_EXT, CIVITAI_EXT, CM_INFO_EXT, ...PREVIEW_SUFFIXES]
 export const ALL_SUFFIXES = [ATELIER_EXT, ...FOREIGN_SUFFIXES, '.yaml']
+
+/**
+ * Sidecars (`.civitai.info`, A1111 `.json`, `.cm-info.json`, `.atelier.json`) are read up to
+ * MAX_SIDECAR_BYTES: real ones are a few KB to a few hundred KB; a 300 MB one is ignored instead of
+ * costing seconds and gigabytes.
+ */
+export { MAX_SIDECAR_BYTES }
+/** Longest description and trigger-word list copied into `.atelier.json`. */
+export const MAX_DESCRIPTION_CHARS = 100_000
+const MAX_TRAINED_WORDS = 200
+const MAX_WORD_CHARS = 1000
 
 export const MODEL_EXTS = ['.safetensors', '.sft', '.ckpt', '.pt', '.pth', '.bin']
 
@@ -131,7 +143,7 @@ function parseHfRef(v: unknown): HuggingFaceRef | null {
 export async function readAtelierSidecar(stem: string): Promise<AtelierSidecar | null> {
   let raw: unknown
   try {
-    raw = await readJsonFile(stem + ATELIER_EXT)
+    raw = await readJsonFile(stem + ATELIER_EXT, MAX_SIDECAR_BYTES)
   } catch {
     return null
   }
@@ -192,8 +204,8 @@ export function sidecarFromRecord(r: ModelRecord, probeFamily: ProbeFamily | nul
     huggingface: r.huggingface,
     expectedSha256: r.expectedSha256,
     baseModel: r.baseModel,
-    trainedWords: r.trainedWords,
-    description: r.description,
+    trainedWords: r.trainedWords.slice(0, MAX_TRAINED_WORDS).map((w) => w.slice(0, MAX_WORD_CHARS)),
+    description: r.description === null ? null : r.description.slice(0, MAX_DESCRIPTION_CHARS),
     nsfw: r.nsfw,
     addedAt: r.addedAt,
   }
@@ -221,7 +233,7 @@ export interface A1111Meta {
 export async function readA1111(stem: string): Promise<A1111Meta | null> {
   let raw: unknown
   try {
-    raw = await readJsonFile(stem + A1111_EXT)
+    raw = await readJsonFile(stem + A1111_EXT, MAX_SIDECAR_BYTES)
   } catch {
     return null
   }
@@ -248,7 +260,7 @@ export async function mergeA1111(
   const file = stem + A1111_EXT
   let current: Record<string, unknown> = {}
   try {
-    const raw = await readJsonFile(file)
+    const raw = await readJsonFile(file, MAX_SIDECAR_BYTES)
     if (!isObject(raw)) return false // not an A1111 metadata file: leave it alone
     current = raw
   } catch (err) {
@@ -278,7 +290,7 @@ export async function mergeA1111(
 export async function readCivitaiInfo(stem: string): Promise<CivitaiVersionJson | null> {
   let raw: unknown
   try {
-    raw = await readJsonFile(stem + CIVITAI_EXT)
+    raw = await readJsonFile(stem + CIVITAI_EXT, MAX_SIDECAR_BYTES)
   } catch {
     return null
   }
@@ -295,7 +307,7 @@ export async function writeCivitaiInfo(stem: string, info: CivitaiVersionJson): 
 export async function readCmInfo(stem: string): Promise<CivitaiVersionJson | null> {
   let raw: unknown
   try {
-    raw = await readJsonFile(stem + CM_INFO_EXT)
+    raw = await readJsonFile(stem + CM_INFO_EXT, MAX_SIDECAR_BYTES)
   } catch {
     return null
   }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { MAX_SIDECAR_BYTES, readTextCapped } from '../../platform/read-capped'
 import path from 'node:path'
 
 /**
@@ -46,7 +46,7 @@ export async function civitaiBaseModelBeside(file: string): Promise<string | und
     ['.cm-info.json', 'BaseModel'],
   ] as const) {
     try {
-      const j = JSON.parse(await readFile(stem + ext, 'utf8')) as Record<string, unknown>
+      const j = JSON.parse(await readTextCapped(stem + ext, MAX_SIDECAR_BYTES)) as Record<string, unknown>
       const v = j[key] ?? (j.civitai as Record<string, unknown> | undefined)?.[key]
       if (typeof v === 'string' && v.trim()) return v
     } catch {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import path from 'node:path'
+import { MAX_SIDECAR_BYTES, readTextCapped } from '../../platform/read-capped'
 import { detectPickle, PickleRefusedError } from '../pickle'
 import { readHeader } from '../safetensors'
 import { KeyView } from './keys'
@@ -19,7 +20,7 @@ async function readJson(file: string): Promise<Json | undefined> {
   if (!existsSync(file)) return undefined
   let parsed: unknown
   try {
-    parsed = JSON.parse(await readFile(file, 'utf8'))
+    parsed = JSON.parse(await readTextCapped(file, MAX_SIDECAR_BYTES))
   } catch (err) {
     throw new ProbeError(
       `${file}: not valid JSON (${err instanceof Error ? err.message : String(err)})`,

@@ -34,6 +34,7 @@ import type { DownloadProgress } from '../../downloads/types'
 import { FINAL_STATES } from '../../downloads/types'
 import { Library } from '../../library/library'
 import { publicRecord, type LibraryQuery, type ModelRecord } from '../../library/types'
+import { isReallyInside } from '../../platform/contain'
 import { appPaths } from '../../platform/paths'
 import { CivitaiClient } from '../../remote/civitai/client'
 import { HuggingFaceClient } from '../../remote/huggingface/client'
@@ -449,7 +450,11 @@ export class ModelsService {
     return mapped(async () => {
       const r = (await this.library()).resolve(id)
       if (!r.preview) throw new AppError('not-found', `${r.name} has no preview image.`)
+      // A `x.preview.png` symlinked to /etc/passwd is not a preview: the real file must be in the library.
+      if (!isReallyInside([r.root, path.dirname(r.path)], r.preview))
+        throw new AppError('forbidden', `The preview of ${r.name} is a link that leaves the library.`)
       const st = await fs.promises.stat(r.preview)
+      if (!st.isFile()) throw new AppError('not-found', `${r.name} has no preview image.`)
       if (st.size > 20 * 1024 * 1024)
         throw new AppError('unsupported', `The preview of ${r.name} is too large.`)
       return new Uint8Array(await fs.promises.readFile(r.preview))
