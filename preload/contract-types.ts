@@ -182,6 +182,15 @@ export interface GenerateRequest {
   ipAdapter?: string
   /** CLIP image encoder (library id/name, folder or file); default: the library's encoder the adapter needs. */
   imageEncoder?: string
+  /**
+   * A1111 "Variation seed": the start noise is slerp(variationStrength, noise(seed), noise(variationSeed)),
+   * batch images use variationSeed, variationSeed + 1, ... (-1 or absent: random). Written to the infotext.
+   */
+  variationSeed?: number
+  /** A1111 "Variation seed strength", 0 (off, default) … 1 (the variation seed's noise alone). */
+  variationStrength?: number
+  /** Every image of the batch uses `seed` (not seed, seed + 1, ...): with a variation seed, Midjourney's V. */
+  sameSeed?: boolean
 }
 
 /**
@@ -230,6 +239,45 @@ export interface GenerationProgress {
   etaMs: number
   /** Small PNG preview of the current latents, every few steps. */
   preview?: Uint8Array
+}
+
+/** A generation job still queued or running (the studio reattaches to it after a reload). */
+export interface ActiveGeneration {
+  jobId: string
+  state: 'queued' | 'running'
+  /** The request as sent (input images and image-prompt bytes left out). */
+  request: GenerateRequest
+  /** The latest progress, with the latest preview. */
+  progress?: GenerationProgress
+  startedAt: number
+}
+
+/** One highlighted piece of a Midjourney prompt line (the pieces concatenate back to the line). */
+export interface MidjourneySpanDto {
+  kind: 'text' | 'command' | 'image' | 'flag' | 'value' | 'weight' | 'unsupported' | 'unknown'
+  text: string
+  title?: string
+}
+
+/** What the one Midjourney parser makes of a prompt line (the prompt bar shows it as the user types). */
+export interface MidjourneyParse {
+  text: string
+  /** The line uses Midjourney syntax (then the request changes as below). */
+  midjourney: boolean
+  prompt: string
+  negativePrompt: string
+  width?: number
+  height?: number
+  seed?: number
+  images: string[]
+  blend: boolean
+  iw?: number
+  warnings: string[]
+  /** Set when the line cannot run (a bad --iw, /blend with one image): the message. */
+  error?: string
+  spans: MidjourneySpanDto[]
+  /** The syntax table (popover). */
+  syntax: { syntax: string; mapsTo: string; supported: boolean }[]
 }
 
 export interface OutputImage {

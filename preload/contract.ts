@@ -7,12 +7,14 @@
  */
 import { z } from 'zod'
 import type {
+  ActiveGeneration,
   AppInfo,
   GenerationProgress,
   GenerationResult,
   ImageParameters,
   JobInfo,
   JobRef,
+  MidjourneyParse,
   OutputImage,
   SecretStatus,
   Settings,
@@ -113,6 +115,14 @@ export const generateRequestSchema = z
       })
       .strict()
       .optional(),
+    variationSeed: z
+      .number()
+      .int()
+      .min(-1)
+      .max(2 ** 32 - 1)
+      .optional(),
+    variationStrength: z.number().min(0).max(1).optional(),
+    sameSeed: z.boolean().optional(),
     sdUpscale: z
       .object({
         scale: z.number().min(1).max(8).optional(),
@@ -161,6 +171,15 @@ export const generateRequestSchema = z
 
 export const requestSchemas = {
   ...modelsRequestSchemas,
+  'prompt:midjourney': z
+    .object({
+      text: z.string().max(20000),
+      negativePrompt: z.string().max(20000).optional(),
+      /** The checkpoint (library id/name): its family sets the base size of --ar. */
+      model: z.string().min(1).max(4096).optional(),
+    })
+    .strict(),
+  'generate:active': empty,
   'app:info': empty,
   'settings:get': empty,
   'settings:update': z.object({ patch: settingsPatchSchema }).strict(),
@@ -199,6 +218,10 @@ export interface Responses extends ModelsResponses {
   'jobs:cancel': JobRef
   'generate:start': JobRef
   'generate:cancel': JobRef
+  /** Generation jobs still queued or running, with their requests and latest progress. */
+  'generate:active': ActiveGeneration[]
+  /** Parses a prompt line with the one Midjourney parser (highlighting, size, warnings). */
+  'prompt:midjourney': MidjourneyParse
   'gallery:list': OutputImage[]
   'gallery:image': Uint8Array
   'gallery:delete': { id: string }

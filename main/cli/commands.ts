@@ -9,6 +9,7 @@ import { registerGenerate } from './commands/generate'
 import { registerModels } from './commands/models'
 import { registerBlend } from './commands/blend'
 import { registerPrompt } from './commands/prompt'
+import { registerImagine } from './commands/imagine'
 
 /** Every `atelier` subcommand registers here (one line each). */
 export function registerCommands(program: Command): void {
@@ -22,4 +23,5 @@ export function registerCommands(program: Command): void {
   registerModels(program)
   registerBlend(program)
   registerPrompt(program)
+  registerImagine(program)
 }

@@ -35,6 +35,9 @@ export function createHandlers(s: Services): Handlers {
     },
     'generate:start': (req) => s.generation.start(req),
     'generate:cancel': ({ jobId }) => s.generation.cancel(jobId),
+    'generate:active': () => s.generation.activeJobs(),
+    'prompt:midjourney': ({ text, negativePrompt, model }) =>
+      s.generation.describePrompt(text, negativePrompt, model),
     'gallery:list': () => s.gallery.list(),
     'gallery:image': ({ id }) => s.gallery.image(id),
     'gallery:delete': async ({ id }) => {

@@ -231,7 +231,24 @@ function outName(out: string, i: number): string {
 }
 
 export async function runGenerate(mode: GenerateMode, o: GenerateOptions): Promise<void> {
-  const req = requestFromOptions(mode, o)
+  const out = path.resolve(o.out)
+  await runRequest(requestFromOptions(mode, o), o, (i) => outName(out, i))
+}
+
+export interface WrittenImage {
+  file: string
+  width: number
+  height: number
+  seed?: number
+}
+
+/** Runs one request through the generation service and writes image i to `fileFor(i)`. */
+export async function runRequest(
+  req: GenerateRequest,
+  o: Pick<GenerateOptions, 'model' | 'home' | 'cache' | 'tokenizer' | 'quiet'>,
+  fileFor: (i: number) => string,
+): Promise<WrittenImage[]> {
+  const mode = req.mode
   const home = o.home ? path.resolve(o.home) : atelierHome()
   const paths = appPaths(home)
   const isPath = fs.existsSync(o.model)
@@ -280,13 +297,20 @@ export async function runGenerate(mode: GenerateMode, o: GenerateOptions): Promi
       const why = result.error ? result.error.message : 'cancelled'
       throw new CliError(`${mode} ${result.state}: ${why}`, result.state === 'cancelled' ? 130 : 1)
     }
-    const out = path.resolve(o.out)
-    fs.mkdirSync(path.dirname(out), { recursive: true })
+    const written: WrittenImage[] = []
     result.images.forEach((img, i) => {
-      const dest = outName(out, i)
+      const dest = fileFor(i)
+      fs.mkdirSync(path.dirname(dest), { recursive: true })
       fs.copyFileSync(path.join(tmp, img.fileName), dest)
       process.stdout.write(`${dest} (${img.width}x${img.height}, seed ${img.seed ?? '?'})\n`)
+      written.push({
+        file: dest,
+        width: img.width,
+        height: img.height,
+        ...(img.seed !== undefined ? { seed: img.seed } : {}),
+      })
     })
+    return written
   } finally {
     bar?.stop()
     process.removeListener('SIGINT', onSigint)

@@ -20,6 +20,7 @@ import {
 } from './core'
 import { imageToTensor, tensorToImage } from '../image/tensor'
 import { SeededNoise } from './noise'
+import type { NoiseVariation } from './noise'
 import {
   SDXL_DEFAULT_SIZE,
   SDXL_SCALING_FACTOR,
@@ -63,7 +64,19 @@ export type StudioRequest = Required<
     | 'rng'
   >
 > &
-  Pick<GenerateRequest, 'width' | 'height' | 'image' | 'mask' | 'hires' | 'sdUpscale' | 'sdxl'> & {
+  Pick<
+    GenerateRequest,
+    | 'width'
+    | 'height'
+    | 'image'
+    | 'mask'
+    | 'hires'
+    | 'sdUpscale'
+    | 'sdxl'
+    | 'variationSeed'
+    | 'variationStrength'
+    | 'sameSeed'
+  > & {
     outpaint: Required<NonNullable<GenerateRequest['outpaint']>>
   }
 
@@ -98,6 +111,10 @@ export function withDefaults(r: GenerateRequest): StudioRequest {
     ...(r.mode === 'txt2img' && r.hires ? { hires: r.hires } : {}),
     ...(r.mode === 'img2img' && r.sdUpscale ? { sdUpscale: r.sdUpscale } : {}),
     ...(r.sdxl ? { sdxl: r.sdxl } : {}),
+    ...(r.variationStrength && r.variationSeed !== undefined && r.variationSeed >= 0
+      ? { variationSeed: r.variationSeed, variationStrength: r.variationStrength }
+      : {}),
+    ...(r.sameSeed ? { sameSeed: true } : {}),
     outpaint: {
       left: o.left ?? 0,
       right: o.right ?? 0,
@@ -120,6 +137,8 @@ export interface StudioBatch {
   batch: number
   images: RawImage[]
   seeds: number[]
+  /** A1111 variation seeds of the images, when the request has a variation strength. */
+  variationSeeds?: number[]
 }
 
 export interface StudioEnv {
@@ -167,6 +186,19 @@ interface BatchCtx {
   batch: number
   batchCount: number
   seeds: number[]
+  variation?: NoiseVariation
+}
+
+/** The context of one image of a batch (seed, and its variation seed) for passes that run image by image. */
+function single(c: BatchCtx, seed: number, index: number): BatchCtx {
+  const { variation, ...rest } = c
+  return {
+    ...rest,
+    seeds: [seed],
+    ...(variation
+      ? { variation: { seeds: [variation.seeds[index] as number], strength: variation.strength } }
+      : {}),
+  }
 }
 
 /** The latent scaling of the env's model: given, else its family's (SD 1.x 0.18215, SDXL 0.13025). */
@@ -197,7 +229,7 @@ function coreBase(c: BatchCtx, shape: LatentShape): CoreOptions {
     guidanceScale: req.cfgScale,
     condWeights: c.cond.condWeights,
     withUncond: c.cond.withUncond,
-    noise: new SeededNoise(c.seeds, req.rng),
+    noise: new SeededNoise(c.seeds, req.rng, c.variation),
     shape,
     scalingFactor: scalingOf(env),
     signal: env.signal,
@@ -324,8 +356,25 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
 
   for (let b = 0; b < req.batchCount; b++) {
     throwIfAborted(env.signal)
-    const seeds = Array.from({ length: req.batchSize }, (_, i) => seed + b * req.batchSize + i)
-    const c: BatchCtx = { req, env, cond, batch: b, batchCount: req.batchCount, seeds }
+    const seeds = Array.from({ length: req.batchSize }, (_, i) =>
+      req.sameSeed ? seed : seed + b * req.batchSize + i,
+    )
+    const variation: NoiseVariation | undefined =
+      req.variationStrength && req.variationSeed !== undefined
+        ? {
+            seeds: seeds.map((_, i) => req.variationSeed! + b * req.batchSize + i),
+            strength: req.variationStrength,
+          }
+        : undefined
+    const c: BatchCtx = {
+      req,
+      env,
+      cond,
+      batch: b,
+      batchCount: req.batchCount,
+      seeds,
+      ...(variation ? { variation } : {}),
+    }
     let images: RawImage[]
     if (req.mode === 'txt2img') {
       const W = req.width ?? size
@@ -349,13 +398,13 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
     } else if (req.mode === 'img2img' && req.sdUpscale) {
       // SD upscale: upscale, img2img every tile (seed + tile index), blend (engine/upscale/hires.ts).
       images = []
-      for (const s of seeds) {
+      for (const [i, s] of seeds.entries()) {
         const out = await sdUpscale(prepared as RawImage, s, req.sdUpscale, {
           tileWidth: req.width ?? size,
           tileHeight: req.height ?? size,
           signal: env.signal,
           img2img: async (tile, tileSeed) => {
-            const tc: BatchCtx = { ...c, seeds: [tileSeed] }
+            const tc = single(c, tileSeed, i)
             const shape: LatentShape = {
               batch: 1,
               channels: 4,
@@ -401,7 +450,7 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
     } else {
       images = []
       const source = prepared as RawImage
-      for (const s of seeds) {
+      for (const [i, s] of seeds.entries()) {
         let current = source
         const zoom = req.outpaint.zoomOut
         const steps = zoom > 1 ? zoomOutPlan(source.width, source.height, zoom) : undefined
@@ -420,7 +469,7 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
         for (let k = 0; k < passes; k++) {
           const step = steps?.[k]
           const prep = await prepareOutpaint(req, current, env.inpaintModel, step?.extents ?? req.outpaint)
-          const r = await inpaintPass({ ...c, seeds: [s] }, prep)
+          const r = await inpaintPass(single(c, s, i), prep)
           current = r.images[0] as RawImage
           if (step) current = await resizeImage(current, step.rescaleTo.width, step.rescaleTo.height)
           note(r.plan, current.width, current.height)
@@ -428,7 +477,12 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
         images.push(current)
       }
     }
-    await env.onBatch?.({ batch: b, images, seeds })
+    await env.onBatch?.({
+      batch: b,
+      images,
+      seeds,
+      ...(variation ? { variationSeeds: variation.seeds } : {}),
+    })
   }
   return summary
 }

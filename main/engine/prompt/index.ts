@@ -66,3 +66,4 @@ export function preparePrompts(
     warnings,
   }
 }
+export * from './midjourney-line'

@@ -48,6 +48,8 @@ export interface WorkerJob {
   imagePrompt?: ResolvedImagePrompt
   /** TAESD / TAESDXL models in the library (live previews, draft decode); the worker picks by family. */
   taesd?: TaesdFile[]
+  /** The prompt line as typed, when it used Midjourney syntax (infotext `Midjourney prompt`). */
+  midjourneyPrompt?: string
   /** Conversion cache folder. */
   cacheRoot: string
   /** Tokenizer folder / BPE file; default lookup when absent. */

@@ -204,6 +204,7 @@ export class JobRunner {
     height: number,
     seed: number,
     draft = false,
+    variationSeed?: number,
   ): Promise<GenerationParameters> {
     const sha = job.model.sha256 ?? loaded.converted.manifest.source.files[0]?.sha256
     const modelHash = sha ? sha.slice(0, 10).toLowerCase() : undefined
@@ -224,6 +225,11 @@ export class JobRunner {
     const img = req.mode !== 'txt2img'
     const masked = req.mode === 'inpaint' || req.mode === 'outpaint'
     const extra: Record<string, string> = {}
+    if (variationSeed !== undefined && req.variationStrength) {
+      // A1111 writes both only when the strength is not 0.
+      extra['Variation seed'] = String(variationSeed)
+      extra['Variation seed strength'] = String(req.variationStrength)
+    }
     if (req.batchSize > 1) extra['Batch size'] = String(req.batchSize)
     if (req.mode === 'outpaint' && req.outpaint.zoomOut > 1)
       extra['Outpaint zoom out'] = String(req.outpaint.zoomOut)
@@ -241,6 +247,7 @@ export class JobRunner {
     Object.assign(extra, imagePromptParameters(job))
     // A1111's name for a non-default decoder (its "sd_vae_decode_method": Full / TAESD).
     if (draft) extra['VAE Decoder'] = 'TAESD'
+    if (job.midjourneyPrompt !== undefined) extra['Midjourney prompt'] = job.midjourneyPrompt
     if (req.mode === 'img2img' && req.sdUpscale) {
       extra['SD upscale'] = String(req.sdUpscale.scale ?? 2)
       extra['SD upscale upscaler'] = upscalerLabel(req.sdUpscale.upscaler, 'Lanczos')
@@ -374,7 +381,16 @@ export class JobRunner {
           const images: WorkerImage[] = []
           for (const [i, img] of b.images.entries()) {
             const seed = b.seeds[i] ?? job.seed
-            const params = await this.parameters(job, req, loaded, img.width, img.height, seed, draft)
+            const params = await this.parameters(
+              job,
+              req,
+              loaded,
+              img.width,
+              img.height,
+              seed,
+              draft,
+              b.variationSeeds?.[i],
+            )
             const buf = await encodePngWithParameters(img, params)
             const png = new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))
             images.push({ png, seed, width: img.width, height: img.height })

@@ -1,7 +1,10 @@
 import type {
+  ActiveGeneration,
   ApiError,
   GenerateRequest,
+  GenerationProgress,
   GenerationResult,
+  MidjourneyParse,
   JobRef,
   OutputImage,
 } from '../../../preload/contract-types'
@@ -15,7 +18,7 @@ import type { GalleryStore } from './gallery'
 import type { FromWorker, ResolvedLora, WorkerJob } from './protocol'
 import type { GenerationResolvers } from './resolve'
 import { GenerationWorker, type WorkerHandlers } from './worker-client'
-import { prepareImagePrompts } from '../image-prompts/prepare'
+import { describeMidjourney, prepareImagePrompts } from '../image-prompts/prepare'
 import type { ImageFetcher } from '../models/images'
 
 export interface GenerationServiceOptions {
@@ -43,6 +46,13 @@ interface Running {
   ctx: JobContext
   resolve: () => void
   reject: (e: AppError) => void
+}
+
+/** A request as the studio shows it again: without the bytes of input images, masks and image prompts. */
+function forDisplay(req: GenerateRequest): GenerateRequest {
+  const { image: _image, mask: _mask, imagePrompts, ...rest } = req
+  const refs = (imagePrompts ?? []).filter((p) => p.image === undefined)
+  return { ...rest, ...(refs.length ? { imagePrompts: refs } : {}) }
 }
 
 function randomSeed(): number {
@@ -85,6 +95,8 @@ export class GenerationService {
   private queue: Promise<void> = Promise.resolve()
   private running: Running | undefined
   private disposed = false
+  /** Queued and running jobs, for a studio that reattaches after a reload. */
+  private readonly active = new Map<string, ActiveGeneration>()
 
   constructor(private readonly o: GenerationServiceOptions) {}
 
@@ -101,14 +113,16 @@ export class GenerationService {
     const model = await this.o.resolvers.model(parsed.data.model)
     // Image prompts (IP-Adapter, Midjourney image syntax): references to bytes, adapter and encoder to files.
     const {
-      request: req,
+      request: prepared,
       imagePrompt,
       warnings,
+      midjourneyPrompt,
     } = await prepareImagePrompts(parsed.data as GenerateRequest, model, {
       resolvers: this.o.resolvers,
       gallery: this.o.gallery,
       ...(this.o.fetchImage ? { fetchImage: this.o.fetchImage } : {}),
     })
+    let req = prepared
     const loras: ResolvedLora[] = []
     const tags = extractExtraNetworks(req.prompt).loras
     for (const l of [
@@ -141,6 +155,9 @@ export class GenerationService {
         part.upscaler = await this.o.resolvers.upscaler(part.upscaler)
     const seed = req.seed === undefined || req.seed < 0 ? randomSeed() : req.seed
     const taesd = this.o.resolvers.taesd?.() ?? []
+    // A1111 variation seed: random when absent or -1 (the infotext records the one used).
+    if (req.variationStrength && (req.variationSeed === undefined || req.variationSeed < 0))
+      req = { ...req, variationSeed: randomSeed() }
     const label = `${req.mode}: ${req.prompt.slice(0, 60)}`
     const box: { id?: string } = {}
     const info = this.o.jobs.start('generate', label, async (ctx) => {
@@ -154,6 +171,7 @@ export class GenerationService {
         loras,
         ...(imagePrompt ? { imagePrompt } : {}),
         ...(taesd.length ? { taesd } : {}),
+        ...(midjourneyPrompt !== undefined ? { midjourneyPrompt } : {}),
         cacheRoot: this.o.cacheRoot,
         tokenizer: this.o.tokenizer,
         tokenizerCacheDir: this.o.tokenizerCacheDir,
@@ -182,7 +200,30 @@ export class GenerationService {
       await Promise.race([turn, cancelledWhileQueued])
     })
     box.id = info.id
+    this.active.set(info.id, {
+      jobId: info.id,
+      state: 'queued',
+      request: forDisplay(parsed.data as GenerateRequest),
+      startedAt: info.startedAt,
+    })
     return { jobId: info.id }
+  }
+
+  /** Jobs still queued or running, with their requests and latest progress (newest last). */
+  activeJobs(): ActiveGeneration[] {
+    return [...this.active.values()].map((a) => ({ ...a }))
+  }
+
+  /** The one Midjourney parser applied to a prompt line, for the prompt bar. */
+  async describePrompt(text: string, negativePrompt?: string, model?: string): Promise<MidjourneyParse> {
+    const resolved = model
+      ? await Promise.resolve(this.o.resolvers.model(model)).catch(() => undefined)
+      : undefined
+    return describeMidjourney(text, {
+      ...(negativePrompt !== undefined ? { negativePrompt } : {}),
+      ...(resolved ? { model: resolved } : {}),
+      gallery: this.o.gallery,
+    })
   }
 
   cancel(jobId: string): JobRef {
@@ -205,7 +246,8 @@ export class GenerationService {
 
   private async run(job: WorkerJob, ctx: JobContext): Promise<void> {
     const started = Date.now()
-    const finish = (state: GenerationResult['state'], images: OutputImage[], error?: ApiError): void =>
+    const finish = (state: GenerationResult['state'], images: OutputImage[], error?: ApiError): void => {
+      this.active.delete(job.jobId)
       this.o.bus.emit('generate:finished', {
         jobId: job.jobId,
         state,
@@ -213,6 +255,9 @@ export class GenerationService {
         ...(error ? { error } : {}),
         elapsedMs: Date.now() - started,
       })
+    }
+    const entry = this.active.get(job.jobId)
+    if (entry) entry.state = 'running'
     if (ctx.signal.aborted) throw new AppError('cancelled', 'Cancelled before it started.')
     if (this.disposed) {
       finish('cancelled', [])
@@ -261,7 +306,7 @@ export class GenerationService {
       case 'progress': {
         const overall = (m.batch + m.step / Math.max(1, m.total)) / Math.max(1, m.batchCount)
         r.ctx.report(overall, `step ${m.step}/${m.total}`)
-        this.o.bus.emit('generate:progress', {
+        const progress: GenerationProgress = {
           jobId: m.jobId,
           batch: m.batch,
           batchCount: m.batchCount,
@@ -269,7 +314,14 @@ export class GenerationService {
           total: m.total,
           etaMs: m.etaMs,
           ...(m.preview ? { preview: m.preview } : {}),
-        })
+        }
+        const entry = this.active.get(m.jobId)
+        if (entry) {
+          // keep the last preview for a studio that reattaches between two previews
+          const preview = m.preview ?? entry.progress?.preview
+          entry.progress = { ...progress, ...(preview ? { preview } : {}) }
+        }
+        this.o.bus.emit('generate:progress', progress)
         break
       }
       case 'status':

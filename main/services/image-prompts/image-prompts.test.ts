@@ -134,9 +134,14 @@ describe.skipIf(!HAVE)('image prompts in the service', () => {
     )
     expect(slots.request.imagePrompts?.[0]?.weight).toBe(0.5)
     expect(slots.warnings).toEqual([])
-    const plain = await prepareImagePrompts({ ...base, prompt: 'a cat :: 2' }, model, deps)
-    expect(plain.request).toEqual({ ...base, prompt: 'a cat :: 2' })
+    const plain = await prepareImagePrompts({ ...base, prompt: 'a (cat:1.2), <lora:x:0.5>' }, model, deps)
+    expect(plain.request).toEqual({ ...base, prompt: 'a (cat:1.2), <lora:x:0.5>' })
     expect(plain.imagePrompt).toBeUndefined()
+    expect(plain.midjourneyPrompt).toBeUndefined()
+    // `::` and the text flags work without images too (one parser for every prompt)
+    const weights = await prepareImagePrompts({ ...base, prompt: 'a cat::2 a dog --no fur' }, model, deps)
+    expect(weights.request).toEqual({ ...base, prompt: 'a cat :2 AND a dog', negativePrompt: 'fur' })
+    expect(weights.midjourneyPrompt).toBe('a cat::2 a dog --no fur')
   })
 
   it('refuses modes, zero weights, unknown models and adapters of another family with readable errors', async () => {

@@ -1,16 +1,17 @@
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import type { GenerateRequest, ImagePromptRequest } from '../../../preload/contract-types'
+import type { GenerateRequest, ImagePromptRequest, MidjourneyParse } from '../../../preload/contract-types'
 import type { IpAdapterInfo } from '../../engine/ipadapter/adapter'
 import { familyForContextDim } from '../../engine/ipadapter/adapter'
-import type { MidjourneyImages } from '../../engine/ipadapter/midjourney'
+import type { MidjourneyLine } from '../../engine/prompt/midjourney-line'
 import {
-  hasMidjourneyImages,
+  isMidjourneyLine,
+  MIDJOURNEY_SYNTAX,
   MidjourneyPromptError,
-  parseMidjourneyImages,
-} from '../../engine/ipadapter/midjourney'
-import { aspectToSize, looksLikeMidjourney, parseMidjourneyPrompt } from '../../engine/prompt/midjourney'
+  midjourneySpans,
+  parseMidjourneyLine,
+} from '../../engine/prompt/midjourney-line'
 import { probeModel } from '../../model-formats/probe'
 import { AppError } from '../errors'
 import type { ResolvedImagePrompt, ResolvedModel } from '../generation/protocol'
@@ -21,9 +22,9 @@ import { adapterInfo, encoderEmbedDim } from './discover'
 /**
  * The main-process side of image prompts, before a job reaches the worker:
  *
- * 1. Midjourney syntax in the prompt (engine/ipadapter/midjourney.ts): leading image URLs or gallery ids,
- *    `--iw`, `/blend`; the rest of the text goes through the Midjourney text parser when it uses its flags
- *    (--ar, --no, --seed, ::). Explicit `imagePrompts` (the A1111 / ComfyUI-style controls) come after.
+ * 1. Midjourney syntax in the prompt, in every mode (engine/prompt/midjourney-line.ts): `/imagine`, --ar,
+ *    --no, --seed, `::` weights, leading image URLs or gallery ids, `--iw`, `/blend`. Explicit
+ *    `imagePrompts` (the A1111 / ComfyUI-style controls) come after.
  * 2. Every reference becomes bytes: uploaded bytes as they are, gallery images read from the gallery,
  *    URLs fetched here in main (never in the renderer) without credentials, public hosts only.
  * 3. The IP-Adapter and image encoder: the named ones, else the first in the library folders that fits the
@@ -54,6 +55,8 @@ export interface PreparedImagePrompts {
   request: GenerateRequest
   imagePrompt?: ResolvedImagePrompt
   warnings: string[]
+  /** The prompt line as typed when it used Midjourney syntax (the infotext's `Midjourney prompt`). */
+  midjourneyPrompt?: string
 }
 
 const GALLERY_PREFIX = 'gallery:'
@@ -126,7 +129,7 @@ function refToRequest(ref: string, weight: number): ImagePromptRequest {
   return { galleryId: id, weight }
 }
 
-async function baseSizeOf(
+export async function baseSizeOf(
   model: ResolvedModel,
 ): Promise<{ size: number; contextDim?: number; family?: string }> {
   try {
@@ -141,35 +144,21 @@ async function baseSizeOf(
   }
 }
 
-/** Applies Midjourney image syntax (and its text flags) to the request. */
-async function applyMidjourney(
-  req: GenerateRequest,
-  mj: MidjourneyImages,
-  model: ResolvedModel,
-  warnings: string[],
-): Promise<GenerateRequest> {
-  const out: GenerateRequest = { ...req, prompt: mj.blend ? '' : mj.text }
+/** Applies a parsed Midjourney line (text flags and image syntax) to the request. */
+function applyMidjourney(req: GenerateRequest, mj: MidjourneyLine, warnings: string[]): GenerateRequest {
+  const out: GenerateRequest = { ...req, prompt: mj.prompt }
+  if (mj.negativePrompt !== '' || req.negativePrompt !== undefined) out.negativePrompt = mj.negativePrompt
+  if (mj.width && mj.height) Object.assign(out, { width: mj.width, height: mj.height })
+  if (mj.seed !== undefined) out.seed = mj.seed
   const explicit = req.imagePrompts ?? []
   // --iw also sets the weight of the images in the image-prompt slots
-  const iwScale = mj.iw !== undefined && !mj.blend ? mj.scale : undefined
+  const iwScale = mj.iw !== undefined && !mj.blend ? mj.imageScale : undefined
   warnings.push(...mj.warnings.filter((w) => !(explicit.length && w.startsWith('--iw was given'))))
-  const needsText = !mj.blend && looksLikeMidjourney(mj.text)
-  if (needsText || mj.aspect) {
-    const { size } = await baseSizeOf(model)
-    if (needsText) {
-      const p = parseMidjourneyPrompt(mj.text, { negativePrompt: req.negativePrompt ?? '', baseSize: size })
-      warnings.push(...p.warnings)
-      out.prompt = p.prompt
-      out.negativePrompt = p.negativePrompt
-      if (p.width && p.height) Object.assign(out, { width: p.width, height: p.height })
-      if (p.seed !== undefined) out.seed = p.seed
-    }
-    if (mj.aspect) Object.assign(out, aspectToSize(mj.aspect.width, mj.aspect.height, size))
-  }
-  out.imagePrompts = [
-    ...mj.images.map((r) => refToRequest(r, mj.scale)),
-    ...explicit.map((p) => (iwScale !== undefined ? { ...p, weight: iwScale } : p)),
-  ]
+  if (mj.images.length || iwScale !== undefined)
+    out.imagePrompts = [
+      ...mj.images.map((r) => refToRequest(r, mj.imageScale)),
+      ...explicit.map((p) => (iwScale !== undefined ? { ...p, weight: iwScale } : p)),
+    ]
   return out
 }
 
@@ -265,26 +254,36 @@ export async function prepareImagePrompts(
 ): Promise<PreparedImagePrompts> {
   const warnings: string[] = []
   let out = req
+  let midjourneyPrompt: string | undefined
   const isRef = refPredicate(deps)
-  if (hasMidjourneyImages(req.prompt, isRef)) {
+  // One parser for every mode: /imagine, --ar, --no, --seed, ::, leading images, --iw, /blend.
+  if (isMidjourneyLine(req.prompt, isRef)) {
+    const { size } = await baseSizeOf(model)
     try {
-      out = await applyMidjourney(req, parseMidjourneyImages(req.prompt, isRef), model, warnings)
+      const line = parseMidjourneyLine(req.prompt, {
+        negativePrompt: req.negativePrompt ?? '',
+        baseSize: size,
+        isImageRef: isRef,
+      })
+      out = applyMidjourney(req, line, warnings)
+      midjourneyPrompt = line.original
     } catch (err) {
       if (err instanceof MidjourneyPromptError) throw new AppError('invalid-input', err.message)
       throw err
     }
   }
+  const mjField = midjourneyPrompt !== undefined ? { midjourneyPrompt } : {}
   const prompts = out.imagePrompts ?? []
   if (prompts.length === 0) {
     const { imagePrompts: _drop, ...rest } = out
-    return { request: rest, warnings }
+    return { request: rest, warnings, ...mjField }
   }
   if (out.mode !== 'txt2img' && out.mode !== 'img2img')
     throw new AppError('invalid-input', `Image prompts work in txt2img and img2img, not in ${out.mode}.`)
   if (prompts.every((p) => (p.weight ?? 1) === 0)) {
     warnings.push('Every image prompt has weight 0: generating from the text alone.')
     const { imagePrompts: _drop, ...rest } = out
-    return { request: rest, warnings }
+    return { request: rest, warnings, ...mjField }
   }
   const resolved: ImagePromptRequest[] = []
   for (const [i, p] of prompts.entries())
@@ -303,5 +302,52 @@ export async function prepareImagePrompts(
       encoder: { path: encoder.path, name: encoder.name },
     },
     warnings,
+    ...mjField,
+  }
+}
+
+/**
+ * What the one Midjourney parser makes of a line, for the prompt bar: highlighted spans, the resulting
+ * prompt, negative prompt and size (at the model's base size when given), warnings, or why it cannot run.
+ */
+export async function describeMidjourney(
+  text: string,
+  opts: { negativePrompt?: string; model?: ResolvedModel; gallery?: PrepareDeps['gallery'] },
+): Promise<MidjourneyParse> {
+  const isRef = refPredicate({ resolvers: {}, ...(opts.gallery ? { gallery: opts.gallery } : {}) })
+  const spans = midjourneySpans(text, isRef)
+  const syntax = MIDJOURNEY_SYNTAX.map((r) => ({ ...r }))
+  const negativePrompt = opts.negativePrompt ?? ''
+  const base = { text, spans, syntax }
+  try {
+    const line = parseMidjourneyLine(text, {
+      negativePrompt,
+      baseSize: opts.model ? (await baseSizeOf(opts.model)).size : 512,
+      isImageRef: isRef,
+    })
+    return {
+      ...base,
+      midjourney: line.original !== undefined,
+      prompt: line.prompt,
+      negativePrompt: line.negativePrompt,
+      ...(line.width && line.height ? { width: line.width, height: line.height } : {}),
+      ...(line.seed !== undefined ? { seed: line.seed } : {}),
+      images: line.images,
+      blend: line.blend,
+      ...(line.iw !== undefined ? { iw: line.iw } : {}),
+      warnings: line.warnings,
+    }
+  } catch (err) {
+    if (!(err instanceof MidjourneyPromptError)) throw err
+    return {
+      ...base,
+      midjourney: true,
+      prompt: text,
+      negativePrompt,
+      images: [],
+      blend: false,
+      warnings: [],
+      error: err.message,
+    }
   }
 }

@@ -2,7 +2,7 @@
  * The renderer's ONLY way to main: typed requests and events over whichever bridge exists.
  */
 import type { Channel, EventName, Events, Req, Res, Result } from '../../../preload/contract'
-import { electronBridge, type Bridge } from './bridge'
+import { electronBridge, type Bridge, type ConnectionState } from './bridge'
 import { takeToken, websocketBridge } from './ws-bridge'
 
 let bridge: Bridge | undefined
@@ -34,4 +34,13 @@ export const api = {
   on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void {
     return getBridge().on(event, listener as (p: unknown) => void)
   },
+  /** The connection to main: 'lost' while the WebSocket is down (it reconnects by itself). */
+  connection(): ConnectionState {
+    return getBridge().connection?.() ?? 'open'
+  },
+  onConnection(listener: (state: ConnectionState) => void): () => void {
+    return getBridge().onConnection?.(listener) ?? (() => undefined)
+  },
 }
+
+export type { ConnectionState }

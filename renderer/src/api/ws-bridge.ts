@@ -1,6 +1,6 @@
 import type { Result } from '../../../preload/contract-types'
 import { decodeMessage, encodeMessage, isServerMessage } from '../../../preload/wire'
-import type { Bridge } from './bridge'
+import type { Bridge, ConnectionState } from './bridge'
 
 /** The browser bridge: one WebSocket to `atelier serve`, MessagePack frames, reconnecting with backoff. */
 export function websocketBridge(token: string): Bridge {
@@ -10,6 +10,14 @@ export function websocketBridge(token: string): Bridge {
   let nextId = 1
   let ws: WebSocket | undefined
   let retry = 250
+  let state: ConnectionState = 'connecting'
+  let everOpen = false
+  const watchers = new Set<(s: ConnectionState) => void>()
+  const setState = (next: ConnectionState): void => {
+    if (next === state) return
+    state = next
+    for (const fn of watchers) fn(next)
+  }
 
   const connect = (): void => {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:'
@@ -18,6 +26,8 @@ export function websocketBridge(token: string): Bridge {
     ws = socket
     socket.onopen = () => {
       retry = 250
+      everOpen = true
+      setState('open')
       for (const frame of queue.splice(0)) socket.send(frame)
     }
     socket.onmessage = (ev: MessageEvent<ArrayBuffer>) => {
@@ -35,8 +45,9 @@ export function websocketBridge(token: string): Bridge {
         resolve({ ok: false, error: { code: 'unavailable', message: 'Lost the connection to Atelier.' } })
         pending.delete(id)
       }
+      if (everOpen) setState('lost')
       setTimeout(connect, retry)
-      retry = Math.min(retry * 2, 5000)
+      retry = Math.min(retry * 2, 2000)
     }
   }
   connect()
@@ -58,6 +69,11 @@ export function websocketBridge(token: string): Bridge {
       set.add(listener)
       return () => set.delete(listener)
     },
+    onConnection(listener) {
+      watchers.add(listener)
+      return () => watchers.delete(listener)
+    },
+    connection: () => state,
   }
 }
 

@@ -11,7 +11,14 @@ import type {
 } from '../../../../preload/contract-types'
 import { bytesUrl, loadImage, releaseImage, type LoadedImage } from '../../canvas-kit/image-io'
 import { gallery, generation, library, type LibraryModel } from './generation-adapter'
-import { buildRequest, DEFAULT_PARAMS, type GenerationParams, type ModeInputs } from './params'
+import {
+  buildRequest,
+  DEFAULT_PARAMS,
+  restoreParameters,
+  type GenerationParams,
+  type ModeInputs,
+} from './params'
+import { api } from '../../api/client'
 import { withUpscaleOptions } from '../upscale/upscale-options'
 import { withImagePrompts } from './image-prompts'
 import { createStore } from './store'
@@ -28,6 +35,10 @@ export interface ResultImage {
 export interface RunningJob {
   jobId: string
   mode: GenerateMode
+  /** The request as sent (Create's U/V/re-roll start from it; restored after a reload). */
+  request?: GenerateRequest
+  /** What started it in Create: 'grid', 'U2', 'V3', 're-roll'. */
+  action?: string
   step: number
   total: number
   batch: number
@@ -54,6 +65,8 @@ export interface StudioState {
   libraryError?: string
   /** Bumped whenever a generation finishes (the gallery refreshes on it). */
   outputsVersion: number
+  /** Create's last grid (or upscale / variations) and the request that made it. */
+  create?: { request: GenerateRequest; images: ResultImage[]; action: string }
 }
 
 export const studio = createStore<StudioState>({
@@ -66,8 +79,26 @@ export const studio = createStore<StudioState>({
   outputsVersion: 0,
 })
 
+const LAST_MODEL_KEY = 'atelier-last-checkpoint'
+
 export function setParams(patch: Partial<GenerationParams>): void {
   studio.set((s) => ({ params: { ...s.params, ...patch } }))
+  // The chosen checkpoint survives a reload.
+  if (patch.model) {
+    try {
+      localStorage.setItem(LAST_MODEL_KEY, patch.model)
+    } catch {
+      // storage off (private mode): nothing to remember
+    }
+  }
+}
+
+function rememberedModel(): string | undefined {
+  try {
+    return localStorage.getItem(LAST_MODEL_KEY) ?? undefined
+  } catch {
+    return undefined
+  }
 }
 
 export function setInput(tab: StudioTab, img: LoadedImage | undefined): void {
@@ -82,10 +113,23 @@ function releaseUnlessShared(img: LoadedImage, tab: StudioTab): void {
   if (!elsewhere) releaseImage(img)
 }
 
-/** Put bytes (a result, a gallery image) into a tab as its input, and switch to that tab. */
+/**
+ * Put bytes (a result, a gallery image) into a tab as its input with its prompt, negative prompt and seed,
+ * and switch to that tab.
+ */
 export async function sendTo(tab: StudioTab, bytes: Uint8Array, name: string): Promise<void> {
   const img = await loadImage(bytes, name)
   setInput(tab, img)
+  const r = await gallery.parameters(bytes)
+  if (r.ok && r.value.text) {
+    const { patch } = restoreParameters(r.value)
+    const keep: Partial<GenerationParams> = {}
+    if (patch.prompt !== undefined) keep.prompt = r.value.settings['Midjourney prompt'] ?? patch.prompt
+    if (patch.negativePrompt !== undefined && r.value.settings['Midjourney prompt'] === undefined)
+      keep.negativePrompt = patch.negativePrompt
+    if (patch.seed !== undefined) Object.assign(keep, { seed: patch.seed, seedMode: 'fixed' as const })
+    setParams(keep)
+  }
   location.hash = `#/${tab}`
 }
 
@@ -108,7 +152,9 @@ export async function refreshLibrary(): Promise<void> {
   studio.set({ checkpoints, loras, libraryError: undefined })
   const p = studio.get().params
   const runnable = checkpoints.filter((m) => !m.note)
-  if (!p.model && runnable[0]) setParams({ model: runnable[0].id })
+  const last = rememberedModel()
+  const remembered = last ? checkpoints.find((m) => m.id === last || m.name === last) : undefined
+  if (!p.model && (remembered ?? runnable[0])) setParams({ model: (remembered ?? runnable[0])!.id })
 }
 
 /** Load the lists once and keep them fresh on `library:changed`. */
@@ -172,6 +218,10 @@ async function finish(job: RunningJob, r: GenerationResult): Promise<void> {
     for (const old of s.results[tab] ?? []) URL.revokeObjectURL(old.url)
     patch.results = { ...s.results, [tab]: images }
   }
+  if (images.length > 0 && tab === 'txt2img' && job.request) {
+    for (const old of s.create?.images ?? []) URL.revokeObjectURL(old.url)
+    patch.create = { request: job.request, images, action: job.action ?? 'grid' }
+  }
   const seed = images[0]?.output.seed
   if (seed !== undefined) patch.lastSeed = seed
   if (r.state === 'failed')
@@ -214,6 +264,15 @@ export async function generate(
     notify(mode, 'error', err instanceof Error ? err.message : String(err))
     return
   }
+  await startRequest(req, mode === 'txt2img' ? 'grid' : mode)
+}
+
+/** Start a built request (Create's U/V/re-roll build theirs from the grid's). */
+export async function startRequest(req: GenerateRequest, action: string): Promise<void> {
+  hookEvents()
+  const s = studio.get()
+  if (s.job || s.starting) return
+  const mode = req.mode
   studio.set({ starting: true, message: undefined })
   const r = await generation.start(req)
   if (!r.ok) {
@@ -223,10 +282,12 @@ export async function generate(
   const job: RunningJob = {
     jobId: r.value.jobId,
     mode,
+    request: req,
+    action,
     step: 0,
     total: 0,
     batch: 0,
-    batchCount: s.params.batchCount,
+    batchCount: req.batchCount ?? 1,
     etaMs: 0,
     startedAt: Date.now(),
     cancelling: false,
@@ -250,4 +311,89 @@ export async function cancelJob(): Promise<void> {
 /** The selected checkpoint's record, if it is in the library. */
 export function selectedCheckpoint(s: StudioState): LibraryModel | undefined {
   return s.checkpoints.find((m) => m.id === s.params.model || m.name === s.params.model)
+}
+
+// ------------------------------------------------------------------------------------ reattach
+
+let attached = false
+
+/** Parameters shown again for a job found running after a reload. */
+function paramsFromRequest(req: GenerateRequest): Partial<GenerationParams> {
+  return {
+    model: req.model,
+    prompt: req.prompt,
+    negativePrompt: req.negativePrompt ?? '',
+    ...(req.sampler ? { sampler: req.sampler } : {}),
+    ...(req.steps ? { steps: req.steps } : {}),
+    ...(req.cfgScale !== undefined ? { cfgScale: req.cfgScale } : {}),
+    ...(req.seed !== undefined && req.seed >= 0
+      ? { seed: req.seed, seedMode: 'fixed' as const }
+      : { seed: -1, seedMode: 'random' as const }),
+    ...(req.width && req.height ? { width: req.width, height: req.height } : {}),
+    ...(req.batchSize ? { batchSize: req.batchSize } : {}),
+    ...(req.batchCount ? { batchCount: req.batchCount } : {}),
+    ...(req.strength !== undefined ? { strength: req.strength } : {}),
+  }
+}
+
+/**
+ * Finds generation jobs still running in main (after a reload, or when the connection comes back) and
+ * shows the newest one: progress, preview, Cancel, and its parameters in the panel. A job this page
+ * followed that is gone (finished while the connection was down, or the server restarted) is let go
+ * with a message instead of leaving the panel frozen.
+ */
+export async function reattach(): Promise<void> {
+  hookEvents()
+  const r = await api.invoke('generate:active', {})
+  if (!r.ok) return
+  const s = studio.get()
+  const active = r.value
+  if (s.job && !active.some((a) => a.jobId === s.job?.jobId)) {
+    const lost = s.job
+    if (lost.previewUrl) URL.revokeObjectURL(lost.previewUrl)
+    studio.set({
+      job: undefined,
+      starting: false,
+      outputsVersion: s.outputsVersion + 1,
+      message: {
+        tab: lost.mode,
+        kind: 'error',
+        text: 'The connection to Atelier was lost during this generation and the job is no longer running (it finished or Atelier restarted); finished images are in the Gallery.',
+      },
+    })
+  }
+  const newest = active[active.length - 1]
+  if (!newest || studio.get().job) return
+  const p = newest.progress
+  const job: RunningJob = {
+    jobId: newest.jobId,
+    mode: newest.request.mode,
+    request: newest.request,
+    action: newest.request.mode === 'txt2img' ? 'grid' : newest.request.mode,
+    step: p?.step ?? 0,
+    total: p?.total ?? 0,
+    batch: p?.batch ?? 0,
+    batchCount: p?.batchCount ?? newest.request.batchCount ?? 1,
+    etaMs: p?.etaMs ?? 0,
+    startedAt: newest.startedAt,
+    ...(p?.preview && p.preview.length > 0 ? { previewUrl: bytesUrl(p.preview) } : {}),
+    cancelling: false,
+  }
+  setParams(paramsFromRequest(newest.request))
+  studio.set({ job })
+  const done = early.get(job.jobId)
+  if (done) {
+    early.delete(job.jobId)
+    await finish(job, done)
+  }
+}
+
+/** Once per page: reattach now, and again each time the connection comes back. */
+export function ensureAttached(): void {
+  if (attached) return
+  attached = true
+  void reattach()
+  api.onConnection((state) => {
+    if (state === 'open') void reattach()
+  })
 }
