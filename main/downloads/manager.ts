@@ -49,6 +49,12 @@ export interface DownloadManagerOptions {
   concurrency?: number
   /** API key / token for a source, read at request time; sent as `Authorization: Bearer`. */
   credentials?: (source: DownloadSource) => string | undefined | Promise<string | undefined>
+  /**
+   * Origins a source's credential may be sent to (the configured API origin and the download hosts its API
+   * documents). A job whose URL is on any other origin (a Civitai answer's `downloadUrl` pointing elsewhere)
+   * gets no credential; redirects drop it as soon as they leave the first origin (fetch.ts).
+   */
+  credentialOrigins?: (source: DownloadSource) => readonly string[]
   userAgent?: string
   /** Retries after transient failures (network, 429, 5xx); `sleep` is injectable for tests. */
   retry?: Partial<RetryPolicy>
@@ -308,6 +314,15 @@ export class DownloadManager {
     const source = job.request.source ?? 'url'
     if (source === 'url' || job.request.useCredentials === false || !this.options.credentials)
       return undefined
+    if (this.options.credentialOrigins) {
+      let origin: string
+      try {
+        origin = new URL(job.request.url).origin
+      } catch {
+        return undefined
+      }
+      if (!this.options.credentialOrigins(source).includes(origin)) return undefined
+    }
     const token = await this.options.credentials(source)
     return token ? `Bearer ${token}` : undefined
   }

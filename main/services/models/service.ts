@@ -35,6 +35,7 @@ import { FINAL_STATES } from '../../downloads/types'
 import { Library } from '../../library/library'
 import { publicRecord, type LibraryQuery, type ModelRecord } from '../../library/types'
 import { isReallyInside } from '../../platform/contain'
+import { credentialOrigins } from '../../remote/credentials'
 import { appPaths } from '../../platform/paths'
 import { CivitaiClient } from '../../remote/civitai/client'
 import { HuggingFaceClient } from '../../remote/huggingface/client'
@@ -160,6 +161,13 @@ export class ModelsService {
           : source === 'huggingface'
             ? this.o.secrets.get('hfToken')
             : undefined,
+      // Keys go to the configured API origins only (and Civitai's documented sister domain).
+      credentialOrigins: (source) => {
+        const now = this.o.settings.get()
+        return credentialOrigins(
+          source === 'civitai' ? now.civitaiBaseUrl : source === 'huggingface' ? now.hfBaseUrl : null,
+        )
+      },
       retry: this.o.retry,
     })
     const installer = new Installer({
