@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { typeDirs } from './layout'
+import { leftoverOf } from './recover'
 import { FOREIGN_SUFFIXES, isModelFileName, stemOf } from './sidecars'
 import type { LibraryRoot, ModelType } from './types'
 
@@ -69,9 +70,11 @@ export async function foreignStamp(modelPath: string, isDir: boolean): Promise<s
 export async function discover(
   roots: LibraryRoot[],
   opts: { signal?: AbortSignal; onFound?: (n: number) => void } = {},
-): Promise<{ candidates: Candidate[]; warnings: string[] }> {
+): Promise<{ candidates: Candidate[]; warnings: string[]; leftovers: Array<[string, string]> }> {
   const candidates: Candidate[] = []
   const warnings: string[] = []
+  /** [folder, name] of crash leftovers (`x.renaming-<pid>`, `.x.<pid>.<hex>.tmp`), for recover.ts. */
+  const leftovers: Array<[string, string]> = []
   const seenDirs = new Set<string>()
   const seenFiles = new Set<string>()
 
@@ -100,6 +103,10 @@ export async function discover(
     }
     const names = new Set(entries.map((e) => e.name))
     for (const e of entries) {
+      if (leftoverOf(e.name)) {
+        leftovers.push([dir, e.name])
+        continue
+      }
       if (e.name.startsWith('.')) continue
       const p = path.join(dir, e.name)
       let isDirectory = e.isDirectory()
@@ -169,5 +176,5 @@ export async function discover(
     if (dirs.length === 0) warnings.push(`${root.path}: no model folders found (layout ${root.layout})`)
     for (const d of dirs) await walk(root.path, d.dir, d.type, 0)
   }
-  return { candidates, warnings }
+  return { candidates, warnings, leftovers }
 }

@@ -6,6 +6,7 @@ import { appPaths } from '../platform/paths'
 import { a1111SdVersion, compatibility } from './compat'
 import type { Compatibility } from './compat'
 import type { Candidate } from './discover'
+import { clearJournal, recoverLeftover, recoverRenames, writeJournal } from './recover'
 import { discover, foreignStamp } from './discover'
 import { runDoctor } from './doctor'
 import type { DoctorOptions } from './doctor'
@@ -182,6 +183,9 @@ export class Library {
 
   static async open(home: string, opts: LibraryOptions = {}): Promise<Library> {
     const lib = new Library(home, opts)
+    // A rename that a crash interrupted goes back to the old names before anything reads the folders.
+    for (const f of await recoverRenames(lib.home).catch(() => [] as string[]))
+      lib.warnings.push(`recovered after a crash: ${f}`)
     const loaded = await loadIndex(lib.home)
     if (loaded.warning) lib.warnings.push(loaded.warning)
     for (const e of loaded.entries) lib.entries.set(e.record.path, e)
@@ -334,14 +338,27 @@ export class Library {
       onProgress?.({ done: 0, total: 0, bytesDone: 0, bytesTotal: 0, file: null, ...p })
     await this.ensureLibraryDirs()
     progress({ phase: 'discover' })
-    const { candidates, warnings } = await discover(this.roots, {
-      signal,
-      onFound: (n) => {
-        if (n % 200 === 0) progress({ phase: 'discover', done: n })
-      },
-    })
+    const find = (): ReturnType<typeof discover> =>
+      discover(this.roots, {
+        signal,
+        onFound: (n) => {
+          if (n % 200 === 0) progress({ phase: 'discover', done: n })
+        },
+      })
+    await recoverRenames(this.home)
+    let found = await find()
+    // Crash leftovers (a kill -9 inside a rename or an atomic write): put back, then look again.
+    const recovered: string[] = []
+    for (const [dir, name] of found.leftovers) {
+      const done = await recoverLeftover(dir, name).catch(
+        (err: unknown) => `${path.join(dir, name)}: ${String(err)}`,
+      )
+      if (done) recovered.push(done)
+    }
+    if (recovered.length > 0) found = await find()
+    const { candidates, warnings } = found
     if (signal?.aborted) throw abortError(signal)
-    this.warnings = warnings
+    this.warnings = [...warnings, ...recovered.map((r) => `recovered after a crash: ${r}`)]
 
     const next = new Map<string, IndexEntry>()
     const usedIds = new Set<string>()
@@ -767,6 +784,8 @@ export class Library {
         }
       }
       const done: Array<[string, string]> = []
+      // Journaled: a crash between these renames is rolled back at the next start (recover.ts).
+      await writeJournal(this.home, moves)
       try {
         for (const [from, to] of moves) {
           const tmp = `${from}.renaming-${process.pid}`
@@ -782,11 +801,13 @@ export class Library {
         }
       } catch (err) {
         for (const [from, to] of done.reverse()) await renameRetry(to, from).catch(() => undefined)
+        await clearJournal(this.home)
         throw new LibraryError(
           `cannot rename ${r.fileName} to ${clean}${ext}: ${err instanceof Error ? err.message : String(err)} (nothing was changed)`,
           'io',
         )
       }
+      await clearJournal(this.home)
       this.entries.delete(r.path)
       const st = await fs.promises.stat(target)
       const names = new Set(await fs.promises.readdir(dir))
