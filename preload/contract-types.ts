@@ -123,14 +123,28 @@ export interface OutpaintRequest {
   zoomOut?: number
 }
 
+export type SamplerConvention = 'a1111' | 'comfy' | 'diffusers'
+
 export interface GenerateRequest {
   mode: GenerateMode
   /** Library id or name (the CLI also accepts a file or folder path). */
   model: string
   prompt: string
   negativePrompt?: string
-  /** A1111 sampler name, e.g. 'Euler a', 'DPM++ 2M Karras', 'DDIM'. */
+  /** A1111 sampler name, e.g. 'Euler a', 'DPM++ 2M', 'DDIM' (older names such as 'DPM++ 2M Karras' imply a schedule). */
   sampler?: string
+  /**
+   * A1111 "Schedule type": 'Automatic' (the sampler's default; absent = Automatic), 'Uniform', 'Karras',
+   * 'Exponential', 'Polyexponential', 'SGM Uniform', 'KL Optimal', 'Align Your Steps', 'Simple', 'Normal',
+   * 'DDIM', 'Beta'. With samplerConvention 'comfy': a ComfyUI scheduler name; with 'diffusers': 'Karras' or a
+   * timestep spacing ('leading', 'trailing', 'linspace').
+   */
+  scheduleType?: string
+  /**
+   * How the sampler runs: 'a1111' (k-diffusion as A1111 / Forge do; the default for A1111 sampler names),
+   * 'comfy' (ComfyUI's KSampler), 'diffusers' (diffusers' schedulers and timestep spacings, the engine's earlier behaviour).
+   */
+  samplerConvention?: SamplerConvention
   steps?: number
   cfgScale?: number
   /** -1 or absent: random. Batch images use seed, seed + 1, ... */

@@ -63,6 +63,8 @@ export const generateRequestSchema = z
     prompt: z.string().max(20000),
     negativePrompt: z.string().max(20000).optional(),
     sampler: z.string().min(1).max(100).optional(),
+    scheduleType: z.string().min(1).max(100).optional(),
+    samplerConvention: z.enum(['a1111', 'comfy', 'diffusers']).optional(),
     steps: z.number().int().min(1).max(500).optional(),
     cfgScale: z.number().min(0).max(50).optional(),
     seed: z

@@ -10,6 +10,7 @@ import type {
   LoraRequest,
   MaskedContent,
   ResizeMode,
+  SamplerConvention,
 } from '../../../preload/contract-types'
 import { Library } from '../../library/library'
 import { appPaths, atelierHome } from '../../platform/paths'
@@ -36,6 +37,8 @@ export interface GenerateOptions {
   strength?: string
   steps?: string
   sampler?: string
+  schedule?: string
+  convention?: string
   cfg?: string
   seed?: string
   width?: string
@@ -119,6 +122,10 @@ export function parseLoraFlag(v: string): LoraRequest {
   return { name: m[1], weight: m[2] === undefined ? 1 : Number(m[2]) }
 }
 
+function conventionFlag(v: string): SamplerConvention {
+  return pick(v, '--convention', ['a1111', 'comfy', 'diffusers'] as const) as SamplerConvention
+}
+
 /** The request a command line describes (throws CliError for bad flags). */
 export function requestFromOptions(mode: GenerateMode, o: GenerateOptions): GenerateRequest {
   const req: GenerateRequest = {
@@ -127,6 +134,8 @@ export function requestFromOptions(mode: GenerateMode, o: GenerateOptions): Gene
     prompt: o.prompt,
     ...(o.negative !== undefined ? { negativePrompt: o.negative } : {}),
     ...(o.sampler ? { sampler: o.sampler } : {}),
+    ...(o.schedule ? { scheduleType: o.schedule } : {}),
+    ...(o.convention ? { samplerConvention: conventionFlag(o.convention) } : {}),
     steps: num(o.steps, '--steps'),
     cfgScale: num(o.cfg, '--cfg', false),
     seed: num(o.seed, '--seed'),
@@ -331,7 +340,18 @@ function common(cmd: Command, mode: GenerateMode): Command {
     .option('--negative <text>', 'negative prompt')
     .option('--lora <name:weight>', 'apply a LoRA from the library (repeatable)', collect, [])
     .option('--steps <n>', 'sampling steps (default 20)')
-    .option('--sampler <name>', "sampler, A1111 name (default 'Euler a')")
+    .option(
+      '--sampler <name>',
+      "sampler, A1111 name (default 'Euler a'; 'DPM++ 2M Karras' also sets the schedule)",
+    )
+    .option(
+      '--schedule <type>',
+      'schedule type: Automatic (default), Uniform, Karras, Exponential, SGM Uniform, Simple, Normal, Beta, ...; diffusers convention: Karras, leading, trailing, linspace',
+    )
+    .option(
+      '--convention <a1111|comfy|diffusers>',
+      'how the sampler runs (default a1111 for A1111 sampler names)',
+    )
     .option('--cfg <scale>', 'CFG scale (default 7)')
     .option('--seed <n>', 'seed (default random; batch images use seed+1, seed+2, ...)')
     .option('--width <px>', 'width, a multiple of 8 (default 512; SDXL 1024)')

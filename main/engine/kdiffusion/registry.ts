@@ -158,9 +158,14 @@ export function comfyScheduleKey(label: string): ComfyScheduleKey | undefined {
 /**
  * sd_samplers.get_sampler_and_scheduler: a trailing schedule label in the sampler name is split off
  * ('DPM++ 2M Karras' -> 'DPM++ 2M' + 'Karras'); the sampler's own default schedule reads 'Automatic'.
- * Unknown samplers are returned unchanged with the schedule given.
+ * Unknown samplers are returned unchanged with the schedule given. Pasting an infotext uses
+ * convertAutomatic = false (the label is kept).
  */
-export function splitSamplerName(sampler: string, schedule?: string): { sampler: string; schedule: string } {
+export function splitSamplerName(
+  sampler: string,
+  schedule?: string,
+  convertAutomatic = true,
+): { sampler: string; schedule: string } {
   let name = sampler.trim()
   let found = schedule && scheduleKey(schedule) ? (scheduleKey(schedule) as A1111ScheduleKey) : 'automatic'
   outer: for (const [k, label] of Object.entries(A1111_SCHEDULES)) {
@@ -180,6 +185,7 @@ export function splitSamplerName(sampler: string, schedule?: string): { sampler:
   }
   const info = findKSampler(name)
   if (info) name = info.name
-  if (info && info.defaultSchedule === found && info.defaultSchedule !== 'uniform') found = 'automatic'
+  if (convertAutomatic && info && info.defaultSchedule === found && info.defaultSchedule !== 'uniform')
+    found = 'automatic'
   return { sampler: name, schedule: A1111_SCHEDULES[found] }
 }

@@ -35,8 +35,10 @@ export interface KPlanRequest {
 export interface KPlan {
   info: KSamplerInfo
   convention: KConvention
-  /** The resolved schedule ('Automatic' when the sampler's default applies). */
+  /** The schedule as requested ('Automatic' when the sampler's default applies). */
   scheduleLabel: string
+  /** The schedule that runs (sigma and LCM samplers; ComfyUI: its scheduler key). */
+  resolvedSchedule?: string
   table: NoiseTable
   lcm?: LcmTable
   /** get_sigmas(p, schedule steps) (sigma and LCM samplers). */
@@ -78,7 +80,8 @@ export function planSampling(r: KPlanRequest): KPlan {
     )
   if (!Number.isInteger(r.steps) || r.steps < 1)
     throw new Error(`steps must be a positive integer (got ${r.steps})`)
-  const img2img = r.strength !== undefined && r.strength < 1
+  // A1111 runs img2img (noised start latents) also at strength 1; ComfyUI's denoise 1 is a full schedule.
+  const img2img = r.strength !== undefined && (r.convention === 'a1111' || r.strength < 1)
   if (r.strength !== undefined) strengthOk(r.strength)
   const label = r.schedule?.trim() || 'Automatic'
 
@@ -98,6 +101,7 @@ export function planSampling(r: KPlanRequest): KPlan {
       info,
       convention: 'comfy',
       scheduleLabel: key,
+      resolvedSchedule: key,
       table: r.table,
       sigmas: sched,
       sched,
@@ -148,6 +152,7 @@ export function planSampling(r: KPlanRequest): KPlan {
     info,
     convention: 'a1111',
     scheduleLabel: key === 'automatic' ? 'Automatic' : A1111_SCHEDULES[key],
+    resolvedSchedule: resolved,
     table: r.table,
     lcm,
     sigmas,
@@ -157,6 +162,26 @@ export function planSampling(r: KPlanRequest): KPlan {
     stepsRun: sched.length - 1,
     img2img,
   }
+}
+
+/**
+ * The infotext fields A1111 (v1.9+) writes for a plan: `Schedule type` with the label of the schedule
+ * that ran, except for samplers without a schedule option left on Automatic (Euler, LMS, LCM, DDIM, ...);
+ * Beta adds its alpha / beta.
+ */
+export function a1111InfotextFields(p: KPlan, o: ScheduleOptions = {}): Record<string, string> {
+  if (p.convention !== 'a1111' || p.info.kind === 'timestep') return {}
+  const out: Record<string, string> = {}
+  const resolved = p.resolvedSchedule as ScheduleKey | undefined
+  const automatic = p.scheduleLabel === 'Automatic'
+  if (!resolved || (automatic && (p.info.kind === 'lcm' || p.info.defaultSchedule === 'uniform'))) return out
+  if (resolved === 'beta_dev') return out
+  out['Schedule type'] = A1111_SCHEDULES[resolved]
+  if (resolved === 'beta') {
+    out['Beta schedule alpha'] = String(o.betaAlpha ?? 0.6)
+    out['Beta schedule beta'] = String(o.betaBeta ?? 0.6)
+  }
+  return out
 }
 
 /** Guided eps of the UNet for a (c_in-scaled) input at UNet timestep t. */

@@ -5,8 +5,10 @@
  */
 import * as ort from 'onnxruntime-node'
 import type { Scheduler } from '../schedulers'
-import type { DenoiseOptions, LatentBlend } from './denoise'
+import type { ContextAt, DenoiseOptions, LatentBlend } from './denoise'
 import { denoise } from './denoise'
+import type { KSampling } from './ksampling'
+import { runK } from './ksampling'
 import type { StepPlan } from './strength'
 import { fullSchedule, planSteps } from './strength'
 import { sampleLatents, scale } from './tensor'
@@ -26,6 +28,15 @@ export interface CoreOptions {
   condWeights?: number[]
   withUncond?: boolean
   noise: NoiseSource
+  /**
+   * Sample the A1111 / ComfyUI way (engine/kdiffusion) instead of with `scheduler` (diffusers): the
+   * sampler, schedule type and step slicing of that convention.
+   */
+  sampling?: KSampling
+  /** Noise of the VAE posterior sample (A1111 draws it from another generator); default `noise`. */
+  vaeNoise?: NoiseSource
+  /** Per-step conditioning (prompt editing): context of model call `call`; default `context`. */
+  contextAt?: ContextAt
   /** Latent shape: batch, 4, height / 8, width / 8. */
   shape: LatentShape
   scalingFactor?: number
@@ -51,10 +62,37 @@ function loopOptions(o: CoreOptions, timesteps: Float64Array, latents: Float32Ar
     condWeights: o.condWeights,
     withUncond: o.withUncond,
     noise: o.noise,
+    contextAt: o.contextAt,
     signal: o.signal,
     onStep: o.onStep,
     trace: o.trace,
   }
+}
+
+/** The k-diffusion run of a core call (see ksampling.ts). */
+function kOptions(o: CoreOptions, sampling: KSampling): Parameters<typeof runK>[0] {
+  return {
+    model: o.model,
+    shape: o.shape,
+    context: o.context,
+    guidanceScale: o.guidanceScale,
+    condWeights: o.condWeights,
+    withUncond: o.withUncond,
+    contextAt: o.contextAt,
+    sampling,
+    steps: o.steps,
+    noise: o.noise,
+    signal: o.signal,
+    onStep: o.onStep,
+    trace: o.trace,
+  }
+}
+
+/** Scaled clean latents of the image: A1111 samples the posterior (own generator), ComfyUI takes its mean. */
+async function kInitLatents(o: CoreOptions, sampling: KSampling, image: Float32Array): Promise<Float32Array> {
+  const zero = { randn: (shape: number[]) => new Float32Array(shape.reduce((a, b) => a * b, 1)) }
+  const vae = sampling.convention === 'comfy' ? zero : (o.vaeNoise ?? o.noise)
+  return encodeLatents(o.model, image, o.shape, vae, o.scalingFactor, o.signal)
 }
 
 function latentDims(s: LatentShape): number[] {
@@ -115,6 +153,7 @@ export async function decodeLatents(
 
 /** txt2img: x_T = randn * init_noise_sigma (pipeline draw), full schedule. */
 export async function coreTxt2Img(o: CoreOptions): Promise<CoreResult> {
+  if (o.sampling) return runK(kOptions(o, o.sampling))
   const plan = fullSchedule(o.scheduler, o.steps)
   const x = o.noise.randn(latentDims(o.shape), 'pipeline')
   const latents = scale(x, o.scheduler.initNoiseSigma)
@@ -138,6 +177,12 @@ export interface Img2ImgCoreOptions extends CoreOptions {
  * latents = add_noise(init, noise, timesteps[0]).
  */
 export async function coreImg2Img(o: Img2ImgCoreOptions): Promise<CoreResult & { init: Float32Array }> {
+  if (o.sampling) {
+    let init = await kInitLatents(o, o.sampling, o.image)
+    if (o.prepareInit) init = o.prepareInit(init)
+    const r = await runK({ ...kOptions(o, o.sampling), init, strength: o.strength, fixSteps: o.exactSteps })
+    return { ...r, init }
+  }
   const plan = planSteps(o.scheduler, o.steps, o.strength, o.exactSteps)
   let init = await encodeLatents(o.model, o.image, o.shape, o.noise, o.scalingFactor, o.signal)
   if (o.prepareInit) init = o.prepareInit(init)
@@ -156,6 +201,17 @@ export interface LegacyInpaintCoreOptions extends Img2ImgCoreOptions {
  * pipeline draw), and after every step the kept area is replaced by the original noised to that step.
  */
 export async function coreInpaintLegacy(o: LegacyInpaintCoreOptions): Promise<CoreResult> {
+  if (o.sampling) {
+    let init = await kInitLatents(o, o.sampling, o.image)
+    if (o.prepareInit) init = o.prepareInit(init)
+    return runK({
+      ...kOptions(o, o.sampling),
+      init,
+      strength: o.strength,
+      fixSteps: o.exactSteps,
+      keep: o.keep,
+    })
+  }
   const plan = planSteps(o.scheduler, o.steps, o.strength, o.exactSteps)
   let init = await encodeLatents(o.model, o.image, o.shape, o.noise, o.scalingFactor, o.signal)
   if (o.prepareInit) init = o.prepareInit(init)
@@ -224,11 +280,28 @@ export function pilNearestDownsample(
   return out
 }
 
+/** image * (mask < 0.5) and the mask at latent size (nearest), for the 9-channel UNet. */
+function inpaintInputs(o: Inpaint9CoreOptions): { maskedImage: Float32Array; latentMask: Float32Array } {
+  const H = o.shape.height * 8
+  const W = o.shape.width * 8
+  const hw = H * W
+  const maskedImage = new Float32Array(o.image.length)
+  for (let b = 0; b < o.shape.batch; b++)
+    for (let c = 0; c < 3; c++)
+      for (let i = 0; i < hw; i++) {
+        const k = (b * 3 + c) * hw + i
+        maskedImage[k] = o.mask[b * hw + i]! < 0.5 ? o.image[k]! : 0
+      }
+  const latentMask = nearestDownsample(o.mask, o.shape.batch, H, W, o.shape.height, o.shape.width)
+  return { maskedImage, latentMask }
+}
+
 /**
  * Inpainting with a 9-channel inpainting UNet (StableDiffusionInpaintPipeline). Draw order: image vae
  * draw (only when strength < 1), pipeline noise, then the masked image's vae draw.
  */
 export async function coreInpaint9(o: Inpaint9CoreOptions): Promise<Inpaint9Result> {
+  if (o.sampling) return kInpaint9(o, o.sampling)
   const strengthMax = o.strength >= 1
   const plan = strengthMax
     ? fullSchedule(o.scheduler, o.steps)
@@ -241,21 +314,33 @@ export async function coreInpaint9(o: Inpaint9CoreOptions): Promise<Inpaint9Resu
   const start = imageLatents
     ? o.scheduler.addNoise(imageLatents, noise, plan.timesteps[0]!)
     : scale(noise, o.scheduler.initNoiseSigma)
-  const H = o.shape.height * 8
-  const W = o.shape.width * 8
-  const hw = H * W
-  const maskedImage = new Float32Array(o.image.length)
-  for (let b = 0; b < o.shape.batch; b++)
-    for (let c = 0; c < 3; c++)
-      for (let i = 0; i < hw; i++) {
-        const k = (b * 3 + c) * hw + i
-        maskedImage[k] = o.mask[b * hw + i]! < 0.5 ? o.image[k]! : 0
-      }
-  const latentMask = nearestDownsample(o.mask, o.shape.batch, H, W, o.shape.height, o.shape.width)
+  const { maskedImage, latentMask } = inpaintInputs(o)
   const maskedLatents = await encodeLatents(o.model, maskedImage, o.shape, o.noise, o.scalingFactor, o.signal)
   const latents = await denoise({
     ...loopOptions(o, plan.timesteps, start),
     inpaint: { mask: latentMask, maskedLatents },
   })
   return { latents, plan, maskedImage, latentMask }
+}
+
+/** 9-channel inpainting sampled the A1111 way: the image is always encoded and noised (also at strength 1). */
+async function kInpaint9(o: Inpaint9CoreOptions, sampling: KSampling): Promise<Inpaint9Result> {
+  const { maskedImage, latentMask } = inpaintInputs(o)
+  const init = await kInitLatents(o, sampling, o.image)
+  const maskedLatents = await encodeLatents(
+    o.model,
+    maskedImage,
+    o.shape,
+    o.vaeNoise ?? o.noise,
+    o.scalingFactor,
+    o.signal,
+  )
+  const r = await runK({
+    ...kOptions(o, sampling),
+    inpaint: { mask: latentMask, maskedLatents },
+    init,
+    strength: o.strength,
+    fixSteps: o.exactSteps,
+  })
+  return { latents: r.latents, plan: r.plan, maskedImage, latentMask }
 }

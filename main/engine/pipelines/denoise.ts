@@ -49,11 +49,93 @@ export interface DenoiseOptions {
   /** Whether the context starts with an uncond block; default: guidanceScale > 1. */
   withUncond?: boolean
   noise: NoiseSource
+  /**
+   * Per-step conditioning (prompt editing / alternation): the context of model call `call` (0-based,
+   * A1111's CFGDenoiser.step; one call per step here). Same layout as `context`; default: `context`.
+   */
+  contextAt?: ContextAt
   blend?: LatentBlend
   inpaint?: InpaintConditioning
   signal?: AbortSignal
   onStep?: (info: StepInfo) => void | Promise<void>
   trace?: (t: UnetTrace) => void
+}
+
+/** The conditioning of model call `call` (0-based); undefined = the constant context. */
+export type ContextAt = (call: number) => ort.Tensor | undefined
+
+/** What one guided UNet evaluation needs (shared by the diffusers loop and the k-diffusion samplers). */
+export interface GuidedUnetOptions {
+  model: DiffusionModel
+  shape: LatentShape
+  context: ort.Tensor
+  guidanceScale: number
+  condWeights?: number[]
+  withUncond?: boolean
+  inpaint?: InpaintConditioning
+  contextAt?: ContextAt
+}
+
+export interface GuidedUnetCall {
+  /** Guided eps [B, 4, h, w]. */
+  eps: Float32Array
+  /** The UNet input of all copies (after extra inpaint channels) and its raw output. */
+  input: Float32Array
+  raw: Float32Array
+}
+
+/**
+ * One UNet evaluation with CFG: the latents (already input-scaled) repeated for [uncond, cond_1..k],
+ * the inpaint channels appended, one batched UNet call, then guidance (or A1111 AND combination).
+ */
+export function guidedUnet(
+  o: GuidedUnetOptions,
+): (x: Float32Array, t: number, call: number) => Promise<GuidedUnetCall> {
+  const { shape } = o
+  const n = latentSize(shape)
+  if (shape.channels !== 4) throw new Error(`denoise: latents must have 4 channels (got ${shape.channels})`)
+  const weights = o.condWeights ?? [1]
+  const cfg = o.withUncond ?? usesCfg(o.guidanceScale)
+  if (!cfg && weights.length > 1) throw new Error('denoise: AND sub-prompts need the uncond block')
+  const copies = (cfg ? 1 : 0) + weights.length
+  if ((o.context.dims[0] ?? 0) !== copies * shape.batch)
+    throw new Error(`denoise: context batch ${o.context.dims[0]} is not ${copies} x ${shape.batch}`)
+  const hw = shape.height * shape.width
+  const extra = o.inpaint
+    ? {
+        mask: repeat(o.inpaint.mask, copies),
+        maskedLatents: repeat(o.inpaint.maskedLatents, copies),
+      }
+    : undefined
+  const inChannels = extra ? 9 : 4
+  const dims = [shape.batch * copies, inChannels, shape.height, shape.width]
+  return async (x, t, call) => {
+    if (x.length !== n) throw new Error(`denoise: latents have ${x.length} values, expected ${n}`)
+    let input = copies > 1 ? repeat(x, copies) : x
+    if (extra)
+      input = concatChannels(
+        [
+          { data: input, channels: 4 },
+          { data: extra.mask, channels: 1 },
+          { data: extra.maskedLatents, channels: 4 },
+        ],
+        shape.batch * copies,
+        hw,
+      )
+    const context = o.contextAt?.(call) ?? o.context
+    if (context.dims[0] !== o.context.dims[0])
+      throw new Error(
+        `denoise: step conditioning has batch ${context.dims[0]}, expected ${o.context.dims[0]}`,
+      )
+    const out = await o.model.unet(new ort.Tensor('float32', input, dims), t, context)
+    const raw = out.data as Float32Array
+    const eps = !cfg
+      ? raw
+      : weights.length === 1 && weights[0] === 1
+        ? guidance(raw, o.guidanceScale)
+        : combine(raw, weights, o.guidanceScale)
+    return { eps, input, raw }
+  }
 }
 
 /** Whether classifier-free guidance runs (diffusers: guidance_scale > 1). */
@@ -71,22 +153,7 @@ export async function denoise(o: DenoiseOptions): Promise<Float32Array> {
   const n = latentSize(shape)
   if (o.latents.length !== n)
     throw new Error(`denoise: latents have ${o.latents.length} values, expected ${n}`)
-  if (shape.channels !== 4) throw new Error(`denoise: latents must have 4 channels (got ${shape.channels})`)
-  const weights = o.condWeights ?? [1]
-  const cfg = o.withUncond ?? usesCfg(o.guidanceScale)
-  if (!cfg && weights.length > 1) throw new Error('denoise: AND sub-prompts need the uncond block')
-  const copies = (cfg ? 1 : 0) + weights.length
-  if ((o.context.dims[0] ?? 0) !== copies * shape.batch)
-    throw new Error(`denoise: context batch ${o.context.dims[0]} is not ${copies} x ${shape.batch}`)
-  const hw = shape.height * shape.width
-  const extra = o.inpaint
-    ? {
-        mask: repeat(o.inpaint.mask, copies),
-        maskedLatents: repeat(o.inpaint.maskedLatents, copies),
-      }
-    : undefined
-  const inChannels = extra ? 9 : 4
-  const dims = [shape.batch * copies, inChannels, shape.height, shape.width]
+  const unet = guidedUnet(o)
   const noiseShape = [shape.batch, shape.channels, shape.height, shape.width]
   const stepNoise = (): Float32Array => o.noise.randn(noiseShape, 'scheduler')
 
@@ -96,24 +163,7 @@ export async function denoise(o: DenoiseOptions): Promise<Float32Array> {
   for (let i = 0; i < total; i++) {
     throwIfAborted(o.signal)
     const t = o.timesteps[i]!
-    let input = scheduler.scaleModelInput(copies > 1 ? repeat(latents, copies) : latents, t)
-    if (extra)
-      input = concatChannels(
-        [
-          { data: input, channels: 4 },
-          { data: extra.mask, channels: 1 },
-          { data: extra.maskedLatents, channels: 4 },
-        ],
-        shape.batch * copies,
-        hw,
-      )
-    const out = await o.model.unet(new ort.Tensor('float32', input, dims), t, o.context)
-    const raw = out.data as Float32Array
-    const eps = !cfg
-      ? raw
-      : weights.length === 1 && weights[0] === 1
-        ? guidance(raw, o.guidanceScale)
-        : combine(raw, weights, o.guidanceScale)
+    const { eps, input, raw } = await unet(scheduler.scaleModelInput(latents, t), t, i)
     latents = scheduler.step(eps, t, latents, stepNoise)
     if (o.blend) {
       const proper = scheduler.addNoise(o.blend.original, o.blend.noise, t)

@@ -6,7 +6,10 @@
 import type { GenerateRequest } from '../../../preload/contract-types'
 import { resizeImage, zoomOutPlan } from '../image'
 import type { RawImage } from '../image/types'
-import { createScheduler } from '../schedulers'
+import { createScheduler, schedulerInfo } from '../schedulers'
+import { a1111InfotextFields } from '../kdiffusion'
+import type { ResolvedSampler } from './ksampling'
+import { planK, resolveSampler } from './ksampling'
 import { encodePrompts } from './conditioning'
 import type { Conditioning } from './conditioning'
 import type { CoreOptions } from './core'
@@ -76,6 +79,8 @@ export type StudioRequest = Required<
     | 'variationSeed'
     | 'variationStrength'
     | 'sameSeed'
+    | 'scheduleType'
+    | 'samplerConvention'
   > & {
     outpaint: Required<NonNullable<GenerateRequest['outpaint']>>
   }
@@ -90,6 +95,8 @@ export function withDefaults(r: GenerateRequest): StudioRequest {
     prompt: r.prompt,
     negativePrompt: r.negativePrompt ?? '',
     sampler: r.sampler ?? DEFAULT_SAMPLER,
+    ...(r.scheduleType ? { scheduleType: r.scheduleType } : {}),
+    ...(r.samplerConvention ? { samplerConvention: r.samplerConvention } : {}),
     steps: r.steps ?? 20,
     cfgScale: r.cfgScale ?? 7,
     batchSize: r.batchSize ?? 1,
@@ -211,8 +218,55 @@ export function defaultSize(model: DiffusionModel): number {
   return model.family === 'sdxl' ? SDXL_DEFAULT_SIZE : 512
 }
 
+/**
+ * The request's sampler, schedule type and convention resolved (A1111 names run the A1111 way unless
+ * the request asks for 'diffusers'); throws a readable error for unknown names.
+ */
+export function studioSampler(
+  req: Pick<StudioRequest, 'sampler' | 'scheduleType' | 'samplerConvention'>,
+  sdxl = false,
+): ResolvedSampler {
+  return resolveSampler(
+    req.sampler,
+    req.scheduleType,
+    req.samplerConvention,
+    (n) => schedulerInfo(n) !== undefined,
+    sdxl,
+  )
+}
+
+/**
+ * The infotext fields of the sampler as A1111 writes them (`Sampler`, `Schedule type` when A1111 would
+ * write one, Beta parameters), plus `Sampler convention` when it is not A1111's.
+ */
+export function samplerInfotext(
+  req: Pick<StudioRequest, 'sampler' | 'scheduleType' | 'samplerConvention' | 'steps'>,
+  sdxl = false,
+): { sampler: string; scheduleType?: string; extra: Record<string, string> } {
+  const r = studioSampler(req, sdxl)
+  if (!r.sampling) {
+    const extra: Record<string, string> = { 'Sampler convention': 'diffusers' }
+    return {
+      sampler: r.sampler,
+      ...(r.scheduleType !== 'Automatic' ? { scheduleType: r.scheduleType } : {}),
+      extra,
+    }
+  }
+  if (r.convention === 'comfy')
+    return {
+      sampler: r.sampler,
+      scheduleType: planK(r.sampling, req.steps).resolvedSchedule,
+      extra: { 'Sampler convention': 'comfy' },
+    }
+  const fields = a1111InfotextFields(planK(r.sampling, req.steps))
+  const { 'Schedule type': scheduleType, ...extra } = fields
+  return { sampler: r.sampler, ...(scheduleType ? { scheduleType } : {}), extra }
+}
+
 function coreBase(c: BatchCtx, shape: LatentShape): CoreOptions {
   const { req, env } = c
+  const sdxl = env.model.family === 'sdxl'
+  const resolved = studioSampler(req, sdxl)
   // SDXL: the pooled embeddings and the time ids of this canvas ride along with every UNet call.
   const model = c.cond.pooled
     ? withAddedConditioning(
@@ -223,7 +277,12 @@ function coreBase(c: BatchCtx, shape: LatentShape): CoreOptions {
     : env.model
   return {
     model,
-    scheduler: createScheduler(req.sampler, env.model.family === 'sdxl' ? SDXL_SCHEDULER_CONFIG : undefined),
+    // With an A1111 / ComfyUI sampling plan the diffusers scheduler is not used.
+    scheduler: createScheduler(resolved.sampling ? 'Euler' : resolved.sampler, {
+      ...(sdxl ? SDXL_SCHEDULER_CONFIG : {}),
+      ...resolved.diffusersConfig,
+    }),
+    ...(resolved.sampling ? { sampling: resolved.sampling, vaeNoise: new SeededNoise(c.seeds, 'cpu') } : {}),
     steps: req.steps,
     context: c.cond.context,
     guidanceScale: req.cfgScale,

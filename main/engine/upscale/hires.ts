@@ -3,6 +3,7 @@ import type { RawImage } from '../image/types'
 import { checkPixels, MAX_GENERATION_PIXELS, MAX_OUTPUT_PIXELS } from '../image/limits'
 import type { CoreOptions } from '../pipelines/core'
 import { coreImg2Img, decodeLatents } from '../pipelines/core'
+import { runK } from '../pipelines/ksampling'
 import { denoise } from '../pipelines/denoise'
 import type { StepPlan } from '../pipelines/strength'
 import { planSteps } from '../pipelines/strength'
@@ -186,6 +187,33 @@ export async function hiresFix(
   if (mode) {
     const init = interpolateLatents(latents, shape, next.height, next.width, mode)
     const t1 = performance.now()
+    if (core.sampling) {
+      // A1111's hires pass: sample_img2img with explicit steps, i.e. the fix-steps rule.
+      const r = await runK({
+        model: core.model,
+        shape: next,
+        context: core.context,
+        guidanceScale: core.guidanceScale,
+        condWeights: core.condWeights,
+        withUncond: core.withUncond,
+        contextAt: core.contextAt,
+        sampling: core.sampling,
+        steps,
+        noise: core.noise,
+        init,
+        strength,
+        fixSteps: true,
+        signal: core.signal,
+        onStep: core.onStep,
+        trace: core.trace,
+      })
+      return {
+        latents: r.latents,
+        shape: next,
+        plan: r.plan,
+        timings: { upscale: t1 - t0, secondPass: performance.now() - t1 },
+      }
+    }
     const plan = planSteps(core.scheduler, steps, strength, true)
     const noise = core.noise.randn([next.batch, next.channels, next.height, next.width], 'pipeline')
     const start = core.scheduler.addNoise(init, noise, plan.timesteps[0] as number)
@@ -200,6 +228,7 @@ export async function hiresFix(
       condWeights: core.condWeights,
       withUncond: core.withUncond,
       noise: core.noise,
+      contextAt: core.contextAt,
       signal: core.signal,
       onStep: core.onStep,
       trace: core.trace,

@@ -99,6 +99,8 @@ describe('studio pipeline with upscaling', () => {
       steps: 4,
       strength: 0.5,
       sampler: 'Euler',
+      // diffusers step rule: int(4 x 0.5) = 2 steps per tile (A1111's would run 3)
+      samplerConvention: 'diffusers',
       batchSize: 2,
       sdUpscale: { scale: 2, tileOverlap: 8 },
     })

@@ -415,10 +415,20 @@ describe.skipIf(!HAVE)('generation (tiny SD 1.5)', () => {
         const r = await generate({ mode: 'img2img', image, width: 64, height: 72, resizeMode, strength: 0.5 })
         expect(r.result.state).toBe('done')
         expect([r.result.images[0]?.width, r.result.images[0]?.height]).toEqual([64, 72])
-        expect(r.progress.at(-1)?.total).toBe(2)
+        // A1111: t_enc = int(0.5 x 4) = 2 -> t_enc + 1 sampler steps
+        expect(r.progress.at(-1)?.total).toBe(3)
       }
       const exact = await generate({ mode: 'img2img', image, strength: 0.5, steps: 4, exactSteps: true })
       expect(exact.progress.at(-1)?.total).toBe(4)
+      // diffusers convention: int(steps x strength)
+      const diffusers = await generate({
+        mode: 'img2img',
+        image,
+        strength: 0.5,
+        steps: 4,
+        samplerConvention: 'diffusers',
+      })
+      expect(diffusers.progress.at(-1)?.total).toBe(2)
     },
     SLOW,
   )
@@ -451,7 +461,8 @@ describe.skipIf(!HAVE)('generation (tiny SD 1.5)', () => {
         prompt: 'a (cat:1.2), oil painting <lora:tiny-lora:0.7>',
         negativePrompt: 'blurry',
         steps: 4,
-        sampler: 'DPM++ 2M Karras',
+        sampler: 'DPM++ 2M',
+        scheduleType: 'Karras',
         cfgScale: 6.5,
         seed: 123,
         width: W,
@@ -495,7 +506,7 @@ describe.skipIf(!HAVE)('generation (tiny SD 1.5)', () => {
       })
       await expect(
         service.start({ mode: 'txt2img', model: TINY, prompt: 'x', sampler: 'Heun++' }),
-      ).rejects.toThrow(/Unknown sampler "Heun\+\+"; known samplers: DDIM, Euler/)
+      ).rejects.toThrow(/Unknown sampler "Heun\+\+"; known samplers: DPM\+\+ 2M, DPM\+\+ 2S a, Euler a/)
       const sdxlLora = path.join(tmp, 'sdxl-lora.safetensors')
       const t = (shape: number[]) => ({
         dtype: 'F16' as const,

@@ -9,7 +9,7 @@ import type { ApiError } from '../../../preload/contract-types'
 import { encodePngWithParameters } from '../../engine/metadata'
 import type { GenerationParameters } from '../../engine/metadata'
 import { ImageDecodeError } from '../../engine/image/codec'
-import { runStudio, withDefaults } from '../../engine/pipelines/generate'
+import { runStudio, samplerInfotext, withDefaults } from '../../engine/pipelines/generate'
 import type { StudioRequest } from '../../engine/pipelines/generate'
 import { latentPreviewPng } from '../../engine/image/tensor'
 import { ModelSet } from '../../engine/runtime/model-set'
@@ -244,6 +244,8 @@ export class JobRunner {
       if (req.hires.steps) extra['Hires steps'] = String(req.hires.steps)
       extra['Hires upscaler'] = upscalerLabel(req.hires.upscaler, 'Latent')
     }
+    const samplerFields = samplerInfotext(req, loaded.probe.base === 'sdxl')
+    Object.assign(extra, samplerFields.extra)
     Object.assign(extra, imagePromptParameters(job))
     // A1111's name for a non-default decoder (its "sd_vae_decode_method": Full / TAESD).
     if (draft) extra['VAE Decoder'] = 'TAESD'
@@ -257,7 +259,8 @@ export class JobRunner {
       prompt: req.prompt,
       negativePrompt: req.negativePrompt,
       steps: req.steps,
-      sampler: req.sampler,
+      sampler: samplerFields.sampler,
+      ...(samplerFields.scheduleType ? { scheduleType: samplerFields.scheduleType } : {}),
       cfgScale: req.cfgScale,
       seed,
       // A1111 writes the hires fix's base size as Size (the image is Hires upscale times larger).

@@ -11,6 +11,9 @@ import type {
 import { generateRequestSchema } from '../../../preload/contract'
 import { extractExtraNetworks } from '../../engine/prompt'
 import { schedulerInfo, schedulerNames } from '../../engine/schedulers'
+import { K_SAMPLERS, splitSamplerName } from '../../engine/kdiffusion'
+import { hasKSampler } from '../../engine/pipelines/ksampling'
+import { DEFAULT_SAMPLER, studioSampler } from '../../engine/pipelines/generate'
 import { AppError } from '../errors'
 import type { EventBus } from '../events'
 import type { JobContext, JobManager } from '../jobs'
@@ -75,11 +78,24 @@ export function checkRequest(req: GenerateRequest): void {
         'outpaint needs at least one of left/right/top/bottom > 0 (or zoomOut > 1).',
       )
   }
-  if (req.sampler !== undefined && !schedulerInfo(req.sampler))
+  if (
+    req.sampler !== undefined &&
+    !schedulerInfo(req.sampler) &&
+    !hasKSampler(splitSamplerName(req.sampler).sampler)
+  )
     throw new AppError(
       'invalid-input',
-      `Unknown sampler "${req.sampler}"; known samplers: ${schedulerNames().join(', ')}.`,
+      `Unknown sampler "${req.sampler}"; known samplers: ${[...new Set([...K_SAMPLERS.map((k) => k.name), ...schedulerNames()])].join(', ')}.`,
     )
+  try {
+    studioSampler({
+      sampler: req.sampler ?? DEFAULT_SAMPLER,
+      scheduleType: req.scheduleType,
+      samplerConvention: req.samplerConvention,
+    })
+  } catch (err) {
+    throw new AppError('invalid-input', `${err instanceof Error ? err.message : String(err)}.`)
+  }
   if (req.strength !== undefined && req.strength <= 0 && req.mode !== 'txt2img')
     throw new AppError('invalid-input', 'strength must be greater than 0.')
 }

@@ -274,7 +274,7 @@ export const kdiffRunCase: CaseRunner = async (ctx) => {
     schedule: p.scheduler,
     convention,
     steps,
-    strength: strength !== undefined && strength < 1 ? strength : undefined,
+    strength,
     fixSteps: p.img2img_fix_steps ?? false,
     table,
   })
