@@ -2,6 +2,8 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 import reactHooks from 'eslint-plugin-react-hooks'
 import globals from 'globals'
+import { createNodeResolver, importX } from 'eslint-plugin-import-x'
+import { DOOR_EXCEPTIONS, doorZones, layerZones } from './scripts/layers.js'
 
 const electronOnly = [
   'main/index.ts',
@@ -38,6 +40,38 @@ export default tseslint.config(
           patterns: [{ group: ['electron/*'], message: 'Only the Electron doors may import electron.' }],
         },
       ],
+    },
+  },
+  {
+    // No import cycles anywhere (type-only imports are erased and do not count). Paths are resolved like Node
+    // resolves them, so `export ... from` and dynamic imports count too.
+    files: ['**/*.ts', '**/*.tsx'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.tsx', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts', '.tsx'] },
+      'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.tsx', '.js', '.json'] })],
+    },
+    rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
+  },
+  {
+    // Layers (design.md): doors (ipc/, server/, cli/, app/) -> services/ -> engine/, library/, downloads/ ->
+    // remote/, model-formats/, platform/. Nothing imports upwards, engine and library never import each other,
+    // a door never reaches below services/ (scripts/layers.js has the zones).
+    files: ['main/**/*.ts'],
+    rules: { 'import-x/no-restricted-paths': ['error', { zones: layerZones({ tests: false }) }] },
+  },
+  {
+    // Tests may also drive the CLI door end to end (runCli); everything else holds for them too.
+    files: ['main/**/*.test.ts'],
+    rules: { 'import-x/no-restricted-paths': ['error', { zones: layerZones({ tests: true }) }] },
+  },
+  {
+    // Doors themselves (not their tests, which build fixtures) reach only services/ and platform/.
+    files: ['main/{cli,server,ipc,app}/**/*.ts'],
+    ignores: ['main/**/*.test.ts', ...DOOR_EXCEPTIONS],
+    rules: {
+      'import-x/no-restricted-paths': ['error', { zones: [...layerZones({ tests: false }), ...doorZones()] }],
     },
   },
   {

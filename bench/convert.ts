@@ -1,8 +1,8 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { convertCheckpoint } from '../main/model-formats/convert/convert'
-import type { ConvertOptions } from '../main/model-formats/convert/convert'
+import { convertCheckpoint } from '../main/engine/convert/convert'
+import type { ConvertOptions } from '../main/engine/convert/convert'
 import { ensureFullSd15 } from './fixtures/full-sd15'
 import { loadAverage } from './unet-common'
 

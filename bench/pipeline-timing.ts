@@ -9,7 +9,7 @@ import type { DiffusionModel } from '../main/engine/pipelines/types'
 import { ModelSet } from '../main/engine/runtime/model-set'
 import { physicalCores } from '../main/engine/runtime/providers'
 import { findTokenizer } from '../main/engine/tokenizer'
-import { convertCheckpoint } from '../main/model-formats/convert/convert'
+import { convertCheckpoint } from '../main/engine/convert/convert'
 import { repoRoot } from '../main/platform/paths'
 import { ensureFullSd15 } from './fixtures/full-sd15'
 

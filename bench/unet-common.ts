@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node'
 import type { UnetConfig } from '../main/engine/graphs/unet-config'
 import { CheckpointWeights, sourcesFromFile } from '../main/engine/graphs/weights'
 import { GraphBuilder } from '../main/model-formats/onnx/builder'
-import { mapLdmUnetKeys } from '../main/model-formats/convert/ldm-unet-keys'
+import { mapLdmUnetKeys } from '../main/engine/convert/ldm-unet-keys'
 import { readHeader } from '../main/model-formats/safetensors'
 
 /** Shared pieces of the UNet benches: weights from the full-size checkpoint, FLOP count, the ceiling. */

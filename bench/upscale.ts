@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { describeArch, detectArch } from '../main/engine/upscale/arch'
+import { describeArch, detectArch } from '../main/model-formats/probe/upscaler'
 import { upscalerMacs } from '../main/engine/upscale/graph'
 import { UpscalerModel } from '../main/engine/upscale/model'
 import type { FloatImage } from '../main/engine/upscale/model'

@@ -7,7 +7,7 @@ import { safeStorageSecretBox } from './app/secrets'
 import { electronStore } from './app/store'
 import { registerIpc } from './ipc'
 import { atelierHome } from './platform/paths'
-import { createApi } from './services/container'
+import { createApi } from './services/api'
 
 const outDir = path.join(import.meta.dirname, '..')
 const devUrl = process.env.ELECTRON_RENDERER_URL

@@ -1,5 +1,8 @@
 import { Command, CommanderError } from 'commander'
 import { registerCommands } from './commands'
+import { CliError } from './errors'
+
+export { CliError } from './errors'
 
 export async function runCli(argv: string[]): Promise<number> {
   const program = new Command()
@@ -17,14 +20,5 @@ export async function runCli(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode
     process.stderr.write(`atelier: ${err instanceof Error ? err.message : String(err)}\n`)
     return err instanceof CliError ? err.exitCode : 1
-  }
-}
-
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message)
   }
 }

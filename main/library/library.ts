@@ -16,7 +16,7 @@ import { errCode, exists, moveAcross, renameRetry, sanitizeName } from './fsutil
 import type { HashFileFn } from './hashing'
 import { abortError, hashFile as defaultHashFile } from './hashing'
 import { ATELIER_DIRS, detectLayout } from './layout'
-import { probeModel } from './probe-adapter'
+import { identifyModel as probeModel } from '../model-formats/probe/identify'
 import { buildRecord, idFromPath, idFromSha } from './record'
 import type { RecordInputs } from './record'
 import type { AtelierSidecar } from './sidecars'

@@ -7,21 +7,16 @@
 import type { FewStepPreset } from '../../preload/few-step'
 import { fewStepOfRecord } from './few-step'
 
-export type ModelType =
-  'checkpoint' | 'lora' | 'vae' | 'embedding' | 'upscaler' | 'ip-adapter' | 'image-encoder' | 'taesd'
-export const MODEL_TYPES: readonly ModelType[] = [
-  'checkpoint',
-  'lora',
-  'vae',
-  'embedding',
-  'upscaler',
-  'ip-adapter',
-  'image-encoder',
-  'taesd',
-]
+import type { ModelKind, ProbeInfo } from '../model-formats/probe/identify'
+import { MODEL_KINDS } from '../model-formats/probe/identify'
+import type { Base, Variant } from '../model-formats/probe/types'
+
+export type { ProbeInfo }
+export type ModelType = ModelKind
+export const MODEL_TYPES: readonly ModelType[] = MODEL_KINDS
 
 /** Families the header probe can tell apart. */
-export type ProbeFamily = 'sd-1' | 'sd-2' | 'sdxl'
+export type ProbeFamily = Base
 
 /**
  * Families known to the library: the probe's, plus those only Civitai's baseModel string names
@@ -30,22 +25,10 @@ export type ProbeFamily = 'sd-1' | 'sd-2' | 'sdxl'
 export type ModelFamily = ProbeFamily | 'sd-3' | 'flux-1' | 'flux-2' | 'auraflow' | 'kolors' | 'other'
 
 /** depth (SD 2 depth2img) and refiner (SDXL refiner) are recognised, listed, and not run. */
-export type ModelVariant = 'normal' | 'inpaint' | 'depth' | 'refiner'
+export type ModelVariant = Variant
 export type ModelSource = 'civitai' | 'huggingface' | 'local'
 /** verified: SHA-256 equals the hash Civitai/HF published; mismatch: it differs; unverified: nothing to compare. */
 export type Verification = 'verified' | 'unverified' | 'mismatch'
-
-/** What the library needs from a header probe (helper adapters map model-formats/probe onto it). */
-export interface ProbeInfo {
-  /** 'safetensors' | 'ckpt' | 'diffusers' | ... (open string: shown, not interpreted). */
-  format: string
-  type: ModelType | null
-  family: ProbeFamily | null
-  variant: ModelVariant | null
-  architecture: string | null
-  /** Why the model is listed but cannot be used (pickle refused, base not runnable yet); null when fine. */
-  note: string | null
-}
 
 /** Probe one model file or folder from headers alone; throws a readable Error for corrupt files. */
 export type ProbeFn = (file: string) => Promise<ProbeInfo>

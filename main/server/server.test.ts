@@ -4,7 +4,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { decodeMessage, encodeMessage, type ServerMessage } from '../../preload/wire'
-import { createApi } from '../services/container'
+import { createApi } from '../services/api'
 import { startServer, type RunningServer } from './index'
 
 let server: RunningServer

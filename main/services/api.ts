@@ -1,5 +1,6 @@
 import type { Channel, ParsedReq, Res } from '../../preload/contract'
-import type { Services } from './container'
+import type { Services, ServicesOptions } from './container'
+import { createServices } from './container'
 import { executionProviderInfo } from './engine-info'
 import { modelsHandlers } from './models/handlers'
 
@@ -47,4 +48,10 @@ export function createHandlers(s: Services): Handlers {
     'gallery:parameters': ({ png }) => s.gallery.parameters(png),
     'upscale:start': (req) => s.upscale.start(req),
   }
+}
+
+/** The services and their request handlers: what every door (IPC, serve, CLI) builds once. */
+export function createApi(opts: ServicesOptions): { services: Services; handlers: Handlers } {
+  const services = createServices(opts)
+  return { services, handlers: createHandlers(services) }
 }

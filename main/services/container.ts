@@ -1,5 +1,4 @@
 import { appPaths } from '../platform/paths'
-import { createHandlers, type Handlers } from './api'
 import { EventBus } from './events'
 import { GalleryStore } from './generation/gallery'
 import { readImageParameters } from './generation/parameters'
@@ -105,9 +104,4 @@ export function createServices(opts: ServicesOptions): Services {
       await models.dispose()
     },
   }
-}
-
-export function createApi(opts: ServicesOptions): { services: Services; handlers: Handlers } {
-  const services = createServices(opts)
-  return { services, handlers: createHandlers(services) }
 }

@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { channels, requestSchemas } from '../../preload/contract'
-import { createApi } from './container'
+import { createApi } from './api'
 import { dispatch } from './dispatch'
 
 const homes: string[] = []

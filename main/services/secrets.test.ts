@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
-import { createApi } from './container'
+import { createApi } from './api'
 
 describe('secrets', () => {
   it('are encrypted at rest with a user-only key file, and never logged', async () => {

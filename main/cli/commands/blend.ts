@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { AppError } from '../../services/errors'
-import { CliError } from '../index'
+import { CliError } from '../errors'
 import type { GenerateOptions } from './generate'
 import { runGenerate } from './generate'
 import { addImagePromptOptions } from './image-prompt-flags'

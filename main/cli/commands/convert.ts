@@ -1,12 +1,12 @@
 import type { Command } from 'commander'
 import fs from 'node:fs'
 import path from 'node:path'
-import type { ConvertProgress } from '../../model-formats/convert/convert'
-import { convertCheckpoint } from '../../model-formats/convert/convert'
-import type { LoraSpec } from '../../model-formats/lora/variant'
-import { applyLoras } from '../../model-formats/lora/variant'
+import type { ConvertProgress } from '../../engine/convert/convert'
+import { convertCheckpoint } from '../../engine/convert/convert'
+import type { LoraSpec } from '../../engine/lora/variant'
+import { applyLoras } from '../../engine/lora/variant'
 import { appPaths } from '../../platform/paths'
-import { CliError } from '../index'
+import { CliError } from '../errors'
 import { progressBar } from '../progress'
 
 interface ConvertCliOptions {

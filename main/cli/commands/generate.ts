@@ -22,7 +22,7 @@ import { readImageParameters } from '../../services/generation/parameters'
 import { createResolvers } from '../../services/generation/resolve'
 import { GenerationService } from '../../services/generation/service'
 import { JobManager } from '../../services/jobs'
-import { CliError } from '../index'
+import { CliError } from '../errors'
 import { progressBar } from '../progress'
 import { addImagePromptOptions, imagePromptRequest } from './image-prompt-flags'
 

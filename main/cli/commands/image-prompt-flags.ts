@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import type { Command } from 'commander'
 import type { ImagePromptRequest } from '../../../preload/contract-types'
-import { CliError } from '../index'
+import { CliError } from '../errors'
 
 /**
  * Image-prompt flags shared by txt2img, img2img and blend: `--ip-image file[:weight]` (repeatable; the

@@ -6,7 +6,7 @@ import type { ModelFamily, ModelRecord, ModelSource, ModelType, ScanProgress } f
 import { MODEL_TYPES } from '../../library/types'
 import { atelierHome } from '../../platform/paths'
 import { CivitaiClient } from '../../remote/civitai/client'
-import { CliError } from '../index'
+import { CliError } from '../errors'
 import { progressBar } from '../progress'
 
 const FAMILIES: readonly ModelFamily[] = [

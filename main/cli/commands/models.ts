@@ -14,7 +14,7 @@ import { ModelsService } from '../../services/models/service'
 import { keyFileSecretBox, SecretsService } from '../../services/secrets'
 import { SettingsService } from '../../services/settings'
 import { fileStore } from '../../services/store'
-import { CliError } from '../index'
+import { CliError } from '../errors'
 import { progressBar } from '../progress'
 
 const KINDS: readonly ModelKind[] = ['checkpoint', 'lora', 'embedding', 'vae', 'controlnet', 'upscaler']

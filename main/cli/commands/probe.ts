@@ -3,10 +3,12 @@ import { stat } from 'node:fs/promises'
 import path from 'node:path'
 import { autoV2, sha256File } from '../../model-formats/hash'
 import { PickleRefusedError } from '../../model-formats/pickle'
+import { identifyAuxiliary } from '../../model-formats/probe/identify'
+import type { ProbeInfo } from '../../model-formats/probe/identify'
 import type { ProbeResult } from '../../model-formats/probe'
 import { probeModel, ProbeError } from '../../model-formats/probe'
 import { SafetensorsError } from '../../model-formats/safetensors'
-import { CliError } from '../index'
+import { CliError } from '../errors'
 import { progressBar } from '../progress'
 
 interface FileHash {
@@ -30,13 +32,27 @@ async function hashFile(file: string): Promise<FileHash> {
   }
 }
 
+/** An upscaler, IP-Adapter or image encoder: the library's record, runnable unless it carries a note. */
+type AuxiliaryProbe = ProbeInfo & { path: string; runnable: boolean; reason?: string }
+
 /** The probe record plus hashes: top-level sha256/autoV2 for a file, one entry per weight file for a folder. */
 export async function probeWithHashes(
   target: string,
   hash = true,
-): Promise<ProbeResult & Partial<FileHash> & { hashes?: Record<string, FileHash> }> {
+): Promise<(ProbeResult | AuxiliaryProbe) & Partial<FileHash> & { hashes?: Record<string, FileHash> }> {
   let probe: ProbeResult
   try {
+    const st = await stat(target).catch(() => null)
+    const aux = st?.isFile() ? await identifyAuxiliary(target) : null
+    if (aux) {
+      const record: AuxiliaryProbe = {
+        path: path.resolve(target),
+        ...aux,
+        runnable: aux.note === null,
+        ...(aux.note ? { reason: aux.note } : {}),
+      }
+      return hash ? { ...record, ...(await hashFile(target)) } : record
+    }
     probe = await probeModel(target)
   } catch (err) {
     if (err instanceof SafetensorsError || err instanceof PickleRefusedError || err instanceof ProbeError) {

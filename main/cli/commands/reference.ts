@@ -4,7 +4,7 @@ import path from 'node:path'
 import { formatResults, runReference } from '../../engine/reference/run'
 import { isProviderPreference } from '../../engine/runtime/providers'
 import { appPaths } from '../../platform/paths'
-import { CliError } from '../index'
+import { CliError } from '../errors'
 
 interface ReferenceOptions {
   out: string

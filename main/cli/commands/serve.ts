@@ -2,8 +2,8 @@ import type { Command } from 'commander'
 import path from 'node:path'
 import { atelierHome, repoRoot } from '../../platform/paths'
 import { defaultRendererDir, rendererBuilt, startServer } from '../../server'
-import { createApi } from '../../services/container'
-import { CliError } from '../index'
+import { createApi } from '../../services/api'
+import { CliError } from '../errors'
 
 export function registerServe(program: Command): void {
   program

@@ -2,7 +2,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import * as ort from 'onnxruntime-node'
-import { cachedSha256, commitDir, tempDirFor, writeJsonAtomic } from '../../model-formats/convert/cache'
+import { cachedSha256, commitDir, tempDirFor, writeJsonAtomic } from '../convert/cache'
 import { appPaths } from '../../platform/paths'
 import type { ClipVisionConfig, HfClipVisionConfig } from '../graphs/clip-vision'
 import { buildClipVision } from '../graphs/clip-vision'
@@ -13,7 +13,7 @@ import { OnnxGraph } from '../runtime/session'
 import type { SessionConfig } from '../runtime/session'
 import type { ClipPreprocessConfig } from './preprocess'
 import { clipPreprocess, configFromPreprocessorJson } from './preprocess'
-import { openTensorFile } from './tensor-file'
+import { openTensorFile } from '../../model-formats/tensor-file'
 
 /**
  * The CLIP image encoder IP-Adapter uses, from the Hugging Face `image_encoder/` layout (config.json +

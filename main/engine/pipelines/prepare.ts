@@ -17,7 +17,18 @@ import {
   toLatentMask,
 } from '../image'
 import type { Extents, Mask, RawImage } from '../image'
-import type { StudioRequest } from './generate'
+import type { GenerateRequest } from '../../../preload/contract-types'
+
+/** What preparing the source image reads of a studio request (generate.ts StudioRequest, defaults filled in). */
+export type PrepareRequest = Required<
+  Pick<
+    GenerateRequest,
+    'resizeMode' | 'maskBlur' | 'maskedContent' | 'inpaintArea' | 'onlyMaskedPadding' | 'invertMask'
+  >
+> &
+  Pick<GenerateRequest, 'width' | 'height' | 'image' | 'mask'> & {
+    outpaint: Required<NonNullable<GenerateRequest['outpaint']>>
+  }
 
 /** A canvas ready for one inpainting pass, and how its result goes back into the output image. */
 export interface PreparedInpaint {
@@ -46,7 +57,7 @@ function latentKeep(mask: Mask): Float32Array {
 }
 
 /** img2img: decode, then fit to the requested size (default: the image's, rounded down to 8) with the resize mode. */
-export async function prepareImg2Img(req: StudioRequest): Promise<RawImage> {
+export async function prepareImg2Img(req: PrepareRequest): Promise<RawImage> {
   const img = await decodeImage(bytesOf(req.image, 'the input image'), { name: 'input image' })
   const W = req.width ?? floor8(img.width)
   const H = req.height ?? floor8(img.height)
@@ -59,7 +70,7 @@ export async function prepareImg2Img(req: StudioRequest): Promise<RawImage> {
  * (default 512x512); the result composited back through the blurred mask, so pixels outside the mask and
  * its blur keep their exact input bytes.
  */
-export async function prepareInpaint(req: StudioRequest, _inpaintModel: boolean): Promise<PreparedInpaint> {
+export async function prepareInpaint(req: PrepareRequest, _inpaintModel: boolean): Promise<PreparedInpaint> {
   const image = await decodeImage(bytesOf(req.image, 'the input image'), { name: 'input image' })
   const mask = await loadMask(bytesOf(req.mask, 'the mask image'), { name: 'mask image' })
   const onlyMasked = req.inpaintArea === 'only-masked'
@@ -86,7 +97,7 @@ export async function prepareInpaint(req: StudioRequest, _inpaintModel: boolean)
 }
 
 /** The outpaint input image. */
-export function decodeOutpaintSource(req: StudioRequest): Promise<RawImage> {
+export function decodeOutpaintSource(req: PrepareRequest): Promise<RawImage> {
   return decodeImage(bytesOf(req.image, 'the input image'), { name: 'input image' })
 }
 
@@ -119,7 +130,7 @@ function padTo<T extends RawImage>(img: T, W: number, H: number, fill?: number):
  * input + extension; original pixels outside the band keep their bytes.
  */
 export async function prepareOutpaint(
-  req: StudioRequest,
+  req: PrepareRequest,
   current: RawImage | undefined,
   _inpaintModel: boolean,
   extents: Extents = req.outpaint,

@@ -1,7 +1,7 @@
 import { GraphBuilder } from '../../model-formats/onnx/builder'
 import { conv2d } from '../graphs/nn'
 import { InlineWeights } from '../graphs/weights'
-import type { RrdbArch, SrvggArch, UpscalerArch } from './arch'
+import type { RrdbArch, SrvggArch, UpscalerArch } from '../../model-formats/probe/upscaler'
 import type { LoadedTensor, UpscalerWeights } from './weights'
 
 /**

@@ -1,8 +1,15 @@
 import path from 'node:path'
 import { detectPickle, TorchFile } from '../../model-formats/pickle'
-import { readHeader, SafetensorsFile } from '../../model-formats/safetensors'
-import type { ShapeOnly, UpscalerArch } from './arch'
-import { detectArch, looksLikeUpscaler, stripPrefix, UpscalerFormatError } from './arch'
+import { SafetensorsFile } from '../../model-formats/safetensors'
+import type { UpscalerArch } from '../../model-formats/probe/upscaler'
+import {
+  detectArch,
+  looksLikeUpscaler,
+  stripPrefix,
+  UpscalerFormatError,
+} from '../../model-formats/probe/upscaler'
+
+export { probeUpscaler } from '../../model-formats/probe/upscaler'
 
 /**
  * Upscaler weights from a .safetensors or a PyTorch .pth/.pt/.ckpt file (read with the safe pickle reader),
@@ -23,24 +30,6 @@ export interface UpscalerWeights {
 }
 
 const FLOAT = new Set(['F32', 'F16', 'BF16', 'F64'])
-
-/** The architecture of an upscaler file from its header / pickle alone (no tensor data read); null if not one. */
-export async function probeUpscaler(file: string): Promise<UpscalerArch | null> {
-  const shapes = new Map<string, ShapeOnly>()
-  if (await detectPickle(file)) {
-    const t = await TorchFile.open(file)
-    try {
-      for (const [k, x] of t.stateDict()) shapes.set(k, { shape: [...x.shape] })
-    } finally {
-      await t.close()
-    }
-  } else {
-    for (const [k, x] of (await readHeader(file)).tensors) shapes.set(k, { shape: x.shape })
-  }
-  const s = stripPrefix(shapes)
-  if (!looksLikeUpscaler(s.keys())) return null
-  return detectArch(s, file).arch
-}
 
 export async function loadUpscalerWeights(file: string): Promise<UpscalerWeights> {
   const raw = new Map<string, { shape: number[]; read: () => Promise<Float32Array> }>()

@@ -1,10 +1,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import type { GraphName } from '../convert/convert'
 import { onnx } from '../onnx/builder'
 import { toFloat32 } from '../safetensors'
 import type { DType } from '../safetensors'
-import type { LoraFile, LoraPair } from './lora-file'
+import type { LoraFile, LoraPair, LoraTarget } from './lora-file'
 import { LoraError, ModuleIndex } from './lora-file'
 import { kohyaUnetModuleMap } from './unet-keys'
 
@@ -32,8 +31,8 @@ export function numel(dims: number[]): number {
 }
 
 /** Deltas of every pair of the given LoRA files, grouped by the graph they touch. */
-export async function deltasByGraph(files: LoraFile[]): Promise<Map<GraphName, Delta[]>> {
-  const out = new Map<GraphName, Delta[]>()
+export async function deltasByGraph(files: LoraFile[]): Promise<Map<LoraTarget, Delta[]>> {
+  const out = new Map<LoraTarget, Delta[]>()
   for (const [i, file] of files.entries()) {
     for (const pair of file.pairs) {
       const down = file.st.info(pair.downKey)
@@ -45,7 +44,7 @@ export async function deltasByGraph(files: LoraFile[]): Promise<Map<GraphName, D
           `${path.basename(file.path)}: ${pair.module} has lora_up [${up.shape}] that does not fit lora_down [${down.shape}]`,
           'bad-lora',
         )
-      const graph: GraphName = pair.target
+      const graph: LoraTarget = pair.target
       const d: Delta = {
         lora: i,
         file,
@@ -63,7 +62,7 @@ export async function deltasByGraph(files: LoraFile[]): Promise<Map<GraphName, D
 
 /** Maps deltas onto the base graph's weight initializers; readable errors for another family. */
 export function resolveTargets(
-  graph: GraphName,
+  graph: LoraTarget,
   inits: Map<string, onnx.ITensorProto>,
   deltas: Delta[],
 ): Map<string, Delta[]> {

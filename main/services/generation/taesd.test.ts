@@ -12,7 +12,7 @@ import type { GenerateRequest, GenerationProgress, GenerationResult } from '../.
 import { writeRandomTaesd } from '../../engine/taesd/fixture'
 import { TaesdModel } from '../../engine/taesd/model'
 import { Library } from '../../library/library'
-import { probeModel } from '../../library/probe-adapter'
+import { identifyModel as probeModel } from '../../model-formats/probe/identify'
 import { probeTaesd } from '../../model-formats/probe/taesd'
 import { repoRoot } from '../../platform/paths'
 import { installFileName } from '../models/image-prompt-files'

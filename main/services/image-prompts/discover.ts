@@ -3,7 +3,7 @@ import path from 'node:path'
 import type { IpAdapterInfo } from '../../engine/ipadapter/adapter'
 import { looksLikeIpAdapter, probeIpAdapter } from '../../engine/ipadapter/adapter'
 import { locateImageEncoder } from '../../engine/ipadapter/image-encoder'
-import { tensorShapes } from '../../engine/ipadapter/tensor-file'
+import { tensorShapes } from '../../model-formats/tensor-file'
 
 /**
  * IP-Adapter and CLIP image encoder files under the library folders, by the folder names Atelier, A1111

@@ -1,4 +1,4 @@
-import type { CompatInfo } from '../../../../preload/contract'
+import type { CompatInfo, LibraryModel } from '../../../../preload/contract'
 
 const COMPAT_LABEL: Record<CompatInfo['state'], string> = {
   compatible: 'Compatible',
@@ -48,4 +48,10 @@ export function Tag({
       {children}
     </span>
   )
+}
+
+export function VerifiedTag({ m }: { m: LibraryModel }): React.JSX.Element {
+  if (m.verified === 'verified') return <Tag tone="good">Verified</Tag>
+  if (m.verified === 'mismatch') return <Tag tone="bad">Hash mismatch</Tag>
+  return <Tag>Unverified</Tag>
 }

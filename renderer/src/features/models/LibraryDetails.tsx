@@ -1,11 +1,10 @@
 import { useEffect, useMemo, useRef, useState } from 'react'
 import type { LibraryModel, LibraryModelDetails } from '../../../../preload/contract'
 import { api } from '../../api/client'
-import { CompatDetails, Tag } from './Badges'
+import { CompatDetails, Tag, VerifiedTag } from './Badges'
 import { familyName, formatBytes, formatDate, kindName } from './format'
 import { sendToStudio } from './handoff'
 import { ImageBox } from './ImageBox'
-import { VerifiedTag } from './LibraryView'
 import { sanitizeHtml } from './sanitize'
 
 export function LibraryDetails({

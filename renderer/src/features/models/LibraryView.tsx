@@ -8,7 +8,7 @@ import type {
   LibrarySource,
 } from '../../../../preload/contract'
 import { api } from '../../api/client'
-import { Tag } from './Badges'
+import { Tag, VerifiedTag } from './Badges'
 import { useLibraryVersion } from './data'
 import { familyName, formatBytes, kindName } from './format'
 import { ImageBox } from './ImageBox'
@@ -235,12 +235,6 @@ export function LibraryView({ params }: { params: URLSearchParams }): React.JSX.
       </div>
     </section>
   )
-}
-
-export function VerifiedTag({ m }: { m: LibraryModel }): React.JSX.Element {
-  if (m.verified === 'verified') return <Tag tone="good">Verified</Tag>
-  if (m.verified === 'mismatch') return <Tag tone="bad">Hash mismatch</Tag>
-  return <Tag>Unverified</Tag>
 }
 
 function LibraryCard({

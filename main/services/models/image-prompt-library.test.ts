@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Library } from '../../library/library'
 import { writeSafetensors } from '../../model-formats/safetensors'
 import { repoRoot } from '../../platform/paths'
-import { createResolvers } from '../../services/generation/resolve'
-import { installFileName, isImagePromptPickle } from '../../services/models/image-prompt-files'
-import { imagePromptModelInfo } from './probe'
+import { createResolvers } from '../generation/resolve'
+import { installFileName, isImagePromptPickle } from './image-prompt-files'
+import { imagePromptModelInfo } from '../../model-formats/probe/image-prompt'
 
 const SET = path.resolve(repoRoot(), '../shared/oracle-ipadapter')
 const HAVE = fs.existsSync(path.join(SET, 'tiny-ip-adapter.safetensors'))

@@ -4,8 +4,8 @@ import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TINY_SD15, writeSd15 } from '../../../bench/fixtures/full-sd15'
-import { ModelSet } from '../../engine/runtime/model-set'
-import { onnx } from '../onnx/builder'
+import { ModelSet } from '../runtime/model-set'
+import { onnx } from '../../model-formats/onnx/builder'
 import { convertCheckpoint } from './convert'
 
 /**

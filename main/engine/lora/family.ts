@@ -1,9 +1,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { ConvertedModel } from '../convert/convert'
-import { familyLabel, probeModel } from '../probe'
-import type { Base } from '../probe'
-import { LoraError } from './lora-file'
+import { familyLabel, probeModel } from '../../model-formats/probe'
+import type { Base } from '../../model-formats/probe'
+import { LoraError } from '../../model-formats/lora/lora-file'
 
 /**
  * The family check that runs before any LoRA work: a LoRA made for SD 1.x on an SDXL checkpoint (or the

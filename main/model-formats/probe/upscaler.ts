@@ -1,4 +1,6 @@
 import path from 'node:path'
+import { detectPickle, TorchFile } from '../pickle'
+import { readHeader } from '../safetensors'
 
 /**
  * Community upscaler architectures recognised from their weights alone (key names and shapes):
@@ -294,4 +296,22 @@ export function detectArch(
     }
     return { arch, canonical }
   }
+}
+
+/** The architecture of an upscaler file from its header / pickle alone (no tensor data read); null if not one. */
+export async function probeUpscaler(file: string): Promise<UpscalerArch | null> {
+  const shapes = new Map<string, ShapeOnly>()
+  if (await detectPickle(file)) {
+    const t = await TorchFile.open(file)
+    try {
+      for (const [k, x] of t.stateDict()) shapes.set(k, { shape: [...x.shape] })
+    } finally {
+      await t.close()
+    }
+  } else {
+    for (const [k, x] of (await readHeader(file)).tensors) shapes.set(k, { shape: x.shape })
+  }
+  const s = stripPrefix(shapes)
+  if (!looksLikeUpscaler(s.keys())) return null
+  return detectArch(s, file).arch
 }

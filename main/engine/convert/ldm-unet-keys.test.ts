@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { repoRoot } from '../../platform/paths'
-import { SafetensorsFile } from '../safetensors'
+import { SafetensorsFile } from '../../model-formats/safetensors'
 import { LdmUnetKeyError, mapLdmUnetKeys } from './ldm-unet-keys'
 
 const shared = path.resolve(repoRoot(), '../shared/oracle')

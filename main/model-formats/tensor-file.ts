@@ -1,7 +1,7 @@
 import path from 'node:path'
-import { detectPickle, TorchFile } from '../../model-formats/pickle'
-import type { TorchTensor } from '../../model-formats/pickle'
-import { SafetensorsFile, toFloat32 } from '../../model-formats/safetensors'
+import { detectPickle, TorchFile } from './pickle'
+import type { TorchTensor } from './pickle'
+import { SafetensorsFile, toFloat32 } from './safetensors'
 
 /**
  * One reader over `.safetensors` files and PyTorch pickles (`.bin/.pt/.pth`, read with the safe unpickler,

@@ -1,7 +1,7 @@
 import path from 'node:path'
-import type { ProbeInfo } from '../../library/types'
-import { describeIpAdapter, looksLikeIpAdapter } from './adapter'
-import { tensorShapes } from './tensor-file'
+import { tensorShapes } from '../tensor-file'
+import type { ProbeInfo } from './identify'
+import { describeIpAdapter, looksLikeIpAdapter } from './ip-adapter'
 
 /**
  * The library's view of image-prompt models, from tensor names and shapes only: IP-Adapters (`ip-adapter`,

@@ -2,9 +2,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { Command } from 'commander'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { CivitaiFixtureServer, makeFixtureModels } from '../../e2e/fixtures/remote'
-import { registerLibrary } from '../cli/commands/library'
-import { tempDir, tinyCheckpoint, tinyLora } from './test-support'
+import { CivitaiFixtureServer, makeFixtureModels } from '../../../e2e/fixtures/remote'
+import { registerLibrary } from './library'
+import { tempDir, tinyCheckpoint, tinyLora } from '../../library/test-support'
 
 /** Runs `atelier library …` in-process with ATELIER_HOME set; only the library command is registered. */
 async function cli(home: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {

@@ -3,13 +3,13 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { repoRoot } from '../../platform/paths'
 import { mapLdmUnetKeys } from '../convert/ldm-unet-keys'
-import { SafetensorsFile } from '../safetensors'
+import { SafetensorsFile } from '../../model-formats/safetensors'
 import {
   canonicalToLdmModule,
   kohyaUnetModuleMap,
   resolveKohyaUnetKey,
   unetLevelsFromNames,
-} from './unet-keys'
+} from '../../model-formats/lora/unet-keys'
 
 const oracle = path.resolve(repoRoot(), '../shared/oracle')
 const haveOracle = fs.existsSync(path.join(oracle, 'tiny-lora.safetensors'))

@@ -2,11 +2,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createApi } from '../../services/container'
-import { dispatch } from '../../services/dispatch'
-import { encodePng } from '../image/codec'
-import { insertPngText, readPngText } from '../metadata/png-chunks'
-import { repoRoot } from '../../platform/paths'
+import { createApi } from './api'
+import { dispatch } from './dispatch'
+import { encodePng } from '../engine/image/codec'
+import { insertPngText, readPngText } from '../engine/metadata/png-chunks'
+import { repoRoot } from '../platform/paths'
 
 /** The app's upscale action: `upscale:start` on a gallery image, progress as a job, result saved to the gallery. */
 

@@ -1,4 +1,4 @@
-import type { KeyMapping } from '../../engine/graphs/weights'
+import type { KeyMapping } from '../graphs/weights'
 
 /**
  * Checkpoint key -> canonical (diffusers) names for the text encoder and the VAE, for both layouts:

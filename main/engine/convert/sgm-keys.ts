@@ -1,6 +1,6 @@
 import path from 'node:path'
-import type { KeyMapping, StoredTensor, WeightSource } from '../../engine/graphs/weights'
-import { sourcesFromFile } from '../../engine/graphs/weights'
+import type { KeyMapping, StoredTensor, WeightSource } from '../graphs/weights'
+import { sourcesFromFile } from '../graphs/weights'
 import { textEncoderKey } from './keys'
 
 /**

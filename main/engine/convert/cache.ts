@@ -1,7 +1,7 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { sha256File } from '../hash'
+import { sha256File } from '../../model-formats/hash'
 
 /**
  * The conversion cache: one folder per (source content, converter version, precision), written atomically
