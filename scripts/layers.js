@@ -14,6 +14,7 @@ export const DOOR_EXCEPTIONS = [
   'main/cli/commands/generate.ts',
   'main/cli/commands/library.ts',
   'main/cli/commands/probe.ts',
+  'main/cli/commands/prompt.ts',
   'main/cli/commands/reference.ts',
   'main/cli/commands/upscale.ts',
 ]

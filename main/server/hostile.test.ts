@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { encode } from '@msgpack/msgpack'
 import { decodeMessage, encodeMessage, type ServerMessage } from '../../preload/wire'
-import { createApi } from '../services/container'
+import { createApi } from '../services/api'
 import { startServer, type RunningServer } from './index'
 import { checkMsgpackShape, decodeClientFrame, MAX_FRAME_DEPTH } from './limits'
 

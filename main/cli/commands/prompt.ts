@@ -3,7 +3,7 @@ import readline from 'node:readline'
 import { describePrompt, formatBreakdown } from '../../engine/prompt/describe'
 import { a1111PairsLine } from '../../engine/prompt/pairs'
 import { findTokenizer } from '../../engine/tokenizer'
-import { CliError } from '../index'
+import { CliError } from '../errors'
 
 interface PromptOptions {
   a1111Pairs?: boolean
