@@ -1,8 +1,13 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { checkImageUrl } from '../services/image-prompts/prepare'
-import { fetchPublic, isPublicAddress, type PublicFetchOptions, type Resolver } from './public-fetch'
+import { checkImageUrl } from './prepare'
+import {
+  fetchPublic,
+  isPublicAddress,
+  type PublicFetchOptions,
+  type Resolver,
+} from '../../remote/public-fetch'
 
 describe('isPublicAddress', () => {
   it.each([
