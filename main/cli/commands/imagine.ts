@@ -16,7 +16,7 @@ import sharp from 'sharp'
 import type { GenerateRequest, ImageParameters } from '../../../preload/contract-types'
 import { AppError } from '../../services/errors'
 import { readImageParameters } from '../../services/generation/parameters'
-import { CliError } from '../index'
+import { CliError } from '../errors'
 import { runRequest } from './generate'
 import type { WrittenImage } from './generate'
 
