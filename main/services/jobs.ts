@@ -13,10 +13,41 @@ export interface JobContext {
  * Long work runs as jobs: a request returns the job id at once, progress arrives as `jobs:progress`
  * events, and `jobs:cancel` aborts the job's signal.
  */
-export class JobManager {
-  private readonly jobs = new Map<string, { info: JobInfo; abort: AbortController }>()
+export interface JobRetention {
+  /** Finished jobs kept at most (oldest dropped first); default 200. */
+  maxFinished?: number
+  /** Finished jobs dropped after this many ms; default one hour. */
+  maxAgeMs?: number
+  now?: () => number
+}
 
-  constructor(private readonly bus: EventBus) {}
+export class JobManager {
+  private readonly jobs = new Map<string, { info: JobInfo; abort: AbortController; finishedAt?: number }>()
+  private readonly maxFinished: number
+  private readonly maxAgeMs: number
+  private readonly now: () => number
+
+  constructor(
+    private readonly bus: EventBus,
+    retention: JobRetention = {},
+  ) {
+    this.maxFinished = retention.maxFinished ?? 200
+    this.maxAgeMs = retention.maxAgeMs ?? 60 * 60 * 1000
+    this.now = retention.now ?? Date.now
+  }
+
+  /** Finished jobs are pruned by age and count, so a long-running server does not keep every job forever. */
+  private prune(): void {
+    const now = this.now()
+    const finished = [...this.jobs.entries()].filter(([, j]) => j.finishedAt !== undefined)
+    let extra = finished.length - this.maxFinished
+    for (const [id, j] of finished) {
+      if (extra > 0 || now - (j.finishedAt as number) > this.maxAgeMs) {
+        this.jobs.delete(id)
+        extra--
+      }
+    }
+  }
 
   start(kind: string, label: string, work: (ctx: JobContext) => Promise<string | void>): JobInfo {
     const info: JobInfo = {
@@ -28,6 +59,7 @@ export class JobManager {
       startedAt: Date.now(),
     }
     const abort = new AbortController()
+    this.prune()
     this.jobs.set(info.id, { info, abort })
     this.bus.emit('jobs:progress', { ...info })
     const ctx: JobContext = {
@@ -55,10 +87,14 @@ export class JobManager {
     info.state = state
     if (state === 'done') info.progress = 1
     if (message !== undefined) info.message = message
+    const entry = this.jobs.get(info.id)
+    if (entry) entry.finishedAt = this.now()
     this.bus.emit('jobs:progress', { ...info })
+    this.prune()
   }
 
   list(): JobInfo[] {
+    this.prune()
     return [...this.jobs.values()].map((j) => ({ ...j.info }))
   }
 

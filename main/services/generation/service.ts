@@ -37,6 +37,11 @@ export interface GenerationServiceOptions {
   tokenizerCacheDir?: string
   /** Test hook: how the worker is made. */
   makeWorker?: (h: WorkerHandlers) => GenerationWorker
+  /**
+   * After a cancel, how long the worker may take to stop at its next step before it is terminated (a
+   * 4096² step can take minutes); default 2 s. The next job starts a fresh worker.
+   */
+  cancelGraceMs?: number
   /** How image-prompt URLs are fetched (default: services/models/images fetchImage). */
   fetchImage?: ImageFetcher
 }
@@ -292,7 +297,17 @@ export class GenerationService {
       }
     })
     const running = this.running as Running
-    const onAbort = (): void => worker.send({ type: 'cancel', jobId: job.jobId })
+    let stopTimer: ReturnType<typeof setTimeout> | undefined
+    const onAbort = (): void => {
+      worker.send({ type: 'cancel', jobId: job.jobId })
+      // The worker checks between steps; one long step must not keep the job (and the queue) running.
+      stopTimer = setTimeout(() => {
+        if (this.running !== running) return
+        if (this.worker === worker) this.worker = undefined
+        void worker.terminate()
+        running.reject(new AppError('cancelled', 'Cancelled by the user (the running step was stopped).'))
+      }, this.o.cancelGraceMs ?? 2000)
+    }
     ctx.signal.addEventListener('abort', onAbort, { once: true })
     ctx.report(0, 'starting')
     worker.send({ type: 'run', job })
@@ -310,6 +325,7 @@ export class GenerationService {
       finish('failed', running.images, { code: e.code, message: e.message })
       throw e
     } finally {
+      clearTimeout(stopTimer)
       ctx.signal.removeEventListener('abort', onAbort)
       this.running = undefined
     }
