@@ -139,7 +139,7 @@ test.describe('studio', () => {
     await expect(page.getByTestId('lora-picker')).not.toContainText('+ triggers')
     await page.getByTestId('strength').fill('0.6')
     await expect(page.getByTestId('strength-value')).toHaveText('0.60')
-    await expect(page.getByTestId('steps-run')).toContainText('Runs 2 of 4 steps')
+    await expect(page.getByTestId('steps-run')).toContainText('Runs 3 of 4 steps')
     await generateAndWait(page)
     await expect(page.getByTestId('result-info')).toContainText('64×64')
     await expect(page.getByTestId('result-info')).toContainText('seed 42')

@@ -168,7 +168,9 @@ export function splitSamplerName(
 ): { sampler: string; schedule: string } {
   let name = sampler.trim()
   let found = schedule && scheduleKey(schedule) ? (scheduleKey(schedule) as A1111ScheduleKey) : 'automatic'
-  outer: for (const [k, label] of Object.entries(A1111_SCHEDULES)) {
+  // Longest label first ('Euler a SGM Uniform' is SGM Uniform, not Uniform).
+  const byLength = Object.entries(A1111_SCHEDULES).sort((a, b) => b[1].length - a[1].length)
+  outer: for (const [k, label] of byLength) {
     for (const opt of [
       label,
       k,

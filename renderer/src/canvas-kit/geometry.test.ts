@@ -106,14 +106,20 @@ describe('alpha bounds', () => {
 })
 
 describe('denoising strength steps', () => {
-  it('follows diffusers int(steps x strength), or runs exact steps', () => {
-    expect(stepsRun(20, 0.3, false)).toBe(6)
-    expect(stepsRun(20, 0.6, false)).toBe(12)
+  it('follows the A1111 rule t_enc + 1 (diffusers: int(steps x strength)), or runs exact steps', () => {
+    // A1111: t_enc + 1 (the README table of oracle-kdiff: 10 @ 0.6 -> 7, 20 @ 0.75 -> 16, 30 @ 0.3 -> 10)
+    expect(stepsRun(10, 0.6, false)).toBe(7)
+    expect(stepsRun(20, 0.75, false)).toBe(16)
+    expect(stepsRun(30, 0.3, false)).toBe(10)
+    expect(stepsRun(8, 1, false)).toBe(8)
     expect(stepsRun(20, 0.6, true)).toBe(20)
-    expect(stepsRun(25, 0.75, false)).toBe(18)
+    // diffusers: int(steps x strength)
+    expect(stepsRun(20, 0.3, false, true)).toBe(6)
+    expect(stepsRun(25, 0.75, false, true)).toBe(18)
     expect(stepsRun(20, 1, false)).toBe(20)
     expect(stepsRun(20, 0, false)).toBe(0)
-    expect(stepsRun(3, 0.3, false)).toBe(0)
+    expect(stepsRun(3, 0.3, false, true)).toBe(0)
+    expect(stepsRun(3, 0.3, false)).toBe(1)
   })
 })
 

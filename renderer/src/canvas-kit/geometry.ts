@@ -141,11 +141,16 @@ export function alphaBounds(
   return x2 < 0 ? null : { x1, y1, x2: x2 + 1, y2: y2 + 1 }
 }
 
-/** Steps a denoising strength runs: diffusers' `int(steps * strength)`, or exactly `steps` ("exact steps"). */
-export function stepsRun(steps: number, strength: number, exactSteps: boolean): number {
+/**
+ * Steps a denoising strength runs with a k-diffusion sampler: A1111's `int(min(strength, 0.999) * steps) + 1`
+ * (its t_enc + 1), or exactly `steps` ("exact steps", A1111's img2img_fix_steps); with the diffusers
+ * convention `int(steps * strength)`.
+ */
+export function stepsRun(steps: number, strength: number, exactSteps: boolean, diffusers = false): number {
   if (strength <= 0) return 0
-  if (exactSteps || strength >= 1) return steps
-  return Math.min(Math.floor(steps * strength + 1e-9), steps)
+  if (exactSteps) return steps
+  if (diffusers) return strength >= 1 ? steps : Math.min(Math.floor(steps * strength + 1e-9), steps)
+  return Math.min(Math.floor(Math.min(strength, 0.999) * steps + 1e-9) + 1, steps)
 }
 
 export interface View {

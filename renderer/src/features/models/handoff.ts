@@ -3,7 +3,7 @@
  * Img2img" for a library model and "use these settings" for a preview image's generation parameters.
  */
 import type { PreviewParams, LibraryModel } from '../../../../preload/contract'
-import { SAMPLERS, withTriggerWords } from '../studio/params'
+import { samplerAndSchedule, withTriggerWords } from '../studio/params'
 import { setParams, studio } from '../studio/studio-state'
 
 export const DEFAULT_LORA_WEIGHT = 0.8
@@ -42,9 +42,11 @@ export function applyImageSettings(g: PreviewParams): string {
   }
   const skipped: string[] = []
   if (g.sampler) {
-    const name = SAMPLERS.find((s) => s.toLowerCase() === g.sampler?.toLowerCase())
-    if (name) patch.sampler = name
-    else skipped.push(`sampler “${g.sampler}”`)
+    const pair = samplerAndSchedule(g.sampler)
+    if (pair) {
+      patch.sampler = pair.sampler
+      patch.scheduleType = pair.scheduleType
+    } else skipped.push(`sampler “${g.sampler}”`)
   }
   if (g.width && g.height) {
     patch.width = Math.round(g.width / 8) * 8

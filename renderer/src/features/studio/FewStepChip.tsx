@@ -16,7 +16,14 @@ export function FewStepChip(): React.JSX.Element | null {
   const preset = presetForRequest(checkpoint?.fewStep, picked)
   if (!preset) return null
   const sampler = pickSampler(preset, SAMPLERS) ?? p.sampler
-  if (p.steps === preset.steps && p.cfgScale === preset.cfgScale && p.sampler === sampler) return null
+  const scheduleType = preset.scheduleType ?? 'Automatic'
+  if (
+    p.steps === preset.steps &&
+    p.cfgScale === preset.cfgScale &&
+    p.sampler === sampler &&
+    p.scheduleType === scheduleType
+  )
+    return null
   const [s0, s1] = preset.stepsRange
   const [c0, c1] = preset.cfgRange
   const title =
@@ -29,7 +36,7 @@ export function FewStepChip(): React.JSX.Element | null {
       className="chip few-step-chip"
       data-testid="few-step-chip"
       title={title}
-      onClick={() => setParams({ steps: preset.steps, cfgScale: preset.cfgScale, sampler })}
+      onClick={() => setParams({ steps: preset.steps, cfgScale: preset.cfgScale, sampler, scheduleType })}
     >
       Use recommended settings: {presetSummary(preset, sampler)}
     </button>

@@ -5,7 +5,7 @@ import { familyBase } from './generation-adapter'
 import { LoraPicker } from './LoraPicker'
 import { ImagePrompts } from './ImagePrompts'
 import { ModelPicker } from './ModelPicker'
-import { SAMPLERS, type ModeInputs } from './params'
+import { SAMPLERS, SCHEDULE_TYPES, type ModeInputs } from './params'
 import { PromptField } from './PromptField'
 import { useStore } from './store'
 import {
@@ -144,6 +144,18 @@ export function GenerationPanel({
               onChange={(e) => setParams({ sampler: e.target.value })}
             >
               {SAMPLERS.map((s) => (
+                <option key={s}>{s}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Schedule type
+            <select
+              data-testid="schedule-type"
+              value={p.scheduleType}
+              onChange={(e) => setParams({ scheduleType: e.target.value })}
+            >
+              {SCHEDULE_TYPES.map((s) => (
                 <option key={s}>{s}</option>
               ))}
             </select>

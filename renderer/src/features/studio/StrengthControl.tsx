@@ -10,7 +10,7 @@ const RESIZE_MODES: { value: ResizeMode; label: string }[] = [
 ]
 
 /**
- * Denoising strength with the steps it will actually run beside it (diffusers: int(steps × strength);
+ * Denoising strength with the steps it will actually run beside it (A1111: int(strength × steps) + 1;
  * "exact steps": all of them, from a longer schedule), and the resize mode for inputs of another size.
  */
 export function StrengthControl(): React.JSX.Element {
@@ -45,7 +45,7 @@ export function StrengthControl(): React.JSX.Element {
           ? `Runs no step: ${steps} × ${strength.toFixed(2)} < 1. Raise the strength or the steps.`
           : exact
             ? `Runs ${run} steps (all ${steps}, from a ${Math.floor(steps / Math.min(strength, 0.999))}-step schedule)`
-            : `Runs ${run} of ${steps} steps (int(steps × strength))`}
+            : `Runs ${run} of ${steps} steps (A1111: int(strength × steps) + 1)`}
       </p>
       <label className="check">
         <input

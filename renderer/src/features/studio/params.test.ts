@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { buildRequest, DEFAULT_PARAMS, restoreParameters, samplerName, withTriggerWords } from './params'
+import {
+  buildRequest,
+  DEFAULT_PARAMS,
+  restoreParameters,
+  samplerAndSchedule,
+  samplerName,
+  withTriggerWords,
+} from './params'
 import { highlightPrompt, loraTags } from './prompt-highlight'
 
 const png = new Uint8Array([0x89, 0x50])
@@ -76,7 +83,8 @@ describe('restoreParameters', () => {
       prompt: 'a house',
       negativePrompt: 'blurry',
       steps: 12,
-      sampler: 'DPM++ 2M Karras',
+      sampler: 'DPM++ 2M',
+      scheduleType: 'Karras',
       cfgScale: 5.5,
       seed: 99,
       seedMode: 'fixed',
@@ -97,19 +105,32 @@ describe('restoreParameters', () => {
         text: 'x',
         prompt: 'p',
         negativePrompt: '',
-        settings: { Steps: '30', Sampler: 'UniPC', Size: '512x768', Model: 'missing', Seed: '7' },
+        settings: { Steps: '30', Sampler: 'DPM adaptive', Size: '512x768', Model: 'missing', Seed: '7' },
       },
       models,
     )
     expect(r.patch).toMatchObject({ steps: 30, width: 512, height: 768, seed: 7 })
     expect(r.patch.sampler).toBeUndefined()
-    expect(r.notes.join('; ')).toMatch(/UniPC.*; model "missing"/)
+    expect(r.notes.join('; ')).toMatch(/DPM adaptive.*; model "missing"/)
   })
 
-  it('maps sampler names case-insensitively', () => {
+  it('maps sampler names case-insensitively and splits a schedule off older names', () => {
     expect(samplerName('euler a')).toBe('Euler a')
-    expect(samplerName('DPM++ 2M Karras', 'Karras')).toBe('DPM++ 2M Karras')
-    expect(samplerName('Heun')).toBeUndefined()
+    expect(samplerAndSchedule('DPM++ 2M Karras')).toEqual({ sampler: 'DPM++ 2M', scheduleType: 'Karras' })
+    expect(samplerAndSchedule('DPM++ 2M', 'Karras')).toEqual({ sampler: 'DPM++ 2M', scheduleType: 'Karras' })
+    expect(samplerAndSchedule('Euler a SGM Uniform')).toEqual({
+      sampler: 'Euler a',
+      scheduleType: 'SGM Uniform',
+    })
+    expect(samplerAndSchedule('DPM++ 2M')).toEqual({ sampler: 'DPM++ 2M', scheduleType: 'Automatic' })
+    expect(samplerName('Heun')).toBe('Heun')
+    expect(samplerName('DPM adaptive')).toBeUndefined()
+  })
+
+  it('sends a Schedule type other than Automatic', () => {
+    const p = { ...DEFAULT_PARAMS, model: 'm', sampler: 'DPM++ 2M', scheduleType: 'Exponential' }
+    expect(buildRequest('txt2img', p)).toMatchObject({ sampler: 'DPM++ 2M', scheduleType: 'Exponential' })
+    expect(buildRequest('txt2img', { ...p, scheduleType: 'Automatic' }).scheduleType).toBeUndefined()
   })
 })
 

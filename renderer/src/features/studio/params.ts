@@ -12,18 +12,42 @@ import type {
 } from '../../../../preload/contract-types'
 import { floor8, snap8, type Extension } from '../../canvas-kit/geometry'
 
-/** A1111 sampler names the engine runs. */
+/**
+ * A1111 sampler names the engine runs (v1.10 menu order). They run the A1111 / k-diffusion way;
+ * 'DPM++ 2M SDE' and 'TCD' run with diffusers' schedulers.
+ */
 export const SAMPLERS = [
+  'DPM++ 2M',
+  'DPM++ 2M SDE',
+  'DPM++ 2S a',
   'Euler a',
   'Euler',
-  'DPM++ 2M Karras',
-  'DPM++ 2M',
-  'DPM++ 2M SDE Karras',
-  'DPM++ 2M SDE',
-  'LMS Karras',
   'LMS',
+  'Heun',
+  'DPM2',
+  'DPM2 a',
+  'DPM fast',
+  'Restart',
   'DDIM',
   'PLMS',
+  'UniPC',
+  'LCM',
+] as const
+
+/** A1111 "Schedule type" labels (1.9+); Automatic = the sampler's own default. */
+export const SCHEDULE_TYPES = [
+  'Automatic',
+  'Uniform',
+  'Karras',
+  'Exponential',
+  'Polyexponential',
+  'SGM Uniform',
+  'KL Optimal',
+  'Align Your Steps',
+  'Simple',
+  'Normal',
+  'DDIM',
+  'Beta',
 ] as const
 
 export type SeedMode = 'random' | 'fixed'
@@ -43,6 +67,8 @@ export interface GenerationParams {
   prompt: string
   negativePrompt: string
   sampler: string
+  /** A1111 Schedule type ('Automatic' = the sampler's default). */
+  scheduleType: string
   steps: number
   cfgScale: number
   seedMode: SeedMode
@@ -74,6 +100,7 @@ export const DEFAULT_PARAMS: GenerationParams = {
   prompt: '',
   negativePrompt: '',
   sampler: 'Euler a',
+  scheduleType: 'Automatic',
   steps: 20,
   cfgScale: 7,
   seedMode: 'random',
@@ -119,6 +146,7 @@ export function buildRequest(
     prompt: p.prompt,
     negativePrompt: p.negativePrompt,
     sampler: p.sampler,
+    ...(p.scheduleType && p.scheduleType !== 'Automatic' ? { scheduleType: p.scheduleType } : {}),
     steps: p.steps,
     cfgScale: p.cfgScale,
     seed: p.seedMode === 'random' ? -1 : p.seed,
@@ -203,12 +231,33 @@ const MASKED_CONTENT: Record<string, MaskedContent> = {
   'latent nothing': 'latent-nothing',
 }
 
-/** A1111 samplers with a separate "Schedule type" (1.9+) map to our combined names ("DPM++ 2M" + Karras). */
+/**
+ * A sampler name (and Schedule type) from an infotext or a Civitai page as this panel's pair: older names
+ * carry the schedule ('DPM++ 2M Karras' -> 'DPM++ 2M' + Karras, as A1111's paste splits them); a missing
+ * schedule is Automatic. Undefined when the sampler is not available.
+ */
+export function samplerAndSchedule(
+  sampler: string,
+  scheduleType?: string,
+): { sampler: string; scheduleType: string } | undefined {
+  let name = sampler.trim()
+  let sched =
+    SCHEDULE_TYPES.find((t) => t.toLowerCase() === scheduleType?.trim().toLowerCase()) ?? 'Automatic'
+  // Longest label first ('Euler a SGM Uniform' is SGM Uniform, not Uniform).
+  for (const t of [...SCHEDULE_TYPES.slice(1)].sort((a, b) => b.length - a.length)) {
+    if (name.toLowerCase().endsWith(` ${t.toLowerCase()}`)) {
+      name = name.slice(0, -(t.length + 1))
+      sched = t
+      break
+    }
+  }
+  const known = SAMPLERS.find((s) => s.toLowerCase() === name.toLowerCase())
+  return known ? { sampler: known, scheduleType: sched } : undefined
+}
+
+/** The panel's sampler name for an infotext / Civitai sampler (see samplerAndSchedule). */
 export function samplerName(sampler: string, scheduleType?: string): string | undefined {
-  const combined = scheduleType === 'Karras' && !/karras/i.test(sampler) ? `${sampler} Karras` : sampler
-  const known = SAMPLERS.find((s) => s.toLowerCase() === combined.toLowerCase())
-  if (known) return known
-  return SAMPLERS.find((s) => s.toLowerCase() === sampler.toLowerCase())
+  return samplerAndSchedule(sampler, scheduleType)?.sampler
 }
 
 export interface Restored {
@@ -233,9 +282,11 @@ export function restoreParameters(r: RestorableParameters, models: ModelRef[] = 
   }
   const sampler = r.sampler ?? s.Sampler
   if (sampler) {
-    const name = samplerName(sampler, r.scheduleType ?? s['Schedule type'])
-    if (name) patch.sampler = name
-    else notes.push(`sampler "${sampler}" is not available; kept ${DEFAULT_PARAMS.sampler}`)
+    const pair = samplerAndSchedule(sampler, r.scheduleType ?? s['Schedule type'])
+    if (pair) {
+      patch.sampler = pair.sampler
+      patch.scheduleType = pair.scheduleType
+    } else notes.push(`sampler "${sampler}" is not available; kept ${DEFAULT_PARAMS.sampler}`)
   }
   let width = r.width
   let height = r.height

@@ -324,6 +324,7 @@ function paramsFromRequest(req: GenerateRequest): Partial<GenerationParams> {
     prompt: req.prompt,
     negativePrompt: req.negativePrompt ?? '',
     ...(req.sampler ? { sampler: req.sampler } : {}),
+    scheduleType: req.scheduleType ?? 'Automatic',
     ...(req.steps ? { steps: req.steps } : {}),
     ...(req.cfgScale !== undefined ? { cfgScale: req.cfgScale } : {}),
     ...(req.seed !== undefined && req.seed >= 0
