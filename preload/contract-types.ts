@@ -172,6 +172,11 @@ export interface GenerateRequest {
    * the full VAE: much faster, a little softer ("VAE Decoder: TAESD" in the infotext).
    */
   draftDecode?: boolean
+  /**
+   * Low-memory mode (fp16 weights cast per layer, one stage loaded at a time): slower, about half the
+   * peak. Default: on for SDXL below 32 GiB of RAM.
+   */
+  lowMemory?: boolean
   /** Live previews: 'taesd' (default when a TAESD for the family is in the library) or 'approx' (linear). */
   previewDecoder?: 'taesd' | 'approx'
   resizeMode?: ResizeMode

@@ -87,6 +87,7 @@ export const generateRequestSchema = z
     strength: z.number().min(0).max(1).optional(),
     exactSteps: z.boolean().optional(),
     draftDecode: z.boolean().optional(),
+    lowMemory: z.boolean().optional(),
     previewDecoder: z.enum(['taesd', 'approx']).optional(),
     resizeMode: z.enum(['just-resize', 'crop-and-resize', 'resize-and-fill']).optional(),
     maskBlur: z.number().int().min(0).max(256).optional(),

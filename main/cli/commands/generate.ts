@@ -1,3 +1,4 @@
+import { describeEstimate, estimateGeneration } from '../../services/estimate/estimate'
 import type { Command } from 'commander'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -30,7 +31,11 @@ export interface GenerateOptions {
   model: string
   prompt: string
   negative?: string
-  out: string
+  out?: string
+  estimate?: boolean
+  calibrate?: boolean
+  lowMemory?: boolean
+  draftDecode?: boolean
   lora: string[]
   image?: string
   mask?: string
@@ -142,6 +147,8 @@ export function requestFromOptions(mode: GenerateMode, o: GenerateOptions): Gene
     width: num(o.width, '--width'),
     height: num(o.height, '--height'),
     batchSize: num(o.batch, '--batch'),
+    ...(o.lowMemory ? { lowMemory: true } : {}),
+    ...(o.draftDecode ? { draftDecode: true } : {}),
     batchCount: num(o.batchCount, '--batch-count'),
     strength: num(o.strength, '--strength', false),
     ...(o.exactSteps ? { exactSteps: true } : {}),
@@ -240,8 +247,31 @@ function outName(out: string, i: number): string {
 }
 
 export async function runGenerate(mode: GenerateMode, o: GenerateOptions): Promise<void> {
+  const req = requestFromOptions(mode, o)
+  if (o.estimate) return printEstimate(req, o)
+  if (!o.out) throw new CliError('--out is required (or --estimate)')
   const out = path.resolve(o.out)
-  await runRequest(requestFromOptions(mode, o), o, (i) => outName(out, i))
+  await runRequest(req, o, (i) => outName(out, i))
+}
+
+/** `--estimate`: time and peak memory of the request (calibrating first with `--calibrate`), nothing made. */
+async function printEstimate(req: GenerateRequest, o: GenerateOptions): Promise<void> {
+  const home = o.home ? path.resolve(o.home) : atelierHome()
+  const paths = appPaths(home)
+  const library = fs.existsSync(o.model) ? undefined : await Library.open(home).catch(() => undefined)
+  try {
+    const model = await createResolvers({ library, roots: [paths.library] }).model(req.model)
+    const e = await estimateGeneration(req, {
+      modelPath: model.path,
+      calibrationFile: path.join(paths.home, 'calibration.json'),
+      cacheRoot: o.cache ? path.resolve(o.cache) : paths.conversionCache,
+      calibrateIfMissing: o.calibrate === true,
+      onStatus: (m) => void (o.quiet ? undefined : process.stderr.write(`${m}\n`)),
+    })
+    process.stdout.write(`${describeEstimate(e)}\n`)
+  } finally {
+    await library?.dispose()
+  }
 }
 
 export interface WrittenImage {
@@ -336,7 +366,20 @@ function common(cmd: Command, mode: GenerateMode): Command {
   cmd
     .requiredOption('--model <model>', 'checkpoint file, diffusers/ONNX folder, or library name/id')
     .requiredOption('--prompt <text>', 'prompt (A1111 syntax: (word:1.2), [word], AND, BREAK, <lora:name:w>)')
-    .requiredOption('--out <file.png>', 'output PNG (batches: out-1.png, out-2.png, ...)')
+    .option('--out <file.png>', 'output PNG (batches: out-1.png, out-2.png, ...); required unless --estimate')
+    .option(
+      '--estimate',
+      'print the time and peak-memory estimate for this request and exit (nothing is made)',
+    )
+    .option(
+      '--calibrate',
+      "with --estimate: calibrate this machine first if needed (a short run of the model's graphs)",
+    )
+    .option(
+      '--low-memory',
+      'low-memory mode: fp16 weights cast per layer, one stage loaded (slower, about half the peak)',
+    )
+    .option('--draft-decode', 'decode the final image with TAESD (from the library) instead of the full VAE')
     .option('--negative <text>', 'negative prompt')
     .option('--lora <name:weight>', 'apply a LoRA from the library (repeatable)', collect, [])
     .option('--steps <n>', 'sampling steps (default 20)')

@@ -1,8 +1,9 @@
 import fs from 'node:fs'
+import os from 'node:os'
 import * as ort from 'onnxruntime-node'
 import type { ProviderName, ProviderPreference, ProviderSkip } from './providers'
 import { markProviderFailed, physicalCores, providerCandidates } from './providers'
-import { webGpuModel } from './webgpu'
+import { webGpuModel, webGpuProbe } from './webgpu'
 
 export interface SessionConfig {
   preference?: ProviderPreference
@@ -27,9 +28,35 @@ export interface SessionConfig {
  * to fold and starts several times faster (bench/session.ts) — else 'fp16' (GPU providers take the fp16
  * graph; low-memory sessions keep fp16 weights and cast per layer).
  */
-export function weightPrecisionFor(cfg: SessionConfig = {}): 'fp16' | 'fp32' {
+export async function weightPrecisionFor(cfg: SessionConfig = {}): Promise<'fp16' | 'fp32'> {
   if (cfg.lowMemory) return 'fp16'
-  return providerCandidates(cfg.preference).order[0] === 'cpu' ? 'fp32' : 'fp16'
+  return (await firstUsableProvider(cfg)) === 'cpu' ? 'fp32' : 'fp16'
+}
+
+/**
+ * The provider sessions with this config will most likely run on: the first candidate, after WebGPU's
+ * adapter probe (cached per process; a failure is remembered like a failed session).
+ */
+export async function firstUsableProvider(cfg: SessionConfig = {}): Promise<ProviderName> {
+  for (const p of providerCandidates(cfg.preference).order) {
+    if (p !== 'webgpu') return p
+    try {
+      await webGpuProbe()
+      return p
+    } catch (err) {
+      markProviderFailed(p, firstLine(err))
+    }
+  }
+  return 'cpu'
+}
+
+/**
+ * Whether a model of this base runs in low-memory mode by default: SDXL with fp32 weights needs about
+ * 18 GiB while its UNet session is created (fp16 + fp32 copies), so below 32 GiB of RAM its weights stay
+ * fp16 and are cast per layer (bench/sdxl.ts).
+ */
+export function defaultLowMemory(base: string | null | undefined, totalBytes = os.totalmem()): boolean {
+  return base === 'sdxl' && totalBytes < 32 * 2 ** 30
 }
 
 /** ORT optimizers that turn fp16 weights feeding a Cast into fp32 copies (one list, ';'-separated). */

@@ -3,7 +3,6 @@
  * between jobs, runs the studio pipeline, and sends back progress, PNGs with A1111 metadata, and errors
  * as readable {code, message} pairs. Nothing here touches the main thread's state.
  */
-import os from 'node:os'
 import path from 'node:path'
 import type { ApiError } from '../../../preload/contract-types'
 import { encodePngWithParameters } from '../../engine/metadata'
@@ -16,7 +15,7 @@ import { ModelSet } from '../../engine/runtime/model-set'
 import { SD1_SCALING_FACTOR } from '../../engine/pipelines/core'
 import { SDXL_SCALING_FACTOR } from '../../engine/pipelines/sdxl'
 import { TaesdModel, withDraftDecoder } from '../../engine/taesd/model'
-import { weightPrecisionFor } from '../../engine/runtime/session'
+import { defaultLowMemory, weightPrecisionFor } from '../../engine/runtime/session'
 import { findTokenizer, TokenizerError } from '../../engine/tokenizer'
 import { convertCheckpoint } from '../../engine/convert/convert'
 import type { ConvertedModel } from '../../engine/convert/convert'
@@ -139,6 +138,7 @@ export class JobRunner {
         ? job.loras.map((l) => [l.path, l.weight, l.unetWeight])
         : specs.map((l) => [l.path, l.multiplier !== 0 || l.teMultiplier !== 0]),
       job.imagePrompt?.adapter.path ?? null,
+      job.request.lowMemory ?? null,
     ])
     if (this.loaded?.key === key) {
       if (specs.length && !job.imagePrompt)
@@ -154,12 +154,10 @@ export class JobRunner {
       throw new ProbeError(`${job.model.path} is not a checkpoint (it is a ${probe.type})`, 'not-checkpoint')
     for (const l of job.loras) assertLoraCompatible(await probeModel(l.path), probe)
     status(`preparing ${label(job)}`)
-    // SDXL with fp32 weights needs about 18 GiB while its UNet session is created (fp16 + fp32 copies):
-    // below 32 GiB of RAM its weights stay fp16 and are cast per layer (bench/sdxl.ts).
-    const lowMemory = probe.base === 'sdxl' && os.totalmem() < 32 * 2 ** 30
+    const lowMemory = job.request.lowMemory ?? defaultLowMemory(probe.base)
     const converted = await convertCheckpoint(job.model.path, {
       cacheRoot: job.cacheRoot,
-      precision: weightPrecisionFor({ lowMemory }),
+      precision: await weightPrecisionFor({ lowMemory }),
       signal,
       onProgress: (p) =>
         status(
