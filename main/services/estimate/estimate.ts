@@ -5,7 +5,7 @@ import type { Calibration, Estimate, Family } from '../../engine/estimate/estima
 import { defaultCalibration, estimateRequest } from '../../engine/estimate/estimate'
 import { ModelSet } from '../../engine/runtime/model-set'
 import { defaultLowMemory, firstUsableProvider, weightPrecisionFor } from '../../engine/runtime/session'
-import { convertCheckpoint } from '../../model-formats/convert/convert'
+import { convertCheckpoint } from '../../engine/convert/convert'
 import { probeModel } from '../../model-formats/probe'
 
 /**
