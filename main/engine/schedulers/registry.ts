@@ -2,6 +2,7 @@ import { parseSchedulerConfig } from './config'
 import { DDIMScheduler } from './ddim'
 import { DPMSolverMultistepScheduler } from './dpm-solver'
 import { EulerAncestralDiscreteScheduler, EulerDiscreteScheduler } from './euler'
+import { LCMScheduler, TCDScheduler } from './lcm-tcd'
 import { LMSDiscreteScheduler } from './lms'
 import { PNDMScheduler } from './pndm'
 import type { Scheduler, SchedulerConfig } from './types'
@@ -92,6 +93,22 @@ const ENTRIES: Entry[] = [
     oracleVerified: false,
     overrides: { use_karras_sigmas: true, algorithm_type: 'sde-dpmsolver++', solver_order: 2 },
     make: (c, n) => new DPMSolverMultistepScheduler(c, n),
+  },
+  {
+    name: 'LCM',
+    oracleKey: 'lcm',
+    diffusersClass: 'LCMScheduler',
+    oracleVerified: false,
+    overrides: {},
+    make: (c, n) => new LCMScheduler(c, n),
+  },
+  {
+    name: 'TCD',
+    oracleKey: 'tcd',
+    diffusersClass: 'TCDScheduler',
+    oracleVerified: false,
+    overrides: {},
+    make: (c, n) => new TCDScheduler(c, n),
   },
   {
     name: 'PLMS',

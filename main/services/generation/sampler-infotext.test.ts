@@ -77,5 +77,12 @@ describe('A1111 sampler and Schedule type in infotexts', () => {
     )
     // A1111 names without a k-diffusion runner here fall back to diffusers' implementation
     expect(studioSampler({ sampler: 'DPM++ 2M SDE' }).convention).toBe('diffusers')
+    // few-step samplers: TCD runs diffusers' TCDScheduler; LCM is A1111's LCM unless diffusers is asked for
+    expect(studioSampler({ sampler: 'TCD' })).toMatchObject({ convention: 'diffusers', sampler: 'TCD' })
+    expect(studioSampler({ sampler: 'LCM' }).convention).toBe('a1111')
+    expect(studioSampler({ sampler: 'LCM', samplerConvention: 'diffusers' })).toMatchObject({
+      convention: 'diffusers',
+      sampler: 'LCM',
+    })
   })
 })

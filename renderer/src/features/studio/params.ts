@@ -32,6 +32,7 @@ export const SAMPLERS = [
   'PLMS',
   'UniPC',
   'LCM',
+  'TCD',
 ] as const
 
 /** A1111 "Schedule type" labels (1.9+); Automatic = the sampler's own default. */
