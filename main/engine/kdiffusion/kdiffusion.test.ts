@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   a1111Img2ImgSteps,
+  a1111StepMultiplier,
   a1111Schedule,
   a1111Table,
   a1111Timesteps,
@@ -216,6 +217,13 @@ describe('samplers against their formulas', () => {
 })
 
 describe('A1111 sampler names', () => {
+  it('prompt schedules count model calls: twice per step for second-order samplers', () => {
+    expect(a1111StepMultiplier('Heun')).toBe(2)
+    expect(a1111StepMultiplier('DPM++ 2S a Karras')).toBe(2)
+    expect(a1111StepMultiplier('Euler a')).toBe(1)
+    expect(a1111StepMultiplier('DDIM')).toBe(1)
+  })
+
   it('splits a trailing schedule label and reads the default schedule as Automatic', () => {
     expect(splitSamplerName('DPM++ 2M Karras')).toEqual({ sampler: 'DPM++ 2M', schedule: 'Automatic' })
     expect(splitSamplerName('Euler a Karras')).toEqual({ sampler: 'Euler a', schedule: 'Karras' })

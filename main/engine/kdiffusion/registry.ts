@@ -191,3 +191,12 @@ export function splitSamplerName(
     found = 'automatic'
   return { sampler: name, schedule: A1111_SCHEDULES[found] }
 }
+
+/**
+ * A1111's prompt-schedule step count factor (processing.py step_multiplier): prompt editing and
+ * alternation are scheduled over model calls, twice per step for second-order samplers (Heun, DPM2,
+ * DPM2 a, DPM++ 2S a, Restart). Use it with the denoise loop's `contextAt(call)` hook.
+ */
+export function a1111StepMultiplier(sampler: string): 1 | 2 {
+  return findKSampler(splitSamplerName(sampler).sampler)?.secondOrder ? 2 : 1
+}
