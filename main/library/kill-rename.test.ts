@@ -78,3 +78,27 @@ it(`kill -9 during renames never loses a sidecar and leaves no leftovers (${ROUN
     expect(fs.existsSync(path.join(home, RENAME_JOURNAL))).toBe(false)
   }
 })
+
+it('start-up puts back a complete .tmp copy of a sidecar and removes an unfinished one', async () => {
+  const dir = path.join(home, 'models', 'loras')
+  const lib0 = await Library.open(home)
+  await lib0.scan()
+  const name = lib0.list()[0]?.name ?? ''
+  const info = path.join(dir, `${name}.civitai.info`)
+  const saved = fs.readFileSync(info, 'utf8')
+  // a crash after the copy was written, before the rename (dead pid 2^22 + 1)
+  fs.rmSync(info)
+  fs.writeFileSync(path.join(dir, `.${name}.civitai.info.4194305.0badc0de.tmp`), saved)
+  // a crash in the middle of writing another copy
+  fs.writeFileSync(path.join(dir, `.${name}.json.4194305.deadbeef.tmp`), '{"activation text": "tiny')
+  fs.writeFileSync(path.join(home, '.library.json.4194305.00000000.tmp'), '{"half')
+  const lib = await Library.open(home)
+  expect(fs.existsSync(path.join(home, '.library.json.4194305.00000000.tmp'))).toBe(false)
+  await lib.scan()
+  expect(fs.readFileSync(info, 'utf8')).toBe(saved)
+  expect(JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8'))).toMatchObject({
+    'activation text': 'tinystyle',
+  })
+  expect(fs.readdirSync(dir).filter((n) => leftoverOf(n))).toEqual([])
+  expect(lib.list()[0]?.civitai).toMatchObject({ versionId: 11 })
+})

@@ -186,6 +186,11 @@ export class Library {
     // A rename that a crash interrupted goes back to the old names before anything reads the folders.
     for (const f of await recoverRenames(lib.home).catch(() => [] as string[]))
       lib.warnings.push(`recovered after a crash: ${f}`)
+    // Unfinished atomic writes of the index and roots files (the model folders are swept by scans).
+    for (const name of await fs.promises.readdir(lib.home).catch(() => [] as string[])) {
+      const done = await recoverLeftover(lib.home, name).catch(() => null)
+      if (done) lib.warnings.push(`recovered after a crash: ${done}`)
+    }
     const loaded = await loadIndex(lib.home)
     if (loaded.warning) lib.warnings.push(loaded.warning)
     for (const e of loaded.entries) lib.entries.set(e.record.path, e)
