@@ -313,7 +313,18 @@ export async function convertCheckpoint(p: string, opts: ConvertOptions = {}): P
   const { key, files } = await sourceKeyOf(src, cacheRoot, opts)
   const dir = path.join(cacheRoot, entryName(key, precision))
   const existing = readManifest(dir)
-  if (existing) return { dir, cached: true, manifest: existing, paths: graphPaths(dir) }
+  if (existing) {
+    // The entry is keyed by content: the file may have moved or been renamed since it was converted. The
+    // graphs read the entry's own links or copies; anything that needs the source reads this request's path,
+    // never the one remembered at conversion.
+    const tokenizer = path.join(src.path, 'tokenizer')
+    const manifest: EntryManifest = {
+      ...existing,
+      source: { path: src.path, kind: src.kind, files },
+      tokenizerDir: src.kind === 'diffusers' && fs.existsSync(tokenizer) ? tokenizer : undefined,
+    }
+    return { dir, cached: true, manifest, paths: graphPaths(dir) }
+  }
 
   const tmp = tempDirFor(dir)
   try {
