@@ -167,3 +167,54 @@ describe.skipIf(!present)('LyCORIS on the tiny SD 1.5', () => {
     )
   })
 })
+
+const SDXL_CKPT = path.resolve(repoRoot(), '../shared/oracle-sdxl/tiny-sdxl.safetensors')
+const sdxlPresent = fs.existsSync(SDXL_CKPT)
+if (!sdxlPresent) console.warn(`skipping the SDXL LyCORIS test: ${SDXL_CKPT} is absent`)
+
+describe.skipIf(!sdxlPresent)('LyCORIS on the tiny SDXL (both text encoders, SGM UNet names)', () => {
+  it('LoHa + LoKr + DoRA at once: in-graph deltas equal merged weights, and change every graph', async () => {
+    const xl = await convertCheckpoint(SDXL_CKPT, { cacheRoot, precision: 'fp32' })
+    const layers = [
+      { name: 'lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q', shape: [64, 64] },
+      { name: 'lora_unet_input_blocks_1_0_in_layers_2', shape: [32, 32, 3, 3] },
+      { name: 'lora_unet_middle_block_1_transformer_blocks_0_attn2_to_k', shape: [128, 192] },
+      { name: 'lora_te1_text_model_encoder_layers_0_self_attn_q_proj', shape: [64, 64] },
+      { name: 'lora_te2_text_model_encoder_layers_0_self_attn_q_proj', shape: [128, 128] },
+    ]
+    const specs: LoraSpec[] = []
+    for (const [i, k] of (['loha', 'lokr', 'dora'] as const).entries()) {
+      const f = path.join(tmp, `xl-${k}.safetensors`)
+      await writeAdapterFile(f, k, layers, { seed: 30 + i, scale: 0.3, baseModel: 'sdxl_base_v1-0' })
+      specs.push({ path: f, multiplier: 0.6 + 0.1 * i })
+    }
+    const run = async (paths: ConvertedModel['paths'], inputs = {}): Promise<Float32Array[]> => {
+      const set = new ModelSet('xl', paths, { preference: 'cpu' }, inputs)
+      const x = new Float32Array(4 * 8 * 8).map((_, i) => Math.sin(i))
+      const ctx = new Float32Array(77 * 192).map((_, i) => Math.cos(i * 0.3) * 0.5)
+      const eps = await set.unet(
+        new ort.Tensor('float32', x, [1, 4, 8, 8]),
+        500,
+        new ort.Tensor('float32', ctx, [1, 77, 192]),
+        {
+          textEmbeds: new ort.Tensor('float32', new Float32Array(128).fill(0.1), [1, 128]),
+          timeIds: new ort.Tensor('float32', Float32Array.of(64, 64, 0, 0, 64, 64), [1, 6]),
+        },
+      )
+      const te = await set.encodeTextXL(ids, ids, 1)
+      const out = [eps, te.hidden, te.hidden2].map((t) => Float32Array.from(t.data as Float32Array))
+      await set.release()
+      return out
+    }
+    const plain = await run(xl.paths)
+    const br = await applyLoras(xl, specs, { cacheRoot })
+    expect(Object.keys(br.inputs).sort()).toEqual(['text_encoder', 'text_encoder_2', 'unet'])
+    const got = await run(br.paths, br.inputs)
+    const mg = await applyLoras(xl, specs, { cacheRoot, mode: 'merge' })
+    const ref = await run(mg.paths)
+    for (let i = 0; i < 3; i++) {
+      expect(maxDiff(got[i] as Float32Array, ref[i] as Float32Array), `output ${i}`).toBeLessThan(2e-4)
+      expect(maxDiff(got[i] as Float32Array, plain[i] as Float32Array), `output ${i}`).toBeGreaterThan(1e-3)
+    }
+  }, 300_000)
+})
