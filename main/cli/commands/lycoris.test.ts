@@ -97,10 +97,11 @@ describe.skipIf(!present)('LyCORIS from the Civitai fixture to an image', () => 
       )
     }
     const list = await cli('library', 'list', '--json')
-    const entries = JSON.parse(list.out) as { name: string; type: string }[]
+    const entries = JSON.parse(list.out) as { name: string; type: string; civitai?: { modelType?: string } }[]
     for (const a of ADAPTERS) {
       const e = entries.find((x) => x.name === a.file.replace('.safetensors', ''))
       expect(e?.type, a.file).toBe('lora')
+      expect(e?.civitai?.modelType, a.file).toBe(a.type)
     }
   }, 120_000)
 

@@ -4,6 +4,7 @@ import { LoraError, ModuleIndex } from '../../model-formats/lora/lora-file'
 import type { LycoPart, Mat } from '../../model-formats/lora/lycoris'
 import { doraUpdate, moduleUpdate, numelOf } from '../../model-formats/lora/lycoris'
 import { readInitializer, repoint } from '../../model-formats/lora/targets'
+import type { Delta } from '../../model-formats/lora/targets'
 import { kohyaUnetModuleMap } from '../../model-formats/lora/unet-keys'
 import { ELEM, onnx } from '../../model-formats/onnx/builder'
 import type { ExternalDataWriter } from '../../model-formats/onnx/external-data'
@@ -216,4 +217,64 @@ export function addWeightDeltas(
     if (!have.has(name))
       inputs.push({ name, type: { tensorType: { elemType: ELEM.float32, shape: { dim: [] } } } })
   return names
+}
+
+/**
+ * LoHa without Tucker factors as a plain low-rank pair: (w1a @ w1b) * (w2a @ w2b) = U @ V with
+ * U[o, (p,q)] = w1a[o,p] * w2a[o,q] and V[(p,q), i] = w1b[p,i] * w2b[q,i] (rank r1 * r2), so it runs as a
+ * branch like a LoRA instead of a full-size weight delta. Returns the pairs and the modules left over.
+ */
+export async function lohaAsPairs(refs: ModuleRef[]): Promise<{ deltas: Delta[]; rest: ModuleRef[] }> {
+  const deltas: Delta[] = []
+  const rest: ModuleRef[] = []
+  for (const ref of refs) {
+    const p = ref.module.parts
+    if (ref.module.kind !== 'loha' || p.hada_t1 || p.hada_t2 || p.dora_scale) {
+      rest.push(ref)
+      continue
+    }
+    const st = ref.file.st
+    const [w1a, w1b, w2a, w2b] = await Promise.all(
+      [p.hada_w1_a, p.hada_w1_b, p.hada_w2_a, p.hada_w2_b].map((k) => st.readFloat32(k as string)),
+    )
+    const out = st.info(p.hada_w1_a as string).shape[0] ?? 0
+    const r1 = st.info(p.hada_w1_b as string).shape[0] ?? 0
+    const r2 = st.info(p.hada_w2_b as string).shape[0] ?? 0
+    const inner = (w1b?.length ?? 0) / Math.max(1, r1)
+    if (st.info(p.hada_w2_a as string).shape[0] !== out || (w2b?.length ?? 0) / Math.max(1, r2) !== inner) {
+      rest.push(ref) // inconsistent factors: moduleDeltas reports them
+      continue
+    }
+    const rank = r1 * r2
+    const up = new Float32Array(out * rank)
+    for (let o = 0; o < out; o++)
+      for (let a = 0; a < r1; a++)
+        for (let b = 0; b < r2; b++)
+          up[o * rank + a * r2 + b] = (w1a?.[o * r1 + a] as number) * (w2a?.[o * r2 + b] as number)
+    const down = new Float32Array(rank * inner)
+    for (let a = 0; a < r1; a++)
+      for (let b = 0; b < r2; b++) {
+        const row = (a * r2 + b) * inner
+        for (let i = 0; i < inner; i++)
+          down[row + i] = (w1b?.[a * inner + i] as number) * (w2b?.[b * inner + i] as number)
+      }
+    const alpha = p.alpha ? ((await st.readFloat32(p.alpha))[0] ?? r1) : r1
+    deltas.push({
+      lora: ref.lora,
+      file: ref.file,
+      pair: {
+        target: ref.module.target,
+        module: ref.module.module,
+        naming: 'kohya',
+        downKey: p.hada_w1_b as string,
+        upKey: p.hada_w1_a as string,
+      },
+      rank,
+      alphaScale: alpha / r1,
+      out,
+      downTail: [inner],
+      factors: { up, down },
+    })
+  }
+  return { deltas, rest }
 }

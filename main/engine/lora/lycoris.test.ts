@@ -6,6 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TINY_SD15_LAYERS, writeAdapterFile } from '../../../e2e/fixtures/lycoris-files'
 import type { FixtureAdapterKind } from '../../../e2e/fixtures/lycoris-files'
 import { readLora } from '../../model-formats/lora/lora-file'
+import { moduleUpdate } from '../../model-formats/lora/lycoris'
+import type { LycoPart, Mat } from '../../model-formats/lora/lycoris'
+import { lohaAsPairs, modulesFor } from './delta'
 import { applyLoras } from './variant'
 import type { LoraSpec } from './variant'
 import { repoRoot } from '../../platform/paths'
@@ -79,6 +82,39 @@ describe('LyCORIS files', () => {
       expect(f.pairs.length + f.modules.length, k).toBe(TINY_SD15_LAYERS.length)
       if (kinds.pairs) expect(f.pairs.length, k).toBeGreaterThanOrEqual(kinds.pairs)
       expect([...new Set(f.modules.map((m) => m.kind))], k).toEqual(kinds.modules)
+    }
+  })
+})
+
+describe('LoHa as a low-rank pair', () => {
+  it('U @ V * alpha / r1 equals the LoHa update (w1a @ w1b) * (w2a @ w2b) * alpha / r1', async () => {
+    const f = await readLora(files.loha as string)
+    try {
+      const refs = modulesFor([f], 'unet').concat(modulesFor([f], 'text_encoder'))
+      const { deltas, rest } = await lohaAsPairs(refs)
+      expect(rest).toHaveLength(0)
+      expect(deltas).toHaveLength(TINY_SD15_LAYERS.length)
+      for (const d of deltas) {
+        const ref = refs.find((r) => r.module.module === d.pair.module) as (typeof refs)[number]
+        const read = async (part: LycoPart): Promise<Mat | undefined> => {
+          const k = ref.module.parts[part]
+          return k ? { data: await f.st.readFloat32(k), shape: [...f.st.info(k).shape] } : undefined
+        }
+        const inner = d.downTail[0] as number
+        const u = await moduleUpdate('loha', read, d.out * inner, d.pair.module)
+        const { up, down } = d.factors as { up: Float32Array; down: Float32Array }
+        let worst = 0
+        for (let o = 0; o < d.out; o++)
+          for (let i = 0; i < inner; i++) {
+            let s = 0
+            for (let r = 0; r < d.rank; r++)
+              s += (up[o * d.rank + r] as number) * (down[r * inner + i] as number)
+            worst = Math.max(worst, Math.abs(s * d.alphaScale - (u.dW[o * inner + i] as number)))
+          }
+        expect(worst, d.pair.module).toBeLessThan(1e-6)
+      }
+    } finally {
+      await f.st.close()
     }
   })
 })

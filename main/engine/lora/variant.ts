@@ -8,7 +8,7 @@ import type { ConvertedModel, GraphName } from '../convert/convert'
 import { GraphBuilder, onnx } from '../../model-formats/onnx/builder'
 import { ExternalDataWriter } from '../../model-formats/onnx/external-data'
 import { addBranches, scaleInputName } from '../../model-formats/lora/branch'
-import { addScaled, addWeightDeltas, moduleDeltas, modulesFor, pairsAsModules } from './delta'
+import { addScaled, addWeightDeltas, lohaAsPairs, moduleDeltas, modulesFor, pairsAsModules } from './delta'
 import type { ModuleRef, WeightDelta } from './delta'
 import { assertLoraFamily, convertedFamily } from './family'
 import type { LoraFile, LoraTarget } from '../../model-formats/lora/lora-file'
@@ -111,7 +111,7 @@ function variantKey(mode: LoraMode, shas: string[], loras: LoraSpec[], branches:
     mode === 'branch'
       ? JSON.stringify([shas, branches])
       : JSON.stringify(loras.map((l, i) => [shas[i], l.multiplier, l.teMultiplier ?? l.multiplier]))
-  return crypto.createHash('sha256').update(`lora-v3-${mode}\n${body}`).digest('hex').slice(0, 16)
+  return crypto.createHash('sha256').update(`lora-v4-${mode}\n${body}`).digest('hex').slice(0, 16)
 }
 
 function pruneVariants(graphDir: string, keep: number, current: string): void {
@@ -137,7 +137,14 @@ async function buildVariant(
   multipliers: number[],
   merger: Merger,
   signal: AbortSignal | undefined,
+  branches: boolean,
 ): Promise<number> {
+  if (branches) {
+    // LoHa (no Tucker) is exactly a rank r1*r2 pair: a branch, not a full-size delta.
+    const loha = await lohaAsPairs(modules)
+    deltas = [...deltas, ...loha.deltas]
+    modules = loha.rest
+  }
   const model = onnx.ModelProto.decode(fs.readFileSync(path.join(graphDir, 'model.onnx')))
   const inits = new Map((model.graph?.initializer ?? []).map((t) => [t.name ?? '', t]))
   const byWeight = deltas.length ? resolveTargets(graph, inits, deltas) : new Map<string, Delta[]>()
@@ -159,8 +166,8 @@ async function buildVariant(
         const o = Number(init.dims?.[0] ?? 0)
         let w = await readInitializer(graphDir, init)
         for (const d of byWeight.get(weight) ?? []) {
-          const up = await d.file.st.readFloat32(d.pair.upKey)
-          const down = await d.file.st.readFloat32(d.pair.downKey)
+          const up = d.factors?.up ?? (await d.file.st.readFloat32(d.pair.upKey))
+          const down = d.factors?.down ?? (await d.file.st.readFloat32(d.pair.downKey))
           w = await merger.merge(w, up, down, o, d.rank, (multipliers[d.lora] ?? 1) * d.alphaScale)
         }
         for (const d of byInit.get(weight) ?? []) addScaled(w, d.data, multipliers[d.lora] ?? 1)
@@ -239,6 +246,7 @@ export async function applyLoras(
             multipliers,
             merger,
             opts.signal,
+            branches,
           )
         } else {
           const now = new Date()

@@ -153,8 +153,8 @@ export async function addBranches(
       let acc = base
       for (const d of deltas) {
         const id = `lora${d.lora}_${counter++}`
-        const down = await d.file.st.readFloat32(d.pair.downKey)
-        const up = await d.file.st.readFloat32(d.pair.upKey)
+        const down = d.factors ? d.factors.down.slice() : await d.file.st.readFloat32(d.pair.downKey)
+        const up = d.factors ? d.factors.up.slice() : await d.file.st.readFloat32(d.pair.upKey)
         for (let i = 0; i < up.length; i++) up[i] = (up[i] as number) * d.alphaScale
         const inDim = numel(d.downTail)
         if (c.kind === 'right') {

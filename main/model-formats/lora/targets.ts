@@ -24,6 +24,8 @@ export interface Delta {
   out: number
   /** Down matrix shape after the rank ([in] for Linear, [in, kh, kw] for conv). */
   downTail: number[]
+  /** Factors computed here instead of read from the file (LoHa as a rank r1*r2 pair). */
+  factors?: { up: Float32Array; down: Float32Array }
 }
 
 export function numel(dims: number[]): number {

@@ -33,7 +33,10 @@ export interface ProbeInfo {
 }
 
 function architecture(r: ProbeResult): string {
-  if (r.type === 'lora' && r.lora) return `${r.family} LoRA (${r.lora.naming}, rank ${r.lora.rank})`
+  if (r.type === 'lora' && r.lora) {
+    const kinds = r.lora.lycoris?.length ? `, LyCORIS ${r.lora.lycoris.join('+')}` : ''
+    return `${r.family} LoRA (${r.lora.naming}, rank ${r.lora.rank}${kinds})`
+  }
   if (r.type === 'embedding' && r.embedding) return `${r.family} embedding (${r.embedding.vectors} vectors)`
   return r.family
 }
