@@ -1,11 +1,14 @@
+import createDOMPurify from 'dompurify'
+import type { Config, DOMPurify } from 'dompurify'
+
 /**
- * An allow-list HTML sanitiser for model descriptions (Civitai sends HTML written by uploaders). Parsed with
- * DOMParser into an inert document (no scripts run, nothing loads), then rebuilt from allowed elements and
- * attributes only: no scripts, styles, iframes, event handlers, forms, or images (remote images would bypass
- * the proxy). Links keep http(s) targets and open outside the app.
+ * Model descriptions (Civitai sends HTML written by uploaders) through DOMPurify with an allow-list: text
+ * formatting, lists, tables and links only. No scripts, styles, iframes, event handlers, forms, SVG/MathML,
+ * or images (remote images would bypass the proxy); unknown wrappers (font, center, img...) keep their text.
+ * Links keep http(s) targets and open outside the app; h1-h3 are demoted to fit the page.
  */
 
-const ALLOWED = new Set([
+const ALLOWED_TAGS = [
   'p',
   'br',
   'hr',
@@ -41,25 +44,19 @@ const ALLOWED = new Set([
   'tr',
   'th',
   'td',
-])
-/** Dropped with everything inside them. */
-const DROP = new Set([
-  'script',
-  'style',
-  'iframe',
-  'object',
-  'embed',
-  'noscript',
-  'template',
-  'form',
-  'svg',
-  'math',
-  'head',
-  'title',
-  'link',
-  'meta',
-])
-const HEADING_DEMOTE: Record<string, string> = { h1: 'h3', h2: 'h4', h3: 'h5' }
+]
+
+const CONFIG: Config = {
+  ALLOWED_TAGS,
+  ALLOWED_ATTR: ['href', 'colspan'],
+  ALLOW_DATA_ATTR: false,
+  ALLOW_ARIA_ATTR: false,
+  KEEP_CONTENT: true,
+  // Dropped with everything inside them (DOMPurify's defaults already drop script, style, svg, math...).
+  ADD_FORBID_CONTENTS: ['form', 'object', 'embed', 'iframe', 'select', 'textarea', 'button'],
+}
+
+const HEADING_DEMOTE: Record<string, string> = { H1: 'h3', H2: 'h4', H3: 'h5' }
 
 function safeHref(href: string | null): string | null {
   if (!href) return null
@@ -72,51 +69,54 @@ function safeHref(href: string | null): string | null {
   }
 }
 
-function copy(src: Node, into: Node, doc: Document, depth: number): void {
-  if (depth > 40) return
-  for (const child of Array.from(src.childNodes)) {
-    if (child.nodeType === Node.TEXT_NODE) {
-      into.appendChild(doc.createTextNode(child.textContent ?? ''))
-      continue
-    }
-    if (child.nodeType !== Node.ELEMENT_NODE) continue
-    const el = child as Element
-    const tag = el.tagName.toLowerCase()
-    if (DROP.has(tag)) continue
-    if (!ALLOWED.has(tag)) {
-      // Unknown wrapper (font, center, img, video...): keep its text, lose the element.
-      copy(el, into, doc, depth + 1)
-      continue
-    }
-    const out = doc.createElement(HEADING_DEMOTE[tag] ?? tag)
-    if (tag === 'a') {
-      const href = safeHref(el.getAttribute('href'))
+export interface Sanitizer {
+  /** Sanitised HTML string, safe for `dangerouslySetInnerHTML`. */
+  sanitizeHtml(html: string): string
+  /** Plain text of an HTML fragment (for short summaries). */
+  htmlToText(html: string): string
+}
+
+/** A sanitiser over a window (the renderer's, or a jsdom window in tests). */
+export function createSanitizer(win: Window & typeof globalThis): Sanitizer {
+  const purify: DOMPurify = createDOMPurify(win)
+  purify.addHook('afterSanitizeAttributes', (node) => {
+    if (node.nodeName === 'A') {
+      const href = safeHref(node.getAttribute('href'))
       if (href) {
-        out.setAttribute('href', href)
-        out.setAttribute('target', '_blank')
-        out.setAttribute('rel', 'noopener noreferrer nofollow')
+        node.setAttribute('href', href)
+        node.setAttribute('target', '_blank')
+        node.setAttribute('rel', 'noopener noreferrer nofollow')
+      } else node.removeAttribute('href')
+    }
+    if (node.hasAttribute('colspan')) {
+      const n = Number(node.getAttribute('colspan'))
+      if (!(Number.isInteger(n) && n > 0 && n < 50)) node.removeAttribute('colspan')
+    }
+  })
+  return {
+    sanitizeHtml(html) {
+      const body = purify.sanitize(html, { ...CONFIG, RETURN_DOM: true })
+      for (const h of Array.from(body.querySelectorAll('h1, h2, h3'))) {
+        const out = win.document.createElement(HEADING_DEMOTE[h.nodeName] ?? 'h5')
+        while (h.firstChild) out.appendChild(h.firstChild)
+        h.replaceWith(out)
       }
-    }
-    if ((tag === 'td' || tag === 'th') && el.getAttribute('colspan')) {
-      const n = Number(el.getAttribute('colspan'))
-      if (Number.isInteger(n) && n > 0 && n < 50) out.setAttribute('colspan', String(n))
-    }
-    copy(el, out, doc, depth + 1)
-    into.appendChild(out)
+      return body.innerHTML
+    },
+    htmlToText(html) {
+      const body = purify.sanitize(html, { ...CONFIG, RETURN_DOM: true })
+      return (body.textContent ?? '').replace(/\s+/g, ' ').trim()
+    },
   }
 }
 
-/** Sanitised HTML string, safe for `dangerouslySetInnerHTML`. */
+let shared: Sanitizer | undefined
+const sanitizer = (): Sanitizer => (shared ??= createSanitizer(window))
+
 export function sanitizeHtml(html: string): string {
-  const parsed = new DOMParser().parseFromString(html, 'text/html')
-  const clean = document.implementation.createHTMLDocument('')
-  const root = clean.createElement('div')
-  copy(parsed.body, root, clean, 0)
-  return root.innerHTML
+  return sanitizer().sanitizeHtml(html)
 }
 
-/** Plain text of an HTML fragment (for short summaries). */
 export function htmlToText(html: string): string {
-  const parsed = new DOMParser().parseFromString(html, 'text/html')
-  return (parsed.body.textContent ?? '').replace(/\s+/g, ' ').trim()
+  return sanitizer().htmlToText(html)
 }
