@@ -1,4 +1,7 @@
-import { crc32 as zlibCrc32, inflateSync } from 'node:zlib'
+import { inflateSync } from 'node:zlib'
+import { crc32 } from '../../model-formats/crc32'
+
+export { crc32 }
 
 /**
  * Minimal PNG chunk reader/writer for text metadata. sharp cannot write arbitrary tEXt/iTXt chunks, so PNGs are
@@ -26,26 +29,6 @@ export interface PngTextEntry {
   text: string
   /** Chunk it came from. */
   chunk: 'tEXt' | 'zTXt' | 'iTXt'
-}
-
-let crcTable: Uint32Array | undefined
-function tableCrc32(data: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256)
-    for (let n = 0; n < 256; n++) {
-      let c = n
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-      crcTable[n] = c >>> 0
-    }
-  }
-  let c = 0xffffffff
-  for (const b of data) c = (crcTable[(c ^ b) & 0xff] as number) ^ (c >>> 8)
-  return (c ^ 0xffffffff) >>> 0
-}
-
-/** CRC-32 (ISO 3309 / PNG): node:zlib's crc32 when present (Node ≥ 20.15), else a table. */
-export function crc32(data: Uint8Array): number {
-  return typeof zlibCrc32 === 'function' ? zlibCrc32(data) >>> 0 : tableCrc32(data)
 }
 
 function isPng(bytes: Uint8Array): boolean {

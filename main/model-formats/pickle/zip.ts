@@ -2,6 +2,9 @@ import type { FileHandle } from 'node:fs/promises'
 import { open as openFile } from 'node:fs/promises'
 import path from 'node:path'
 import { inflateRawSync } from 'node:zlib'
+import { crc32 } from '../crc32'
+
+export { crc32 }
 
 /**
  * A small read-only zip reader for PyTorch archives: the end-of-central-directory record (zip64 included),
@@ -52,22 +55,6 @@ export const MAX_DEFLATE_RATIO = 64
 /** All inflation from one archive together: this much plus INFLATE_BUDGET_PER_BYTE per byte of the file. */
 const INFLATE_BUDGET_BASE = 256 * 1024 * 1024
 const INFLATE_BUDGET_PER_BYTE = 4
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256)
-  for (let n = 0; n < 256; n++) {
-    let c = n
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-    t[n] = c >>> 0
-  }
-  return t
-})()
-
-export function crc32(data: Uint8Array, seed = 0): number {
-  let c = ~seed >>> 0
-  for (let i = 0; i < data.length; i++) c = (CRC_TABLE[(c ^ data[i]!) & 0xff] as number) ^ (c >>> 8)
-  return ~c >>> 0
-}
 
 function u64(view: DataView, at: number): number {
   const v = view.getBigUint64(at, true)
