@@ -93,10 +93,7 @@ export async function startServer(opts: ServerOptions, routes: HttpRoute[] = [])
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ ok: true }))
       return
     }
-    res.setHeader(
-      'Content-Security-Policy',
-      `${contentSecurityPolicy()}; connect-src 'self' ws://${req.headers.host}`,
-    )
+    res.setHeader('Content-Security-Policy', contentSecurityPolicy(req.headers.host))
     await serveStatic(opts.rendererDir, url.pathname, res)
   }
 

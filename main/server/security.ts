@@ -86,13 +86,14 @@ export function checkUpgrade(
   return { status: 101, text: 'Switching Protocols' }
 }
 
-export function contentSecurityPolicy(): string {
+/** The one CSP the server sends (a single connect-src: 'self' plus the page's own WebSocket origin). */
+export function contentSecurityPolicy(host?: string): string {
   return [
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' blob: data:",
-    "connect-src 'self'",
+    host ? `connect-src 'self' ws://${host}` : "connect-src 'self'",
     "object-src 'none'",
     "base-uri 'none'",
     "frame-ancestors 'none'",

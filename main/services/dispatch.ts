@@ -1,7 +1,7 @@
 import type { Channel, Result } from '../../preload/contract'
 import { requestSchemas } from '../../preload/contract'
 import type { CallContext, Handlers } from './api'
-import { toApiError } from './errors'
+import { invalidInput, toApiError } from './errors'
 
 function isChannel(name: unknown): name is Channel {
   return typeof name === 'string' && Object.prototype.hasOwnProperty.call(requestSchemas, name)
@@ -24,16 +24,7 @@ export async function dispatch(
     }
   }
   const parsed = requestSchemas[channel].safeParse(payload ?? {})
-  if (!parsed.success) {
-    return {
-      ok: false,
-      error: {
-        code: 'invalid-input',
-        message: `Invalid request for ${channel}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ')}`,
-        issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-      },
-    }
-  }
+  if (!parsed.success) return { ok: false, error: toApiError(invalidInput(parsed.error.issues)) }
   try {
     const handler = handlers[channel] as (req: unknown, ctx: CallContext) => unknown
     return { ok: true, value: await handler(parsed.data, ctx) }

@@ -8,10 +8,15 @@ import { ParametersDrop } from './features/gallery/ParametersDrop'
 import { Img2imgPage } from './features/studio/Img2imgPage'
 import { InpaintPage } from './features/studio/InpaintPage'
 import { OutpaintPage } from './features/studio/OutpaintPage'
+import { CreatePage } from './features/create/CreatePage'
+import { ConnectionBanner } from './components/ConnectionBanner'
+import { ensureAttached } from './features/studio/studio-state'
 import { SECTIONS, sectionFromHash, type SectionId } from './state/sections'
 
 function Section({ id }: { id: SectionId }): React.JSX.Element {
   switch (id) {
+    case 'create':
+      return <CreatePage />
     case 'models':
       return <ModelsPage />
     case 'settings':
@@ -38,6 +43,8 @@ export function App(): React.JSX.Element {
     window.addEventListener('hashchange', onHash)
     return () => window.removeEventListener('hashchange', onHash)
   }, [])
+  // Jobs survive the page: a reload (or a reconnect) shows the generation still running in main.
+  useEffect(() => ensureAttached(), [])
 
   return (
     <div className="shell">
@@ -56,6 +63,7 @@ export function App(): React.JSX.Element {
         ))}
       </nav>
       <main className="content" data-testid={`section-${section}`}>
+        <ConnectionBanner />
         <Section id={section} />
       </main>
       <StatusBar />

@@ -27,7 +27,7 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 async function open(page: Page, app: ServedApp, hash: string): Promise<void> {
-  await page.goto(app.url)
+  await page.goto(`${app.url}#/models`)
   await expect(page.getByTestId('section-models')).toBeVisible()
   await page.evaluate((h) => (location.hash = h), hash)
 }
@@ -39,7 +39,7 @@ test('browse, install with progress across a server restart, library, compatibil
   const home = path.join(tmp, 'home')
   let app = await serveApp(home, sources.env)
   try {
-    await page.goto(app.url)
+    await page.goto(`${app.url}#/models`)
     // Browse: Civitai cards with images, NSFW hidden by default.
     const cards = page.getByTestId('model-card')
     await expect(cards.first()).toBeVisible()

@@ -8,11 +8,13 @@ test('the served shell switches sections, and a setting survives a server restar
   const first = await serveApp()
   try {
     await page.goto(first.url)
-    await expect(page.getByTestId('section-models')).toBeVisible()
+    // Create (text to image) is the first section and the default page.
+    await expect(page.getByTestId('section-create')).toBeVisible()
+    await expect(page.getByRole('navigation').getByRole('link').first()).toHaveText('Create')
     await expect(page.getByTestId('engine-provider')).toContainText('CPU')
     // The token is moved out of the address bar.
     expect(page.url()).not.toContain('token=')
-    for (const name of ['Img2img', 'Inpaint', 'Outpaint', 'Gallery', 'Settings']) {
+    for (const name of ['Models', 'Img2img', 'Inpaint', 'Outpaint', 'Gallery', 'Settings']) {
       await page.getByRole('navigation').getByRole('link', { name, exact: true }).click()
       await expect(page.getByTestId(`section-${name.toLowerCase()}`)).toBeVisible()
     }

@@ -28,7 +28,18 @@ export function registerServe(program: Command): void {
         )
       }
       const { services, handlers } = createApi({ home, mode: 'server' })
-      const server = await startServer({ services, handlers, rendererDir, host: o.host, port })
+      // ATELIER_TOKEN keeps the URL (and open pages) valid across restarts; otherwise a new random token.
+      const token = process.env.ATELIER_TOKEN
+      if (token !== undefined && !/^[\w-]{16,200}$/.test(token))
+        throw new CliError('ATELIER_TOKEN must be 16–200 letters, digits, - or _.')
+      const server = await startServer({
+        services,
+        handlers,
+        rendererDir,
+        host: o.host,
+        port,
+        ...(token ? { token } : {}),
+      })
       process.stdout.write(`Atelier is running at ${server.url}\n`)
       let stopping = false
       const stop = (): void => {

@@ -14,7 +14,7 @@ import { schedulerInfo, schedulerNames } from '../../engine/schedulers'
 import { K_SAMPLERS, splitSamplerName } from '../../engine/kdiffusion'
 import { hasKSampler } from '../../engine/pipelines/ksampling'
 import { DEFAULT_SAMPLER, studioSampler } from '../../engine/pipelines/generate'
-import { AppError } from '../errors'
+import { AppError, invalidInput } from '../errors'
 import type { EventBus } from '../events'
 import type { JobContext, JobManager } from '../jobs'
 import type { GalleryStore } from './gallery'
@@ -124,12 +124,7 @@ export class GenerationService {
   /** Validates and resolves a request, queues it, and returns its job id at once. */
   async start(input: GenerateRequest): Promise<JobRef> {
     const parsed = generateRequestSchema.safeParse(input)
-    if (!parsed.success)
-      throw new AppError(
-        'invalid-input',
-        parsed.error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; '),
-        parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-      )
+    if (!parsed.success) throw invalidInput(parsed.error.issues)
     checkRequest(parsed.data as GenerateRequest)
     const model = await this.o.resolvers.model(parsed.data.model)
     // Image prompts (IP-Adapter, Midjourney image syntax): references to bytes, adapter and encoder to files.

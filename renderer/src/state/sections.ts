@@ -1,4 +1,9 @@
 export const SECTIONS = [
+  {
+    id: 'create',
+    label: 'Create',
+    hint: 'Text to image: a prompt (Midjourney syntax works), a grid of four, U/V',
+  },
   { id: 'models', label: 'Models', hint: 'Browse Civitai and Hugging Face, downloads, your library' },
   { id: 'img2img', label: 'Img2img', hint: 'Restyle a photo with denoising strength' },
   { id: 'inpaint', label: 'Inpaint', hint: 'Paint a mask and repaint part of an image' },
@@ -11,5 +16,5 @@ export type SectionId = (typeof SECTIONS)[number]['id']
 
 export function sectionFromHash(hash: string): SectionId {
   const id = hash.replace(/^#\/?/, '')
-  return SECTIONS.some((s) => s.id === id) ? (id as SectionId) : 'models'
+  return SECTIONS.some((s) => s.id === id) ? (id as SectionId) : 'create'
 }

@@ -8,6 +8,8 @@ import type { GenerateRequest } from '../../../../preload/contract-types'
 import { createStore } from '../studio/store'
 
 export interface CreateSettings {
+  /** Images per grid (one batch); Midjourney's four. */
+  gridSize: number
   /** U: hires fix scale, upscaler (latent mode or an upscaler model) and denoising strength. */
   upscaleScale: number
   upscaler: string
@@ -17,6 +19,7 @@ export interface CreateSettings {
 }
 
 export const DEFAULT_CREATE_SETTINGS: CreateSettings = {
+  gridSize: 4,
   upscaleScale: 2,
   upscaler: 'Latent',
   upscaleStrength: 0.5,

@@ -1,4 +1,4 @@
-import { useEffect } from 'react'
+import { useEffect, useRef } from 'react'
 import { ASPECTS, floor8, sizeForAspect, snap8 } from '../../canvas-kit/geometry'
 import { FewStepChip } from './FewStepChip'
 import { familyBase } from './generation-adapter'
@@ -18,6 +18,9 @@ import {
   type StudioTab,
 } from './studio-state'
 
+/** The studio tabs, and Create (txt2img). */
+type PanelMode = StudioTab | 'txt2img'
+
 function formatEta(ms: number): string {
   if (!(ms > 0)) return '…'
   const s = Math.round(ms / 1000)
@@ -28,14 +31,35 @@ function formatEta(ms: number): string {
 function GenerateBar({
   mode,
   inputs,
+  onGenerate,
 }: {
-  mode: StudioTab
+  mode: PanelMode
   inputs: () => Promise<ModeInputs>
+  onGenerate?: () => void
 }): React.JSX.Element {
   const job = useStore(studio, (s) => s.job)
   const starting = useStore(studio, (s) => s.starting)
   const message = useStore(studio, (s) => s.message)
   const running = job !== undefined || starting
+  const start = useRef<() => void>(() => undefined)
+  useEffect(() => {
+    start.current = () => {
+      if (running) return
+      if (onGenerate) onGenerate()
+      else void inputs().then((i) => generate(mode, i))
+    }
+  }, [running, onGenerate, inputs, mode])
+  // Ctrl+Enter (Cmd+Enter) generates from anywhere on the page, as in A1111.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent): void => {
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault()
+        start.current()
+      }
+    }
+    window.addEventListener('keydown', onKey)
+    return () => window.removeEventListener('keydown', onKey)
+  }, [])
   const fraction =
     job && job.total > 0 ? (job.batch * job.total + job.step) / (job.batchCount * job.total) : 0
 
@@ -56,7 +80,8 @@ function GenerateBar({
           type="button"
           className="primary"
           data-testid="generate"
-          onClick={() => void inputs().then((i) => generate(mode, i))}
+          title="Generate (Ctrl+Enter)"
+          onClick={() => start.current()}
         >
           Generate
         </button>
@@ -96,9 +121,15 @@ export function GenerationPanel({
   mode,
   inputs,
   imageSize,
+  onGenerate,
+  hidePrompt = false,
   children,
 }: {
-  mode: StudioTab
+  mode: PanelMode
+  /** What Generate (and Ctrl+Enter) does instead of generating `mode` from the panel (Create's grid). */
+  onGenerate?: () => void
+  /** The page shows the prompt itself (Create's prompt bar). */
+  hidePrompt?: boolean
   /** Collects the tab's image and mask bytes when Generate is pressed. */
   inputs: () => Promise<ModeInputs>
   /** The input image's size, for "size from image". */
@@ -113,15 +144,17 @@ export function GenerationPanel({
 
   return (
     <aside className="gen-panel" aria-label="Generation settings">
-      <GenerateBar mode={mode} inputs={inputs} />
+      <GenerateBar mode={mode} inputs={inputs} {...(onGenerate ? { onGenerate } : {})} />
       <ModelPicker />
-      <PromptField
-        label="Prompt"
-        testId="prompt"
-        value={p.prompt}
-        onChange={(prompt) => setParams({ prompt })}
-        placeholder="a watercolor of a lighthouse, (golden hour:1.2) <lora:name:0.8>"
-      />
+      {!hidePrompt && (
+        <PromptField
+          label="Prompt"
+          testId="prompt"
+          value={p.prompt}
+          onChange={(prompt) => setParams({ prompt })}
+          placeholder="a watercolor of a lighthouse, (golden hour:1.2) <lora:name:0.8> --ar 3:2 --no text"
+        />
+      )}
       <PromptField
         label="Negative prompt"
         testId="negative-prompt"
@@ -220,17 +253,19 @@ export function GenerationPanel({
       {mode !== 'outpaint' && (
         <fieldset>
           <legend>Size</legend>
-          <label className="check">
-            <input
-              type="checkbox"
-              data-testid="size-from-image"
-              checked={p.sizeFromImage}
-              onChange={(e) => setParams({ sizeFromImage: e.target.checked })}
-            />
-            From the input image
-            {imageSize ? ` (${floor8(imageSize.width)}×${floor8(imageSize.height)})` : ''}
-          </label>
-          {!p.sizeFromImage && (
+          {mode !== 'txt2img' && (
+            <label className="check">
+              <input
+                type="checkbox"
+                data-testid="size-from-image"
+                checked={p.sizeFromImage}
+                onChange={(e) => setParams({ sizeFromImage: e.target.checked })}
+              />
+              From the input image
+              {imageSize ? ` (${floor8(imageSize.width)}×${floor8(imageSize.height)})` : ''}
+            </label>
+          )}
+          {(!p.sizeFromImage || mode === 'txt2img') && (
             <>
               <div className="aspects" role="group" aria-label="Aspect presets">
                 {ASPECTS.map((a) => (
@@ -275,35 +310,37 @@ export function GenerationPanel({
           )}
         </fieldset>
       )}
-      <fieldset>
-        <legend>Batch</legend>
-        <div className="grid2">
-          <label>
-            Batch size
-            <input
-              type="number"
-              min={1}
-              max={16}
-              value={p.batchSize}
-              onChange={(e) =>
-                setParams({ batchSize: Math.min(16, Math.max(1, Math.round(Number(e.target.value)))) })
-              }
-            />
-          </label>
-          <label>
-            Batch count
-            <input
-              type="number"
-              min={1}
-              max={100}
-              value={p.batchCount}
-              onChange={(e) =>
-                setParams({ batchCount: Math.min(100, Math.max(1, Math.round(Number(e.target.value)))) })
-              }
-            />
-          </label>
-        </div>
-      </fieldset>
+      {mode !== 'txt2img' && (
+        <fieldset>
+          <legend>Batch</legend>
+          <div className="grid2">
+            <label>
+              Batch size
+              <input
+                type="number"
+                min={1}
+                max={16}
+                value={p.batchSize}
+                onChange={(e) =>
+                  setParams({ batchSize: Math.min(16, Math.max(1, Math.round(Number(e.target.value)))) })
+                }
+              />
+            </label>
+            <label>
+              Batch count
+              <input
+                type="number"
+                min={1}
+                max={100}
+                value={p.batchCount}
+                onChange={(e) =>
+                  setParams({ batchCount: Math.min(100, Math.max(1, Math.round(Number(e.target.value)))) })
+                }
+              />
+            </label>
+          </div>
+        </fieldset>
+      )}
     </aside>
   )
 }

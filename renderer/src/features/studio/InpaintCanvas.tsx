@@ -107,6 +107,8 @@ export function InpaintCanvas({
       ref={box}
       className={`canvas-box ${vp.spaceHeld ? 'panning' : 'painting'}`}
       data-testid="inpaint-canvas"
+      role="img"
+      aria-label="Mask canvas: paint the area to repaint (B brush, E eraser, [ ] size, space to pan)"
       data-view={`${view.scale},${view.x},${view.y}`}
       onPointerDown={onPointerDown}
       onPointerMove={onPointerMove}

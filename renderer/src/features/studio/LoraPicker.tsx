@@ -106,7 +106,7 @@ export function LoraPicker(): React.JSX.Element {
           </div>
         )
       })}
-      <select data-testid="lora-add" value="" onChange={(e) => add(e.target.value)}>
+      <select aria-label="Add a LoRA" data-testid="lora-add" value="" onChange={(e) => add(e.target.value)}>
         <option value="">{loras.length === 0 ? 'No LoRAs in the library' : 'Add a LoRA…'}</option>
         {loras.map((m) => {
           const v = compatOf(m, checkpoint, compat[m.id])

@@ -37,7 +37,12 @@ export function ModelPicker(): React.JSX.Element {
           >
             {familyLabel(selected?.family ?? null)}
           </span>
-          <button type="button" title="Reload the library" onClick={() => void refreshLibrary()}>
+          <button
+            type="button"
+            title="Reload the library"
+            aria-label="Reload the library"
+            onClick={() => void refreshLibrary()}
+          >
             ↻
           </button>
         </div>

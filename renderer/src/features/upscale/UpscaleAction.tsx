@@ -58,6 +58,7 @@ export function UpscaleAction({
         <span className="upscale-popover row" data-testid="upscale-popover">
           <UpscalerSelect testId="upscale-upscaler" value={upscaler} onChange={setUpscaler} />
           <select
+            aria-label="Upscale factor"
             data-testid="upscale-scale"
             value={scale}
             onChange={(e) => setScale(Number(e.target.value))}

@@ -8,11 +8,14 @@ export function UpscalerSelect({
   onChange,
   latent = false,
   testId,
+  label = 'Upscaler',
 }: {
   value: string
   onChange: (name: string) => void
   latent?: boolean
   testId?: string
+  /** Accessible name (the select is also usable outside a <label>). */
+  label?: string
 }): React.JSX.Element {
   const [models, setModels] = useState<string[]>([])
   useEffect(() => {
@@ -27,7 +30,7 @@ export function UpscalerSelect({
   }, [])
   const names = [...(latent ? LATENT_UPSCALERS : []), 'Lanczos', 'Nearest', ...models]
   return (
-    <select data-testid={testId} value={value} onChange={(e) => onChange(e.target.value)}>
+    <select aria-label={label} data-testid={testId} value={value} onChange={(e) => onChange(e.target.value)}>
       {[...new Set([...names, value])].map((n) => (
         <option key={n}>{n}</option>
       ))}
