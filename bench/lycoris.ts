@@ -18,7 +18,8 @@ import { benchDir, loadAverage, median } from './unet-common'
  * Adapters (seeded random factors, e2e/fixtures/lycoris-files.ts) target every Linear of the UNet's
  * transformer blocks (proj_in/out, attn1/attn2 q/k/v/out, GEGLU ff) - what kohya / LyCORIS train by default;
  * LoCon also every ResNet 3x3 conv. Ranks: LoRA / LoCon / DoRA 16 (convs 8), LoHa 8, LoKr 8 (balanced
- * factors, w2 decomposed), full = a dense diff. Forms: `branch` = low-rank branches y + m * up(down(x));
+ * factors, w2 decomposed), full = a dense diff. Forms: `branch` = low-rank branches y + m * up(down(x))
+ * (LoHa too, as an exact rank r1*r2 pair);
  * `delta` = W + m * D in the graph (D computed once per file, m a graph input); `lora-as-delta` is the plain
  * LoRA run through the delta form, to compare the two forms on the same file.
  *
@@ -122,7 +123,14 @@ async function main(): Promise<void> {
     const t = await steps(set)
     if (kind === 'none') plainStep = t.median
     const row: Record<string, unknown> = {
-      form: kind === 'none' ? 'base' : kind === 'lora' || kind === 'locon' ? 'branch' : 'delta',
+      form:
+        kind === 'none'
+          ? 'base'
+          : kind === 'lora' || kind === 'locon'
+            ? 'branch'
+            : kind === 'loha'
+              ? 'branch (rank r1*r2)'
+              : 'delta',
       buildS: sec(build),
       cachedVariant: v.cached,
       sessionAndFirstStepS: sec(sessionAndFirst),
