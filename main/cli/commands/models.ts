@@ -10,6 +10,7 @@ import { AppError } from '../../services/errors'
 import { EventBus } from '../../services/events'
 import { JobManager } from '../../services/jobs'
 import { parseModelRef, type ModelRef } from '../../services/models/refs'
+import { searchFilled } from '../../services/models/search-fill'
 import { ModelsService } from '../../services/models/service'
 import { keyFileSecretBox, SecretsService } from '../../services/secrets'
 import { SettingsService } from '../../services/settings'
@@ -176,20 +177,26 @@ export function registerModels(program: Command): void {
         if (!Number.isInteger(limit) || limit < 1 || limit > 100)
           throw new CliError(`--limit must be 1..100, got ${o.limit}`)
         await withModels(async (models) => {
-          const page = await models.search({
-            source: source(o.source),
-            query,
-            types: kind ? [kind as ModelKind] : undefined,
-            baseModels: o.base ? [o.base] : undefined,
-            sort: o.sort,
+          // Pages may hold fewer results than asked: follow the cursor up to --limit.
+          const page = await searchFilled(
+            (req) => models.search(req),
+            {
+              source: source(o.source),
+              query,
+              types: kind ? [kind as ModelKind] : undefined,
+              baseModels: o.base ? [o.base] : undefined,
+              sort: o.sort,
+            },
             limit,
-          })
+          )
           if (o.json) {
             process.stdout.write(`${JSON.stringify(page, null, 2)}\n`)
             return
           }
           if (page.items.length === 0) {
-            process.stdout.write('Nothing found.\n')
+            process.stdout.write(
+              page.stopped === 'error' ? `Nothing found (${page.error}).\n` : 'Nothing found.\n',
+            )
             return
           }
           const rows = [['REF', 'NAME', 'TYPE', 'BASE', 'DOWNLOADS', 'LIKES', 'BADGES']]
@@ -205,7 +212,12 @@ export function registerModels(program: Command): void {
             ])
           }
           process.stdout.write(`${table(rows)}\n`)
-          if (page.nextCursor) process.stdout.write('(more results: narrow the query or raise --limit)\n')
+          if (page.stopped === 'end' && page.items.length < limit)
+            process.stdout.write(`(${page.items.length} of ${limit}: no more results)\n`)
+          else if (page.stopped === 'error')
+            process.stdout.write(`(stopped early after ${page.items.length} of ${limit}: ${page.error})\n`)
+          else if (page.nextCursor)
+            process.stdout.write('(more results: narrow the query or raise --limit)\n')
         })
       },
     )
