@@ -86,6 +86,24 @@ export interface PreviewParams {
   width: number | null
   height: number | null
   model: string | null
+  /** A1111 1.9+ `Schedule type` (or the part split off an old combined name such as "DPM++ 2M Karras"). */
+  scheduleType: string | null
+  /** VAE named by the image (`VAE` key or a VAE resource), null when the checkpoint's own VAE was used. */
+  vae: string | null
+  /** LoRAs / LyCORIS, embeddings, VAEs and the checkpoint the image names, deduplicated. */
+  resources: PreviewResource[]
+}
+
+/** One resource a Civitai preview image was made with, as far as its meta tells. */
+export interface PreviewResource {
+  kind: 'checkpoint' | 'lora' | 'embedding' | 'vae'
+  /** File stem / name as written in the prompt or meta; null when only a version id is known. */
+  name: string | null
+  /** LoRA multiplier (1 when the tag has none); null for other kinds. */
+  weight: number | null
+  modelVersionId: number | null
+  /** Short (AutoV2, 10 hex) or full SHA-256 as the image gives it, lower case. */
+  hash: string | null
 }
 
 export interface ModelImage {

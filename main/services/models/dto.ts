@@ -16,6 +16,7 @@ import type { DownloadJob, DownloadProgress } from '../../downloads/types'
 import type { RemoteFile, RemoteImage, RemoteImageMeta, RemoteModel, RemoteVersion } from '../../remote/types'
 import type { InstalledIndex } from './badges'
 import { remoteCompat } from './compat'
+import { imageResources, imageScheduleType } from './image-settings'
 import { thumbnailUrl, type ImageProxy } from './images'
 
 const SFW_LEVEL = 1
@@ -76,6 +77,8 @@ export function toParams(meta: RemoteImageMeta | null): PreviewParams | null {
   if (!meta) return null
   const size = /^(\d{2,5})\s*x\s*(\d{2,5})$/i.exec(meta.size ?? '')
   const model = meta.raw.Model
+  const resources = imageResources(meta.raw, meta.prompt)
+  const vae = resources.find((r) => r.kind === 'vae')
   const p: PreviewParams = {
     prompt: meta.prompt,
     negativePrompt: meta.negativePrompt,
@@ -87,8 +90,11 @@ export function toParams(meta: RemoteImageMeta | null): PreviewParams | null {
     width: size ? Number(size[1]) : null,
     height: size ? Number(size[2]) : null,
     model: typeof model === 'string' ? model : null,
+    scheduleType: imageScheduleType(meta.raw),
+    vae: vae ? (vae.name ?? vae.hash) : null,
+    resources,
   }
-  return Object.values(p).some((v) => v !== null) ? p : null
+  return Object.values(p).some((v) => v !== null && !(Array.isArray(v) && v.length === 0)) ? p : null
 }
 
 function toImage(img: RemoteImage, proxy: ImageProxy): ModelImage {

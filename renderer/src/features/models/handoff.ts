@@ -3,8 +3,9 @@
  * Img2img" for a library model and "use these settings" for a preview image's generation parameters.
  */
 import type { PreviewParams, LibraryModel } from '../../../../preload/contract'
-import { samplerAndSchedule, withTriggerWords } from '../studio/params'
+import { samplerAndSchedule, withTriggerWords, type LoraChoice } from '../studio/params'
 import { setParams, studio } from '../studio/studio-state'
+import { matchResources, resourceLabel, withoutLoraTags } from './image-resources'
 
 export const DEFAULT_LORA_WEIGHT = 0.8
 
@@ -29,8 +30,12 @@ export function sendToStudio(m: LibraryModel): string {
   return `${m.name} is ${m.type === 'vae' ? 'a VAE' : `an ${m.type}`}; pick it in the studio.`
 }
 
-/** Prompt, negative prompt, seed, steps, CFG, sampler and size of a preview image. */
-export function applyImageSettings(g: PreviewParams): string {
+/**
+ * Prompt, negative prompt, seed, steps, CFG, sampler + schedule type, size, checkpoint and LoRAs (with their
+ * weights) of a preview image. Installed resources are selected; the message lists the ones not installed.
+ * `models` defaults to the studio's library lists.
+ */
+export function applyImageSettings(g: PreviewParams, models?: readonly LibraryModel[]): string {
   const patch: Parameters<typeof setParams>[0] = {}
   if (g.prompt) patch.prompt = g.prompt
   if (g.negativePrompt !== null) patch.negativePrompt = g.negativePrompt ?? ''
@@ -42,7 +47,7 @@ export function applyImageSettings(g: PreviewParams): string {
   }
   const skipped: string[] = []
   if (g.sampler) {
-    const pair = samplerAndSchedule(g.sampler)
+    const pair = samplerAndSchedule(g.sampler, g.scheduleType ?? undefined)
     if (pair) {
       patch.sampler = pair.sampler
       patch.scheduleType = pair.scheduleType
@@ -53,6 +58,32 @@ export function applyImageSettings(g: PreviewParams): string {
     patch.height = Math.round(g.height / 8) * 8
     patch.sizeFromImage = false
   }
+  const s = studio.get()
+  const matches = matchResources(g.resources ?? [], models ?? [...s.checkpoints, ...s.loras])
+  const missing: string[] = []
+  const loras: LoraChoice[] = []
+  const moved: string[] = []
+  for (const { resource: r, installed: m } of matches) {
+    if (!m) {
+      if (r.kind !== 'checkpoint' || g.resources.filter((x) => x.kind === 'checkpoint').length === 1)
+        missing.push(`${r.kind} ${resourceLabel(r)}`)
+      continue
+    }
+    if (r.kind === 'checkpoint') patch.model = m.id
+    else if (r.kind === 'lora' && !loras.some((l) => l.id === m.id)) {
+      // The prompt's `<lora:name:w>` tag is what A1111 runs; the studio's list carries the same LoRA once.
+      loras.push({ id: m.id, name: m.name, weight: r.weight ?? DEFAULT_LORA_WEIGHT })
+      if (r.name) moved.push(r.name)
+    }
+  }
+  if (loras.length > 0) {
+    patch.loras = loras
+    if (patch.prompt) patch.prompt = withoutLoraTags(patch.prompt, moved)
+  }
+  if (g.clipSkip !== null && g.clipSkip > 1) skipped.push(`clip skip ${g.clipSkip}`)
   setParams(patch)
-  return `Settings saved for the studio${skipped.length ? ` (not available: ${skipped.join(', ')})` : ''}.`
+  return (
+    `Settings saved for the studio${skipped.length ? ` (not available: ${skipped.join(', ')})` : ''}.` +
+    (missing.length ? ` Not installed: ${missing.join(', ')}.` : '')
+  )
 }
