@@ -5,6 +5,7 @@ import { checkGenerationSize, resizeImage } from './resize'
 import type { ResizeMode } from './resize'
 import type { Mask, RawImage, Rect } from './types'
 import { checkImage, createImage, cropImage, pasteImage, toRgb } from './types'
+import { expandCropRegion } from '../../../preload/crop-region'
 
 /**
  * Inpaint masks, A1111 semantics (`processing.py StableDiffusionProcessingImg2Img.init`, `masking.py`):
@@ -167,50 +168,7 @@ export function cropRegion(mask: Mask, pad = 0): Rect | null {
   }
 }
 
-/** `masking.expand_crop_region`: grow the short side symmetrically to the processing aspect, shift inside. */
-export function expandCropRegion(
-  region: Rect,
-  processingWidth: number,
-  processingHeight: number,
-  imageWidth: number,
-  imageHeight: number,
-): Rect {
-  let { x1, y1, x2, y2 } = region
-  const ratioCrop = (x2 - x1) / (y2 - y1)
-  const ratioProcessing = processingWidth / processingHeight
-  if (ratioCrop > ratioProcessing) {
-    const desiredHeight = (x2 - x1) / ratioProcessing
-    const diff = Math.trunc(desiredHeight - (y2 - y1))
-    y1 -= Math.floor(diff / 2)
-    y2 += diff - Math.floor(diff / 2)
-    if (y2 >= imageHeight) {
-      const d = y2 - imageHeight
-      y2 -= d
-      y1 -= d
-    }
-    if (y1 < 0) {
-      y2 -= y1
-      y1 -= y1
-    }
-    if (y2 >= imageHeight) y2 = imageHeight
-  } else {
-    const desiredWidth = (y2 - y1) * ratioProcessing
-    const diff = Math.trunc(desiredWidth - (x2 - x1))
-    x1 -= Math.floor(diff / 2)
-    x2 += diff - Math.floor(diff / 2)
-    if (x2 >= imageWidth) {
-      const d = x2 - imageWidth
-      x2 -= d
-      x1 -= d
-    }
-    if (x1 < 0) {
-      x2 -= x1
-      x1 -= x1
-    }
-    if (x2 >= imageWidth) x2 = imageWidth
-  }
-  return { x1, y1, x2, y2 }
-}
+export { expandCropRegion } from '../../../preload/crop-region'
 
 // ---------------------------------------------------------------------------------------------------------------
 // inpaint preparation and paste back

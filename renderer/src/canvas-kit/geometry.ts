@@ -3,6 +3,8 @@
  * and the step count a denoising strength runs. No DOM here, so every rule is unit-tested.
  */
 
+import { expandCropRegion } from '../../../preload/crop-region'
+
 export interface Rect {
   x1: number
   y1: number
@@ -43,47 +45,7 @@ export function cropRegion(bbox: Rect | null, pad: number, width: number, height
   }
 }
 
-/**
- * A1111 `expand_crop_region`: grow the short side of the crop symmetrically until it has the processing
- * aspect (procW / procH), shift it back inside the image when it overflows, then clamp.
- */
-export function expandCropRegion(r: Rect, procW: number, procH: number, imgW: number, imgH: number): Rect {
-  let { x1, y1, x2, y2 } = r
-  const ratioCrop = (x2 - x1) / (y2 - y1)
-  const ratioProc = procW / procH
-  if (ratioCrop > ratioProc) {
-    const desired = (x2 - x1) / ratioProc
-    const diff = Math.trunc(desired - (y2 - y1))
-    y1 -= Math.floor(diff / 2)
-    y2 += diff - Math.floor(diff / 2)
-    if (y2 >= imgH) {
-      const over = y2 - imgH
-      y2 -= over
-      y1 -= over
-    }
-    if (y1 < 0) {
-      y2 -= y1
-      y1 = 0
-    }
-    if (y2 >= imgH) y2 = imgH
-  } else {
-    const desired = (y2 - y1) * ratioProc
-    const diff = Math.trunc(desired - (x2 - x1))
-    x1 -= Math.floor(diff / 2)
-    x2 += diff - Math.floor(diff / 2)
-    if (x2 >= imgW) {
-      const over = x2 - imgW
-      x2 -= over
-      x1 -= over
-    }
-    if (x1 < 0) {
-      x2 -= x1
-      x1 = 0
-    }
-    if (x2 >= imgW) x2 = imgW
-  }
-  return { x1, y1, x2, y2 }
-}
+export { expandCropRegion }
 
 /**
  * The area "Only masked" inpainting regenerates: the bounding box of the blurred mask (the painted box
