@@ -73,7 +73,7 @@ function CreateGrid(): React.JSX.Element {
       </p>
       <div className={images.length === 1 ? 'grid-images single' : 'grid-images'}>
         {images.map((img, i) => (
-          <figure key={img.output.id} data-testid={`grid-image-${i + 1}`}>
+          <figure key={img.output.id} data-testid={`grid-image-${i + 1}`} data-file={img.output.fileName}>
             <img src={img.url} alt={`Image ${i + 1}, seed ${img.output.seed ?? '?'}`} />
             <figcaption>
               {i + 1} · seed {img.output.seed ?? '?'}

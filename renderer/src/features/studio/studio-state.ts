@@ -220,7 +220,14 @@ async function finish(job: RunningJob, r: GenerationResult): Promise<void> {
   }
   if (images.length > 0 && tab === 'txt2img' && job.request) {
     for (const old of s.create?.images ?? []) URL.revokeObjectURL(old.url)
-    patch.create = { request: job.request, images, action: job.action ?? 'grid' }
+    let request = job.request
+    // A random variation seed (-1) was chosen in main: read it back, so U of a variation upscales that image.
+    if (request.variationStrength && (request.variationSeed ?? -1) < 0 && images[0]) {
+      const p = await gallery.parameters(images[0].bytes)
+      const v = p.ok ? Number(p.value.settings['Variation seed']) : NaN
+      if (Number.isInteger(v) && v >= 0) request = { ...request, variationSeed: v }
+    }
+    patch.create = { request, images, action: job.action ?? 'grid' }
   }
   const seed = images[0]?.output.seed
   if (seed !== undefined) patch.lastSeed = seed
