@@ -149,7 +149,8 @@ function plans(src: CheckpointSource): GraphPlan[] {
   const textEncoder = (name: 'text_encoder' | 'text_encoder_2'): GraphPlan => ({
     name,
     sources: pick(name),
-    build: (w) => buildTextEncoder(w, act[name] ? { config: { act: act[name] } } : {}),
+    build: (w) =>
+      buildTextEncoder(w, { embedsOverride: true, ...(act[name] ? { config: { act: act[name] } } : {}) }),
   })
   const heads = src.arch.unetHeads
   return [

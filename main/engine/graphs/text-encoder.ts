@@ -20,6 +20,10 @@ export interface TextEncoderConfig {
 
 const P = 'text_model'
 
+/** Optional inputs of the text encoder (see TextEncoderBuildOptions.embedsOverride). */
+export const EMBEDS_OVERRIDE = 'embeds_override'
+export const EMBEDS_MASK = 'embeds_mask'
+
 /** Reads the architecture from the weight shapes (heads = width / 64, the OpenAI CLIP rule). */
 export function textEncoderConfig(
   w: WeightProvider,
@@ -52,10 +56,18 @@ export interface TextEncoderBuildOptions {
   /** Also output `hidden_state_N` (N=0: embeddings; N=k: output of layer k, before the final LN). */
   debug?: boolean
   config?: Partial<TextEncoderConfig>
+  /**
+   * Also take `embeds_override` float32 [batch, seq, width] and `embeds_mask` bool [batch, seq, 1]: where the mask
+   * is true, the row of `embeds_override` replaces the token embedding (before the position embedding is added).
+   * This is how textual-inversion vectors enter (A1111's EmbeddingsWithFixes); callers without embeddings pass an
+   * all-false mask.
+   */
+  embedsOverride?: boolean
 }
 
 /**
- * Inputs: `input_ids` int64 [batch, seq] (seq <= max positions, normally 77).
+ * Inputs: `input_ids` int64 [batch, seq] (seq <= max positions, normally 77); with `embedsOverride`, also
+ * `embeds_override` and `embeds_mask` (token-embedding rows to replace).
  * Outputs: `last_hidden_state` [batch, seq, width], `penultimate_hidden_state_ln` (output of layer L-1
  * through the final LayerNorm: "CLIP skip 2") and `penultimate_hidden_state` (output of layer L-1 without
  * it: what SDXL feeds its UNet from both encoders). When the weights hold a text projection (SDXL's second
@@ -69,7 +81,12 @@ export function buildTextEncoder(w: WeightProvider, opts: TextEncoderBuildOption
   const ids = g.input('input_ids', 'int64', ['batch', 'seq'])
   const seq = dim(g, ids, 1)
 
-  const tok = g.op('Gather', [w.get(g, `${P}.embeddings.token_embedding.weight`), ids], { axis: 0 })
+  let tok = g.op('Gather', [w.get(g, `${P}.embeddings.token_embedding.weight`), ids], { axis: 0 })
+  if (opts.embedsOverride) {
+    const override = g.input(EMBEDS_OVERRIDE, 'float32', ['batch', 'seq', cfg.width])
+    const mask = g.input(EMBEDS_MASK, 'bool', ['batch', 'seq', 1])
+    tok = g.op('Where', [mask, override, tok])
+  }
   const zero = g.constInt64([0])
   const pos = g.op('Slice', [w.get(g, `${P}.embeddings.position_embedding.weight`), zero, seq, zero])
   let h = g.op('Add', [tok, pos])

@@ -135,8 +135,26 @@ export function appendImageTokens(
 export function withImageTokens(cond: Conditioning, t: ImageTokens): Conditioning {
   const blocks = (cond.withUncond ? 1 : 0) + cond.condWeights.length
   const batch = (cond.context.dims[0] ?? blocks) / blocks
+  const layout = { batch, withUncond: cond.withUncond }
+  const at = cond.contextAt
+  // The same step's context always gets the same appended tensor (the denoise loop asks once per call).
+  const appended = new Map<ort.Tensor, ort.Tensor>()
   return {
     ...cond,
-    context: appendImageTokens(cond.context, t, { batch, withUncond: cond.withUncond }),
+    context: appendImageTokens(cond.context, t, layout),
+    ...(at
+      ? {
+          contextAt: (call: number) => {
+            const c = at(call)
+            if (!c) return undefined
+            let a = appended.get(c)
+            if (!a) {
+              a = appendImageTokens(c, t, layout)
+              appended.set(c, a)
+            }
+            return a
+          },
+        }
+      : {}),
   }
 }

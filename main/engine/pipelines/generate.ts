@@ -10,6 +10,8 @@ import { createScheduler, schedulerInfo } from '../schedulers'
 import { a1111InfotextFields } from '../kdiffusion'
 import type { ResolvedSampler } from './ksampling'
 import { planK, resolveSampler } from './ksampling'
+import type { EmbeddingFile } from '../../model-formats/embedding'
+import { isSecondOrderSampler } from '../prompt'
 import { encodePrompts } from './conditioning'
 import type { Conditioning } from './conditioning'
 import type { CoreOptions } from './core'
@@ -160,6 +162,8 @@ export interface StudioEnv {
   onBatch?: (b: StudioBatch) => void | Promise<void>
   /** Image prompt (IP-Adapter): tokens appended to every conditioning row; `model` must have the IP UNet. */
   imageTokens?: ImageTokens
+  /** Textual-inversion embeddings the prompts may use by file name (the library's). */
+  embeddings?: readonly EmbeddingFile[]
 }
 
 export interface StudioSummary {
@@ -171,6 +175,8 @@ export interface StudioSummary {
   warnings: string[]
   /** LoRA tags found in the prompt (resolved by the caller). */
   promptLoras: Conditioning['loras']
+  /** Embeddings the prompts used, by name. */
+  embeddings: string[]
 }
 
 /** Rejects sizes the VAE cannot take: not a multiple of 8 (with the field named). */
@@ -190,6 +196,8 @@ interface BatchCtx {
   req: StudioRequest
   env: StudioEnv
   cond: Conditioning
+  /** The hires pass's conditioning when its prompt schedule differs (prompt editing). */
+  hiresCond?: Conditioning
   batch: number
   batchCount: number
   seeds: number[]
@@ -263,16 +271,17 @@ export function samplerInfotext(
   return { sampler: r.sampler, ...(scheduleType ? { scheduleType } : {}), extra }
 }
 
-function coreBase(c: BatchCtx, shape: LatentShape): CoreOptions {
+function coreBase(c: BatchCtx, shape: LatentShape, cond: Conditioning = c.cond): CoreOptions {
   const { req, env } = c
   const sdxl = env.model.family === 'sdxl'
   const resolved = studioSampler(req, sdxl)
   // SDXL: the pooled embeddings and the time ids of this canvas ride along with every UNet call.
-  const model = c.cond.pooled
+  const model = cond.pooled
     ? withAddedConditioning(
         env.model,
-        c.cond.pooled,
+        cond.pooled,
         sdxlTimeIds(shape.width * 8, shape.height * 8, req.sdxl),
+        cond.pooledOf,
       )
     : env.model
   return {
@@ -284,10 +293,11 @@ function coreBase(c: BatchCtx, shape: LatentShape): CoreOptions {
     }),
     ...(resolved.sampling ? { sampling: resolved.sampling, vaeNoise: new SeededNoise(c.seeds, 'cpu') } : {}),
     steps: req.steps,
-    context: c.cond.context,
+    context: cond.context,
+    ...(cond.contextAt ? { contextAt: cond.contextAt } : {}),
     guidanceScale: req.cfgScale,
-    condWeights: c.cond.condWeights,
-    withUncond: c.cond.withUncond,
+    condWeights: cond.condWeights,
+    withUncond: cond.withUncond,
     noise: new SeededNoise(c.seeds, req.rng, c.variation),
     shape,
     scalingFactor: scalingOf(env),
@@ -375,18 +385,30 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
   // Only-masked inpainting works at a fixed size: the family's default unless given.
   if (req.mode === 'inpaint' && req.inpaintArea === 'only-masked')
     req = { ...req, width: req.width ?? size, height: req.height ?? size }
-  const textCond = await encodePrompts({
+  const condOptions = {
     model: env.model,
     encode: env.encode,
     prompt: req.prompt,
     negativePrompt: req.negativePrompt,
-    // outpaint runs image by image (each pass has its own canvas)
     // outpaint and SD upscale run image by image (each pass has its own canvas)
     batch: req.mode === 'outpaint' || req.sdUpscale ? 1 : req.batchSize,
     clipSkip: req.clipSkip,
     cfg: req.cfgScale > 1,
-  })
+    embeddings: env.embeddings,
+    // prompt editing counts model calls, as A1111 does (doubled for its second-order samplers)
+    scheduleSteps: req.steps * (isSecondOrderSampler(req.sampler) ? 2 : 1),
+  }
+  const textCond = await encodePrompts(condOptions)
   const cond = env.imageTokens ? withImageTokens(textCond, env.imageTokens) : textCond
+  let hiresCond: Conditioning | undefined
+  if (req.mode === 'txt2img' && req.hires && textCond.contextAt) {
+    const hs = req.hires.steps && req.hires.steps > 0 ? req.hires.steps : req.steps
+    const h = await encodePrompts({
+      ...condOptions,
+      hiresSteps: hs * (isSecondOrderSampler(req.sampler) ? 2 : 1),
+    })
+    hiresCond = env.imageTokens ? withImageTokens(h, env.imageTokens) : h
+  }
   const summary: StudioSummary = {
     width: 0,
     height: 0,
@@ -394,6 +416,7 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
     scheduleLength: 0,
     warnings: [...cond.warnings],
     promptLoras: cond.loras,
+    embeddings: cond.embeddings ?? [],
   }
   const note = (plan: StepPlan, w: number, h: number): void => {
     summary.stepsRun = plan.stepsRun
@@ -429,6 +452,7 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
       req,
       env,
       cond,
+      hiresCond,
       batch: b,
       batchCount: req.batchCount,
       seeds,
@@ -444,7 +468,7 @@ export async function runStudio(req: StudioRequest, seed: number, env: StudioEnv
       if (req.hires) {
         // Hires fix: upscale (latent or pixels), then img2img at the target size (engine/upscale/hires.ts).
         const h = await hiresFix(r.latents, shape, req.hires, {
-          core: (s) => coreBase(c, s),
+          core: (s) => coreBase(c, s, c.hiresCond),
           scalingFactor: scalingOf(env),
           signal: env.signal,
         })

@@ -10,13 +10,12 @@ import { repoRoot } from '../../platform/paths'
 import { ModelSet } from '../runtime/model-set'
 import { createScheduler } from '../schedulers'
 import { findTokenizer } from '../tokenizer'
-import { encodePrompts } from './conditioning'
+import { encodePrompts, encodePromptsXL } from './conditioning'
 import { runStudio, withDefaults } from './generate'
 import type { StudioBatch } from './generate'
 import {
   SDXL_ASPECT_BUCKETS,
   SDXL_SCHEDULER_CONFIG,
-  encodePromptsXL,
   sdxlTimeIds,
   timestepsFromDenoisingStart,
   withAddedConditioning,

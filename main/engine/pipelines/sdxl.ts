@@ -6,11 +6,10 @@
  */
 import * as ort from 'onnxruntime-node'
 import type { SdxlConditioning } from '../../../preload/contract-types'
-import { applyWeights, extractExtraNetworks, flattenChunks, preparePrompts } from '../prompt'
+import { applyWeights, embeddingRows, flattenChunks } from '../prompt'
 import type { TokenizedPrompt } from '../prompt'
 import { SD15_SCHEDULER_CONFIG } from '../schedulers'
 import type { Scheduler, SchedulerConfig } from '../schedulers'
-import type { Conditioning, ConditioningOptions } from './conditioning'
 import type { AddedConditioning, DiffusionModel } from './types'
 
 /** SDXL VAE latent scaling (diffusers AutoencoderKL config of SDXL base; not stored in single files). */
@@ -66,6 +65,8 @@ export function withAddedConditioning(
   model: DiffusionModel,
   pooled: ort.Tensor,
   timeIds: Float32Array,
+  /** Prompt editing: the pooled embeddings of a context other than the first step's. */
+  pooledOf?: (context: ort.Tensor) => ort.Tensor | undefined,
 ): DiffusionModel {
   const rows = pooled.dims[0] ?? 0
   if (timeIds.length !== 6) throw new Error(`SDXL time ids: expected 6 values, got ${timeIds.length}`)
@@ -78,7 +79,7 @@ export function withAddedConditioning(
   return {
     id: model.id,
     family: model.family,
-    encodeText: (i, b, s) => model.encodeText(i, b, s),
+    encodeText: (i, b, s, r) => model.encodeText(i, b, s, r),
     ...(model.encodeTextXL ? { encodeTextXL: model.encodeTextXL.bind(model) } : {}),
     encode: (image) => model.encode(image),
     decode: (latents) => model.decode(latents),
@@ -88,7 +89,8 @@ export function withAddedConditioning(
         throw new Error(
           `SDXL added conditioning has ${rows} rows; the UNet call has ${b} samples and ${context.dims[0]} contexts`,
         )
-      return model.unet(sample, t, context, added)
+      const own = pooledOf?.(context)
+      return model.unet(sample, t, context, own ? { ...added, textEmbeds: own } : added)
     },
   }
 }
@@ -106,7 +108,7 @@ function zeroPadded(ids: Int32Array, chunkSize: number, eos: number): BigInt64Ar
   return out
 }
 
-interface Encoded {
+export interface Encoded {
   /** [K*77, W1 + W2] */
   data: Float32Array
   rows: number
@@ -119,13 +121,23 @@ interface Encoded {
  * One chunked prompt through both encoders: A1111 "emphasis: Original" on each encoder's output on its own
  * (the two are separate embedders upstream, each restoring its own mean), then concatenated on the last axis.
  */
-async function encodeChunksXL(model: DiffusionModel, tokens: TokenizedPrompt, eos: number): Promise<Encoded> {
+export async function encodeChunksXL(
+  model: DiffusionModel,
+  tokens: TokenizedPrompt,
+  vectorsOf: (name: string, key: 'clip_l' | 'clip_g') => Float32Array = () => {
+    throw new Error('no embeddings given')
+  },
+): Promise<Encoded> {
   if (!model.encodeTextXL) throw new Error(`model ${model.id} has no SDXL text encoders`)
   const { ids, weights, chunkCount, chunkSize } = flattenChunks(tokens)
+  const eos = tokens.chunks[0]?.tokens.at(-1) ?? 49407
+  const l = embeddingRows(tokens.chunks, (n) => vectorsOf(n, 'clip_l'))
+  const g = embeddingRows(tokens.chunks, (n) => vectorsOf(n, 'clip_g'))
   const out = await model.encodeTextXL(
     BigInt64Array.from(ids, (v) => BigInt(v)),
     zeroPadded(ids, chunkSize, eos),
     chunkCount,
+    l.length ? { l, g } : undefined,
   )
   const w1 = out.hidden.dims[2] ?? 0
   const w2 = out.hidden2.dims[2] ?? 0
@@ -140,59 +152,6 @@ async function encodeChunksXL(model: DiffusionModel, tokens: TokenizedPrompt, eo
   }
   const p = out.pooled.dims[1] ?? 0
   return { data, rows, width, pooled: (out.pooled.data as Float32Array).slice(0, p) }
-}
-
-/**
- * SDXL prompt conditioning: the SD 1.x prompt handling (LoRA tags, AND, attention weights, 75-token chunks,
- * cond/uncond padding) run through both text encoders, plus the pooled embedding of each block. An empty
- * negative prompt gives zeros for the uncond block (context and pooled), as diffusers does with
- * force_zeros_for_empty_prompt (SDXL base's setting) and A1111 does for SDXL; `zeroEmptyNegative: false`
- * encodes it instead. CLIP skip does not apply (SDXL always uses the penultimate layers).
- */
-export async function encodePromptsXL(
-  o: ConditioningOptions & { zeroEmptyNegative?: boolean },
-): Promise<Conditioning> {
-  const prepared = preparePrompts(o.prompt, o.negativePrompt, o.encode)
-  const eos = prepared.uncond.chunks[0]?.tokens.at(-1) ?? 49407
-  const withUncond = o.cfg || prepared.cond.length > 1
-  const zeroUncond =
-    withUncond && (o.zeroEmptyNegative ?? true) && extractExtraNetworks(o.negativePrompt).text.trim() === ''
-  const encoded: Encoded[] = []
-  for (const c of prepared.cond) encoded.push(await encodeChunksXL(o.model, c.tokens, eos))
-  const first = encoded[0] as Encoded
-  if (withUncond) {
-    encoded.unshift(
-      zeroUncond
-        ? {
-            data: new Float32Array(first.data.length),
-            rows: first.rows,
-            width: first.width,
-            pooled: new Float32Array(first.pooled.length),
-          }
-        : await encodeChunksXL(o.model, prepared.uncond, eos),
-    )
-  }
-  const { rows, width } = first
-  const per = rows * width
-  const p = first.pooled.length
-  const blocks = encoded.length * o.batch
-  const data = new Float32Array(blocks * per)
-  const pooled = new Float32Array(blocks * p)
-  encoded.forEach((e, i) => {
-    for (let b = 0; b < o.batch; b++) {
-      data.set(e.data, (i * o.batch + b) * per)
-      pooled.set(e.pooled, (i * o.batch + b) * p)
-    }
-  })
-  return {
-    context: new ort.Tensor('float32', data, [blocks, rows, width]),
-    pooled: new ort.Tensor('float32', pooled, [blocks, p]),
-    condWeights: prepared.cond.map((c) => c.weight),
-    withUncond,
-    tokenCount: Math.max(...prepared.cond.map((c) => c.tokens.tokenCount)),
-    loras: prepared.loras,
-    warnings: prepared.warnings,
-  }
 }
 
 /**

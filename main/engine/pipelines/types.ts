@@ -1,4 +1,5 @@
 import type * as ort from 'onnxruntime-node'
+import type { EmbeddingRows } from '../runtime/model-set'
 
 /**
  * What the pipelines need from a loaded model. ModelSet (engine/runtime) satisfies it; tests and benches
@@ -7,7 +8,13 @@ import type * as ort from 'onnxruntime-node'
 export interface DiffusionModel {
   readonly id: string
   /** ids [batch, seq] -> hidden states [batch, seq, width]; clipSkip 2 = penultimate layer + final LN. */
-  encodeText(ids: BigInt64Array, batch: number, clipSkip?: 1 | 2): Promise<ort.Tensor>
+  encodeText(
+    ids: BigInt64Array,
+    batch: number,
+    clipSkip?: 1 | 2,
+    /** Textual-inversion vectors that replace token-embedding rows. */
+    rows?: readonly EmbeddingRows[],
+  ): Promise<ort.Tensor>
   /**
    * Noise prediction for sample [B, C, h, w] at one timestep, context [B, tokens, width]; SDXL models also
    * take the added conditioning (see AddedConditioning).
@@ -20,6 +27,8 @@ export interface DiffusionModel {
   ): Promise<ort.Tensor>
   /** 'sdxl': two text encoders (encodeTextXL) and added conditioning; absent or 'sd-1': SD 1.x. */
   readonly family?: 'sd-1' | 'sdxl'
+  /** Width of the (first) text encoder's token embeddings, when known: embeddings of another width are skipped. */
+  tokenEmbeddingWidth?(): Promise<number | undefined>
   /**
    * SDXL: encoder 1 on `ids` (EOS-padded) and encoder 2 on `ids2` (0-padded), [batch, seq] each: both
    * penultimate hidden states (no final LayerNorm) and encoder 2's pooled projection [batch, proj].
@@ -28,6 +37,7 @@ export interface DiffusionModel {
     ids: BigInt64Array,
     ids2: BigInt64Array,
     batch: number,
+    rows?: { l: readonly EmbeddingRows[]; g: readonly EmbeddingRows[] },
   ): Promise<{ hidden: ort.Tensor; hidden2: ort.Tensor; pooled: ort.Tensor }>
   /** Image [B, 3, H, W] in [-1, 1] -> mean and std of the (unscaled) latent distribution. */
   encode(image: ort.Tensor): Promise<{ mean: ort.Tensor; std: ort.Tensor }>

@@ -1,5 +1,6 @@
 import { parsePromptAttention } from './attention'
 import type { PromptSegment } from './attention'
+import type { EmbeddingIndex } from './embeddings'
 
 /**
  * Long-prompt chunking as A1111 does it (`modules/sd_hijack_clip.py::tokenize_line`): the prompt is split into
@@ -9,7 +10,10 @@ import type { PromptSegment } from './attention'
  * - BREAK closes the current chunk (pads it) and starts a new one.
  * - comma padding backtrack (default 20): when a chunk is full and the last comma in it is at most 20 tokens from
  *   the end, the tokens after that comma move to the next chunk, so phrases are not cut in half.
- * - Textual-inversion embeddings are not handled here (no embedding database yet).
+ * - Textual-inversion embeddings (options.embeddings): where a fragment's tokens spell an embedding's name, the
+ *   chunk gets `vectors` placeholder ids (0) with the fragment's weight and a fix (offset, name). An embedding never
+ *   straddles chunks: when it does not fit, the chunk is closed first. A1111's quirk is kept: comma backtracking
+ *   moves placeholders into the next chunk but leaves their fix behind (at its old offset, now EOS padding).
  */
 
 /** BPE ids of a text without BOS/EOS (CLIPTokenizer(text, add_special_tokens=False).input_ids). */
@@ -28,6 +32,8 @@ export interface ChunkingOptions {
   chunkLength?: number
   /** A1111 `comma_padding_backtrack`, default 20; 0 disables. */
   commaPaddingBacktrack?: number
+  /** Textual-inversion embeddings to recognise in the text. */
+  embeddings?: EmbeddingIndex
 }
 
 export const CLIP_CHUNKING: Readonly<ChunkingOptions> = Object.freeze({
@@ -38,11 +44,19 @@ export const CLIP_CHUNKING: Readonly<ChunkingOptions> = Object.freeze({
   commaPaddingBacktrack: 20,
 })
 
+/** An embedding inserted into a chunk: its vectors replace the rows offset+1 ... (the +1 is BOS). */
+export interface ChunkFix {
+  offset: number
+  name: string
+}
+
 export interface PromptChunk {
   /** chunkLength + 2 ids: BOS, tokens, EOS padding, EOS. */
   tokens: number[]
   /** One multiplier per id (1.0 for BOS/EOS/padding). */
   weights: number[]
+  /** Embeddings inserted into this chunk (absent when none). */
+  fixes?: ChunkFix[]
 }
 
 export interface TokenizedPrompt {
@@ -65,8 +79,10 @@ export function chunkSegments(
   const chunks: PromptChunk[] = []
   let tokens: number[] = []
   let weights: number[] = []
+  let fixes: ChunkFix[] = []
   let tokenCount = 0
   let lastComma = -1
+  const index = options.embeddings
 
   const nextChunk = (isLast = false): void => {
     tokenCount += isLast ? tokens.length : chunkLength
@@ -75,9 +91,12 @@ export function chunkSegments(
       tokens.push(eos)
       weights.push(1.0)
     }
-    chunks.push({ tokens: [bos, ...tokens, eos], weights: [1.0, ...weights, 1.0] })
+    const chunk: PromptChunk = { tokens: [bos, ...tokens, eos], weights: [1.0, ...weights, 1.0] }
+    if (fixes.length) chunk.fixes = fixes
+    chunks.push(chunk)
     tokens = []
     weights = []
+    fixes = []
     lastComma = -1
   }
 
@@ -87,7 +106,9 @@ export function chunkSegments(
       continue
     }
     const ids = encode(seg.text)
-    for (const token of ids) {
+    let position = 0
+    while (position < ids.length) {
+      const token = ids[position] as number
       if (token === comma) {
         lastComma = tokens.length
       } else if (
@@ -106,8 +127,21 @@ export function chunkSegments(
         weights = relocWeights
       }
       if (tokens.length === chunkLength) nextChunk()
-      tokens.push(token)
-      weights.push(seg.weight)
+      const match = index?.find(ids, position)
+      if (!match) {
+        tokens.push(token)
+        weights.push(seg.weight)
+        position++
+        continue
+      }
+      const n = match.embedding.vectors
+      if (tokens.length + n > chunkLength) nextChunk()
+      fixes.push({ offset: tokens.length, name: match.embedding.name })
+      for (let i = 0; i < n; i++) {
+        tokens.push(0)
+        weights.push(seg.weight)
+      }
+      position += match.length
     }
   }
   if (tokens.length > 0 || chunks.length === 0) nextChunk(true)

@@ -7,6 +7,7 @@ import type { LoraTag } from './extra-networks'
 
 export * from './attention'
 export * from './chunks'
+export * from './embeddings'
 export * from './composable'
 export * from './extra-networks'
 export * from './midjourney'

@@ -251,3 +251,11 @@ export function hasPromptEditing(prompt: string, steps = 100): boolean {
     return false
   }
 }
+
+/**
+ * A1111 samplers marked `second_order` (two model calls per step): A1111 builds their prompt schedules over twice
+ * the steps, since its step counter counts model calls. Legacy names with a schedule suffix ("DPM2 a Karras") count.
+ */
+export function isSecondOrderSampler(name: string): boolean {
+  return /^(?:Heun|DPM2|DPM2 a|DPM\+\+ 2S a|DPM\+\+ SDE|Restart)(?: Karras| Exponential)?$/.test(name.trim())
+}

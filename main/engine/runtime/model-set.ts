@@ -4,6 +4,20 @@ import * as ort from 'onnxruntime-node'
 import type { SessionConfig } from './session'
 import { OnnxGraph } from './session'
 
+/**
+ * Token-embedding rows to replace before a text encoder runs (textual-inversion vectors): for batch row `row`,
+ * positions start, start+1, ... get the rows of `data` ([n, width] row-major); rows past the sequence end are
+ * dropped (A1111's EmbeddingsWithFixes clips the same way).
+ */
+export interface EmbeddingRows {
+  row: number
+  start: number
+  data: Float32Array
+}
+
+const EMBEDS_OVERRIDE = 'embeds_override'
+const EMBEDS_MASK = 'embeds_mask'
+
 export const COMPONENTS = ['text_encoder', 'text_encoder_2', 'unet', 'vae_encoder', 'vae_decoder'] as const
 export type Component = (typeof COMPONENTS)[number]
 
@@ -77,7 +91,12 @@ export class ModelSet {
   }
 
   /** Text encoder: ids [batch, seq] -> hidden states [batch, seq, width]; clipSkip 2 = penultimate + LN. */
-  async encodeText(ids: BigInt64Array, batch: number, clipSkip: 1 | 2 = 1): Promise<ort.Tensor> {
+  async encodeText(
+    ids: BigInt64Array,
+    batch: number,
+    clipSkip: 1 | 2 = 1,
+    rows: readonly EmbeddingRows[] = [],
+  ): Promise<ort.Tensor> {
     await this.enter(['text_encoder'])
     const g = this.graph('text_encoder')
     await g.load()
@@ -97,8 +116,53 @@ export class ModelSet {
       throw new Error(
         `model ${this.id}: its text encoder has no ${want} output (CLIP skip ${clipSkip} unsupported)`,
       )
-    const r = await g.run({ [input]: t }, [want])
+    const r = await g.run({ [input]: t, ...this.overrideFeeds(g, batch, seq, rows) }, [want])
     return r[want] as ort.Tensor
+  }
+
+  /** The embeds_override / embeds_mask feeds of a text encoder graph (none for graphs without them). */
+  private overrideFeeds(
+    g: OnnxGraph,
+    batch: number,
+    seq: number,
+    rows: readonly EmbeddingRows[],
+  ): Record<string, ort.Tensor> {
+    if (!g.inputNames.includes(EMBEDS_MASK)) {
+      if (rows.length)
+        throw new Error(
+          `model ${this.id}: its ${g.name} graph cannot take embedding vectors (a ready ONNX export, or a ` +
+            'conversion from an older Atelier: reconvert it)',
+        )
+      return {}
+    }
+    const meta = g.inputShapes.get(EMBEDS_OVERRIDE)
+    const width = typeof meta?.[2] === 'number' ? meta[2] : 0
+    if (!width) throw new Error(`model ${this.id}: ${g.name}: ${EMBEDS_OVERRIDE} has no fixed width`)
+    const embeds = new Float32Array(batch * seq * width)
+    const mask = new Uint8Array(batch * seq)
+    for (const r of rows) {
+      if (r.data.length % width !== 0)
+        throw new Error(`embedding of width ${r.data.length} does not fit the text encoder's width ${width}`)
+      const n = Math.min(r.data.length / width, seq - r.start)
+      for (let i = 0; i < n; i++) {
+        const pos = r.row * seq + r.start + i
+        embeds.set(r.data.subarray(i * width, (i + 1) * width), pos * width)
+        mask[pos] = 1
+      }
+    }
+    return {
+      [EMBEDS_OVERRIDE]: new ort.Tensor('float32', embeds, [batch, seq, width]),
+      [EMBEDS_MASK]: new ort.Tensor('bool', mask, [batch, seq, 1]),
+    }
+  }
+
+  /** The text encoder's token-embedding width (from its embeds_override input); undefined for graphs without it. */
+  async tokenEmbeddingWidth(): Promise<number | undefined> {
+    const g = this.graphs.text_encoder
+    if (!g) return undefined
+    await g.load()
+    const w = g.inputShapes.get(EMBEDS_OVERRIDE)?.[2]
+    return typeof w === 'number' ? w : undefined
   }
 
   /** 'sdxl' when the set has a second text encoder (SDXL base), else 'sd-1'. */
@@ -115,18 +179,29 @@ export class ModelSet {
     ids: BigInt64Array,
     ids2: BigInt64Array,
     batch: number,
+    rows: { l: readonly EmbeddingRows[]; g: readonly EmbeddingRows[] } = { l: [], g: [] },
   ): Promise<{ hidden: ort.Tensor; hidden2: ort.Tensor; pooled: ort.Tensor }> {
     await this.enter(['text_encoder', 'text_encoder_2'])
-    const run = async (c: 'text_encoder' | 'text_encoder_2', x: BigInt64Array, outs: string[]) => {
+    const run = async (
+      c: 'text_encoder' | 'text_encoder_2',
+      x: BigInt64Array,
+      outs: string[],
+      fix: readonly EmbeddingRows[],
+    ) => {
       const g = this.graph(c)
       await g.load()
       const missing = outs.filter((o) => !g.outputNames.includes(o))
       if (missing.length)
         throw new Error(`model ${this.id}: its ${c} graph has no ${missing.join(', ')} output (reconvert it)`)
-      return g.run({ input_ids: new ort.Tensor('int64', x, [batch, x.length / batch]) }, outs)
+      const seq = x.length / batch
+      const feeds = {
+        input_ids: new ort.Tensor('int64', x, [batch, seq]),
+        ...this.overrideFeeds(g, batch, seq, fix),
+      }
+      return g.run(feeds, outs)
     }
-    const a = await run('text_encoder', ids, ['penultimate_hidden_state'])
-    const b = await run('text_encoder_2', ids2, ['penultimate_hidden_state', 'text_embeds'])
+    const a = await run('text_encoder', ids, ['penultimate_hidden_state'], rows.l)
+    const b = await run('text_encoder_2', ids2, ['penultimate_hidden_state', 'text_embeds'], rows.g)
     return {
       hidden: a.penultimate_hidden_state as ort.Tensor,
       hidden2: b.penultimate_hidden_state as ort.Tensor,

@@ -218,6 +218,14 @@ export class OnnxGraph {
     return m
   }
 
+  /** Declared shape per tensor input (numbers for fixed axes, names for symbolic ones), once loaded. */
+  get inputShapes(): Map<string, readonly (number | string)[]> {
+    const m = new Map<string, readonly (number | string)[]>()
+    for (const meta of this.opened?.session.inputMetadata ?? [])
+      if (meta.isTensor) m.set(meta.name, meta.shape)
+    return m
+  }
+
   get outputNames(): readonly string[] {
     return this.opened?.session.outputNames ?? []
   }

@@ -1,10 +1,23 @@
 import type { KeyView } from './keys'
 import type { Base, EmbeddingInfo } from './types'
 
-/** Textual inversion: `emb_params` (A1111/kohya), `string_to_param.*` (original), or SDXL `clip_l` + `clip_g`. */
+/** A diffusers textual_inversion concept: one tensor named after its placeholder token (`<cat-toy>`), [width]. */
+const PLACEHOLDER = /^<[^<>]{1,100}>$/
+
+/**
+ * Textual inversion: `emb_params` (A1111/kohya), `string_to_param.*` (original), SDXL `clip_l` + `clip_g`, or a
+ * diffusers `learned_embeds.bin` (one `<token>` tensor of one vector).
+ */
 export function probeEmbedding(v: KeyView): { info: EmbeddingInfo; base: Base | null } | undefined {
   const names = [...v.names()]
   if (names.length === 0 || names.length > 8) return undefined
+  if (names.length === 1 && PLACEHOLDER.test(names[0] as string)) {
+    const s = v.shape(names[0] as string)!
+    if (s.length !== 1 && !(s.length === 2 && s[0] === 1)) return undefined
+    const width = s[s.length - 1]!
+    const base: Base | null = width === 768 ? 'sd-1' : width === 1024 ? 'sd-2' : null
+    return { info: { vectors: 1, widths: { [names[0] as string]: width } }, base }
+  }
   const widths: Record<string, number> = {}
   let vectors = 0
   for (const n of names) {

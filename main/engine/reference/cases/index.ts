@@ -7,6 +7,7 @@ import { schedulersCase } from './schedulers'
 import { sdxlTextEncodersCase } from './sdxl-text-encoders'
 import { textEncoderCase } from './text-encoder'
 import { tokenizerCase } from './tokenizer'
+import { tiFilesCase, tiPromptsCase } from './textual-inversion'
 import type { ReferenceCase, ReferenceManifest } from '../manifest'
 import type { CaseRunner } from './types'
 import { isUpscaleCase, upscaleCase } from './upscale'
@@ -45,6 +46,9 @@ export const CASE_RUNNERS: Record<string, CaseRunner> = {
   'realesrgan_*': upscaleCase,
   'upscale_*': upscaleCase,
   'adapter_*': adapterCase,
+  ti_files: tiFilesCase,
+  ti_prompts: tiPromptsCase,
+  ti_chunk_quirk: tiPromptsCase,
 }
 
 export function runnerFor(
