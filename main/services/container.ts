@@ -66,6 +66,7 @@ export function createServices(opts: ServicesOptions): Services {
     // else the CLIP vocabulary bundled in resources/ (never the network).
     model: async (ref) => (await current()).model(ref),
     lora: async (name, from) => (await current()).lora(name, from),
+    embeddings: async () => (await current()).embeddings?.() ?? [],
     upscaler: async (name) => {
       const r = await current()
       return r.upscaler ? r.upscaler(name) : name

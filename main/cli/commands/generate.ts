@@ -65,6 +65,7 @@ export interface GenerateOptions {
   repeat?: string
   zoomOut?: string
   tokenizer?: string
+  embeddings?: string[]
   exactSteps?: boolean
   rng?: string
   originalSize?: string
@@ -299,7 +300,11 @@ export async function runRequest(
     bus,
     jobs,
     gallery: new GalleryStore(tmp, readImageParameters),
-    resolvers: createResolvers({ library, roots: [paths.library] }),
+    resolvers: createResolvers({
+      library,
+      roots: [paths.library],
+      embeddingDirs: (o.embeddings ?? []).map((d) => path.resolve(d)),
+    }),
     cacheRoot: o.cache ? path.resolve(o.cache) : paths.conversionCache,
     appVersion: APP_VERSION,
     tokenizer: o.tokenizer ? path.resolve(o.tokenizer) : undefined,
@@ -409,6 +414,11 @@ function common(cmd: Command, mode: GenerateMode): Command {
     .option(
       '--tokenizer <path>',
       'CLIP tokenizer folder (vocab.json + merges.txt) or bpe_simple_vocab_16e6.txt.gz',
+    )
+    .option(
+      '--embeddings <dir>',
+      "folder of textual-inversion embeddings used by file name in the prompts (repeatable; the library's are always used)",
+      (v: string, acc: string[] = []) => [...acc, v],
     )
     .option('--home <dir>', 'data folder (default: ATELIER_HOME or the per-user folder)')
     .option('--cache <dir>', 'conversion cache folder (default: the data folder cache)')

@@ -50,6 +50,8 @@ export interface WorkerJob {
   taesd?: TaesdFile[]
   /** The prompt line as typed, when it used Midjourney syntax (infotext `Midjourney prompt`). */
   midjourneyPrompt?: string
+  /** Embedding files whose names occur in the prompt or negative prompt (the worker matches them on tokens). */
+  embeddings?: { name: string; path: string }[]
   /** Conversion cache folder. */
   cacheRoot: string
   /** Tokenizer folder / BPE file; default lookup when absent. */

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { isReallyInside } from '../../platform/contain'
+import { EMBEDDING_EXTENSIONS, embeddingName } from '../../model-formats/embedding'
 import { AppError } from '../errors'
 import type { ResolvedModel, TaesdFile } from './protocol'
 import type { ImagePromptResolvers } from '../image-prompts/prepare'
@@ -13,11 +14,19 @@ export interface LoraFileRef {
   civitaiVersionId?: number
 }
 
+/** A textual-inversion embedding: the word that triggers it in prompts (its file name) and its file. */
+export interface EmbeddingRef {
+  name: string
+  path: string
+}
+
 /** Plug-in points for the library: model and LoRA names to files. */
 export interface GenerationResolvers extends ImagePromptResolvers {
   model(ref: string): Promise<ResolvedModel> | ResolvedModel
   /** `from: 'prompt'`: a `<lora:name:w>` tag, which only ever names something inside the library. */
   lora(name: string, from?: 'prompt' | 'request'): Promise<LoraFileRef> | LoraFileRef
+  /** Every embedding prompts may use (library records of type embedding, then embedding folders). */
+  embeddings?(): Promise<EmbeddingRef[]> | EmbeddingRef[]
   /** An upscaler name to a model file; keywords ('Latent…', 'Lanczos', 'Nearest', 'None') come back unchanged. */
   upscaler?(name: string): Promise<string> | string
   /** TAESD / TAESDXL models (previews, draft decode). */
@@ -46,6 +55,28 @@ export interface LibraryLike {
 }
 
 const MODEL_EXT = ['.safetensors', '.ckpt']
+
+/** Embedding files (.pt, .bin, .safetensors) under `dir`, two folders deep, sorted. */
+export function embeddingFilesIn(dir: string, depth = 2): string[] {
+  let entries: fs.Dirent[]
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true })
+  } catch {
+    return []
+  }
+  const out: string[] = []
+  for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const full = path.join(dir, e.name)
+    if (
+      e.isFile() &&
+      (EMBEDDING_EXTENSIONS as readonly string[]).includes(path.extname(e.name).toLowerCase())
+    )
+      out.push(full)
+    else if (e.isDirectory() && depth > 0 && !e.name.startsWith('.'))
+      out.push(...embeddingFilesIn(full, depth - 1))
+  }
+  return out
+}
 
 function stem(p: string): string {
   const b = path.basename(p)
@@ -98,6 +129,8 @@ export function createResolvers(opts: {
    * Prompt tags are held to the library folders either way.
    */
   allowPaths?: boolean
+  /** Extra folders of embedding files (A1111 `embeddings/`), e.g. from the CLI. */
+  embeddingDirs?: string[]
 }): GenerationResolvers {
   const allowPaths = opts.allowPaths ?? true
   /** An existing path the caller may use: anywhere for the CLI, else inside a library folder. */
@@ -109,6 +142,16 @@ export function createResolvers(opts: {
       (opts.library?.list?.() ?? [])
         .filter((r) => r.type === 'taesd' && !r.note)
         .map((r) => ({ path: r.path, name: r.name, family: r.family === 'sdxl' ? 'sdxl' : 'sd-1' })),
+    embeddings() {
+      const out: EmbeddingRef[] = []
+      const add = (file: string): void => {
+        const name = embeddingName(file)
+        if (!out.some((e) => e.name === name)) out.push({ name, path: file })
+      }
+      for (const r of opts.library?.list?.() ?? []) if (r.type === 'embedding') add(r.path)
+      for (const dir of opts.embeddingDirs ?? []) for (const f of embeddingFilesIn(dir)) add(f)
+      return out
+    },
     model(ref) {
       const rec = opts.library?.get(ref)
       if (rec && rec.type === 'checkpoint')

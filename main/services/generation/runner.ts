@@ -3,6 +3,7 @@
  * between jobs, runs the studio pipeline, and sends back progress, PNGs with A1111 metadata, and errors
  * as readable {code, message} pairs. Nothing here touches the main thread's state.
  */
+import fs from 'node:fs'
 import path from 'node:path'
 import type { ApiError } from '../../../preload/contract-types'
 import { encodePngWithParameters } from '../../engine/metadata'
@@ -31,6 +32,10 @@ import { ImagePromptRuntime } from '../../engine/ipadapter/runtime'
 import { ipUnetVariant, IP_SCALE_INPUT } from '../../engine/ipadapter/unet-variant'
 import { IpAdapterError } from '../../engine/ipadapter/adapter'
 import { imagePromptParameters } from '../image-prompts/metadata'
+import { readEmbedding } from '../../model-formats/embedding'
+import type { EmbeddingFile } from '../../model-formats/embedding'
+import { sha256File } from '../../model-formats/hash'
+import { EmbeddingIndex, extractExtraNetworks } from '../../engine/prompt'
 
 type Post = (m: FromWorker, transfer?: ArrayBuffer[]) => void
 
@@ -107,6 +112,9 @@ export class JobRunner {
   private current: { jobId: string; abort: AbortController } | undefined
   private readonly imagePrompts = new ImagePromptRuntime()
   private readonly taesd = new TaesdCache()
+  /** Embedding files read once per path + size + mtime. */
+  private readonly embeddingFiles = new Map<string, { stamp: string; file: Promise<EmbeddingFile> }>()
+  private readonly sha256s = new Map<string, Promise<string>>()
 
   constructor(private readonly post: Post) {}
 
@@ -184,6 +192,33 @@ export class JobRunner {
     return this.loaded
   }
 
+  private async embeddings(job: WorkerJob): Promise<EmbeddingFile[]> {
+    const out: EmbeddingFile[] = []
+    for (const ref of job.embeddings ?? []) {
+      const st = await fs.promises.stat(ref.path)
+      const stamp = `${st.size}:${st.mtimeMs}`
+      let e = this.embeddingFiles.get(ref.path)
+      if (!e || e.stamp !== stamp) {
+        e = { stamp, file: readEmbedding(ref.path) }
+        this.embeddingFiles.set(ref.path, e)
+        e.file.catch(() => this.embeddingFiles.delete(ref.path))
+      }
+      out.push({ ...(await e.file), name: ref.name })
+    }
+    return out
+  }
+
+  /** A1111's embedding short hash: the first 12 hex digits of the file's SHA-256. */
+  private shortHash(file: string): Promise<string> {
+    let h = this.sha256s.get(file)
+    if (!h) {
+      h = sha256File(file).then((x) => x.slice(0, 12).toLowerCase())
+      h.catch(() => this.sha256s.delete(file))
+      this.sha256s.set(file, h)
+    }
+    return h
+  }
+
   private hashOf(file: string): Promise<string> {
     let h = this.hashes.get(file)
     if (!h) {
@@ -203,6 +238,7 @@ export class JobRunner {
     seed: number,
     draft = false,
     variationSeed?: number,
+    usedEmbeddings: EmbeddingFile[] = [],
   ): Promise<GenerationParameters> {
     const sha = job.model.sha256 ?? loaded.converted.manifest.source.files[0]?.sha256
     const modelHash = sha ? sha.slice(0, 10).toLowerCase() : undefined
@@ -248,6 +284,16 @@ export class JobRunner {
     // A1111's name for a non-default decoder (its "sd_vae_decode_method": Full / TAESD).
     if (draft) extra['VAE Decoder'] = 'TAESD'
     if (job.midjourneyPrompt !== undefined) extra['Midjourney prompt'] = job.midjourneyPrompt
+    if (usedEmbeddings.length) {
+      // A1111 (textual_inversion_add_hashes_to_infotext): "name: shorthash" with ':' and ',' removed from names.
+      const ti: string[] = []
+      for (const e of usedEmbeddings) {
+        const short = await this.shortHash(e.file)
+        ti.push(`${e.name.replace(/[:,]/g, '')}: ${short}`)
+        hashes[`embed:${e.name}`] = short.slice(0, 10)
+      }
+      extra['TI hashes'] = ti.join(', ')
+    }
     if (req.mode === 'img2img' && req.sdUpscale) {
       extra['SD upscale'] = String(req.sdUpscale.scale ?? 2)
       extra['SD upscale upscaler'] = upscalerLabel(req.sdUpscale.upscaler, 'Lanczos')
@@ -343,6 +389,13 @@ export class JobRunner {
       const scalingFactor =
         loaded.probe.vae?.scalingFactor ?? (family === 'sdxl' ? SDXL_SCALING_FACTOR : SD1_SCALING_FACTOR)
       const previews = new PreviewClock(taesd ? 'taesd' : 'approx')
+      const embeddings = await this.embeddings(job)
+      const index = new EmbeddingIndex(embeddings, (t) => tokenizer.encode(t))
+      const usedNames = [
+        ...index.usedIn(extractExtraNetworks(req.prompt).text, (t) => tokenizer.encode(t)),
+        ...index.usedIn(req.negativePrompt, (t) => tokenizer.encode(t)),
+      ]
+      const used = embeddings.filter((e) => usedNames.includes(e.name))
       await runStudio(req, job.seed, {
         model: draft && taesd ? withDraftDecoder(loaded.set, taesd, scalingFactor) : loaded.set,
         encode: (t) => tokenizer.encode(t),
@@ -351,6 +404,7 @@ export class JobRunner {
         ...(loaded.probe.vae?.scalingFactor ? { scalingFactor: loaded.probe.vae.scalingFactor } : {}),
         signal: abort.signal,
         ...(imageTokens ? { imageTokens } : {}),
+        ...(embeddings.length ? { embeddings } : {}),
         onProgress: async (p) => {
           const preview = previews.due(p.step, p.total)
             ? await previews.time(async () =>
@@ -391,6 +445,7 @@ export class JobRunner {
               seed,
               draft,
               b.variationSeeds?.[i],
+              used,
             )
             const buf = await encodePngWithParameters(img, params)
             const png = new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))

@@ -169,6 +169,11 @@ export class GenerationService {
     for (const part of [req.hires, req.sdUpscale])
       if (part?.upscaler && this.o.resolvers.upscaler)
         part.upscaler = await this.o.resolvers.upscaler(part.upscaler)
+    // Embeddings by file name: pass those whose name occurs in the text; the worker matches them on tokens.
+    const text = `${req.prompt}\n${req.negativePrompt ?? ''}`.toLowerCase()
+    const embeddings = ((await this.o.resolvers.embeddings?.()) ?? []).filter((e) =>
+      text.includes(e.name.toLowerCase()),
+    )
     const seed = req.seed === undefined || req.seed < 0 ? randomSeed() : req.seed
     const taesd = this.o.resolvers.taesd?.() ?? []
     // A1111 variation seed: random when absent or -1 (the infotext records the one used).
@@ -188,6 +193,7 @@ export class GenerationService {
         ...(imagePrompt ? { imagePrompt } : {}),
         ...(taesd.length ? { taesd } : {}),
         ...(midjourneyPrompt !== undefined ? { midjourneyPrompt } : {}),
+        ...(embeddings.length ? { embeddings } : {}),
         cacheRoot: this.o.cacheRoot,
         tokenizer: this.o.tokenizer,
         tokenizerCacheDir: this.o.tokenizerCacheDir,
