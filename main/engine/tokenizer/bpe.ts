@@ -1,8 +1,11 @@
-import { decodeHTML, replaceCodePoint } from 'entities/decode'
+import { ftfyFixText } from './ftfy'
+import { htmlUnescape } from './html'
+
+export { htmlUnescape } from './html'
 
 /**
  * The pieces of OpenAI CLIP's simple_tokenizer.py (commit d05afc4), reproduced exactly:
- * bytes_to_unicode, basic_clean (ftfy.fix_text = identity, html.unescape twice, strip), whitespace_clean,
+ * bytes_to_unicode, basic_clean (ftfy.fix_text as ftfy.ts reproduces it, html.unescape twice, strip), whitespace_clean,
  * the pre-tokenizer pattern and byte-pair merging with `</w>` marking the end of a word.
  */
 
@@ -25,40 +28,9 @@ function pyStrip(text: string): string {
   return text.replace(EDGE_SPACE, '')
 }
 
-/** Python html.unescape's reference syntax; named references go to an HTML5 decoder (legacy prefixes too). */
-const CHARREF = /&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)/g
-
-/** Code points html.unescape drops from numeric references (its _invalid_codepoints). */
-function pyDropsCodePoint(n: number): boolean {
-  return (
-    (n >= 0x1 && n <= 0x8) ||
-    n === 0xb ||
-    (n >= 0xe && n <= 0x1f) ||
-    n === 0x7f ||
-    (n >= 0xfdd0 && n <= 0xfdef) ||
-    (n & 0xfffe) === 0xfffe
-  )
-}
-
-function numericRef(ref: string): string {
-  const hex = ref[1] === 'x' || ref[1] === 'X'
-  const n = parseInt(ref.slice(hex ? 2 : 1).replace(';', ''), hex ? 16 : 10)
-  if (n === 0) return '\ufffd'
-  if (n === 0x0d) return '\r'
-  if (n >= 0x80 && n <= 0x9f) return String.fromCodePoint(replaceCodePoint(n))
-  if ((n >= 0xd800 && n <= 0xdfff) || n > 0x10ffff) return '\ufffd'
-  return pyDropsCodePoint(n) ? '' : String.fromCodePoint(n)
-}
-
-/** Python's html.unescape. */
-export function htmlUnescape(text: string): string {
-  if (!text.includes('&')) return text
-  return text.replace(CHARREF, (m, ref: string) => (ref.startsWith('#') ? numericRef(ref) : decodeHTML(m)))
-}
-
-/** whitespace_clean(basic_clean(text)).lower() */
+/** whitespace_clean(basic_clean(text)).lower(); basic_clean = ftfy.fix_text, html.unescape twice, strip. */
 export function cleanText(text: string): string {
-  const unescaped = htmlUnescape(htmlUnescape(text))
+  const unescaped = htmlUnescape(htmlUnescape(ftfyFixText(text)))
   return pyStrip(pyStrip(unescaped).replace(SPACE_RUN, ' ')).toLowerCase()
 }
 

@@ -110,8 +110,11 @@ describe.skipIf(!haveOracle)('CLIP tokenizer against the oracle', () => {
 describe('text cleaning', () => {
   it('unescapes HTML twice, collapses Python whitespace, lowercases', () => {
     expect(cleanText('  A &amp;amp; B\t\n C\u3000 ')).toBe('a & b c')
-    expect(cleanText('x\u001cy\u0085z')).toBe('x y z')
-    expect(cleanText('\ufeffq')).toBe('\ufeffq')
+    // ftfy first: U+001C is a control character (removed), U+0085 a C1 control (read as Windows-1252 '…'),
+    // the BOM is removed; Python whitespace still collapses U+2000-style spaces
+    expect(cleanText('x\u001cy\u0085z')).toBe('xy\u2026z')
+    expect(cleanText('\ufeffq')).toBe('q')
+    expect(cleanText('x\u2003\u2028y')).toBe('x y')
   })
   it('follows Python html.unescape for numeric and legacy references', () => {
     expect(htmlUnescape('a&#3;b &#128; &#x110000; &#0; &#65')).toBe('ab \u20ac \ufffd \ufffd A')
