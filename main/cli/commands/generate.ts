@@ -285,7 +285,7 @@ export interface WrittenImage {
 /** Runs one request through the generation service and writes image i to `fileFor(i)`. */
 export async function runRequest(
   req: GenerateRequest,
-  o: Pick<GenerateOptions, 'model' | 'home' | 'cache' | 'tokenizer' | 'quiet'>,
+  o: Pick<GenerateOptions, 'model' | 'home' | 'cache' | 'tokenizer' | 'quiet' | 'embeddings'>,
   fileFor: (i: number) => string,
 ): Promise<WrittenImage[]> {
   const mode = req.mode

@@ -1,3 +1,6 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { Readable } from 'node:stream'
 import { describe, expect, it, vi } from 'vitest'
 import { runCli } from '../index'
@@ -55,6 +58,18 @@ describe('atelier prompt', () => {
     expect(r.out).toContain('       5: "a cat (fur: 1.3)"')
     expect(r.out).toContain('      10: "a dog (fur: 1.3)"')
     expect(r.out).toMatch(/1\.3 {2}"fur"/)
+  })
+
+  it('names the embeddings of an --embeddings folder the prompt uses', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-prompt-emb-'))
+    try {
+      fs.writeFileSync(path.join(dir, 'EasyNeg.safetensors'), '')
+      fs.writeFileSync(path.join(dir, 'other.pt'), '')
+      const r = await cli(['prompt', '--embeddings', dir, 'a cat, (EasyNeg:1.2), othering'])
+      expect(r.out).toContain('embeddings: EasyNeg\n')
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('--json breakdown and bad arguments', async () => {

@@ -3,6 +3,8 @@ import readline from 'node:readline'
 import { describePrompt, formatBreakdown } from '../../engine/prompt/describe'
 import { a1111PairsLine } from '../../engine/prompt/pairs'
 import { findTokenizer } from '../../engine/tokenizer'
+import { embeddingName } from '../../model-formats/embedding'
+import { embeddingFilesIn } from '../../services/generation/resolve'
 import { CliError } from '../errors'
 
 interface PromptOptions {
@@ -10,6 +12,7 @@ interface PromptOptions {
   steps: string
   tokenizer?: string
   json?: boolean
+  embeddings?: string[]
 }
 
 async function pairsFromStdin(): Promise<void> {
@@ -33,6 +36,11 @@ export function registerPrompt(program: Command): void {
     .option('--steps <n>', 'sampling steps for prompt editing', '20')
     .option('--tokenizer <path>', 'CLIP tokenizer folder or BPE .gz (default: the data folder cache)')
     .option('--json', 'print the breakdown as JSON')
+    .option(
+      '--embeddings <dir>',
+      'folder of textual-inversion embeddings whose names to recognise (repeatable)',
+      (v: string, acc: string[] = []) => [...acc, v],
+    )
     .action(async (prompt: string | undefined, o: PromptOptions) => {
       if (o.a1111Pairs) {
         if (prompt !== undefined) throw new CliError('--a1111-pairs reads prompts from stdin, not arguments')
@@ -51,7 +59,8 @@ export function registerPrompt(program: Command): void {
         if (o.tokenizer) throw new CliError(err instanceof Error ? err.message : String(err))
         // no tokenizer installed: the breakdown goes without chunk counts
       }
-      const b = describePrompt(prompt, { steps, encode })
+      const embeddingNames = (o.embeddings ?? []).flatMap((d) => embeddingFilesIn(d).map(embeddingName))
+      const b = describePrompt(prompt, { steps, encode, embeddingNames })
       process.stdout.write(`${o.json ? JSON.stringify(b, null, 2) : formatBreakdown(b)}\n`)
     })
 }

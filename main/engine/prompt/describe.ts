@@ -38,18 +38,22 @@ export interface DescribeOptions {
   embeddingNames?: readonly string[]
 }
 
-/** Embedding names that occur in a text as A1111 finds them: a name not glued to letters, digits or `_` on either side. */
+/**
+ * Embedding names that occur in a text: any case (the tokenizer lower-cases), not glued to letters, digits or `_`
+ * on either side (an approximation of A1111's token matching, for display).
+ */
 export function embeddingsIn(text: string, names: readonly string[]): string[] {
   const found: string[] = []
-  const lower = text
-  for (const n of [...names].sort((a, b) => b.length - a.length)) {
+  const lower = text.toLowerCase()
+  for (const name of [...names].sort((a, b) => b.length - a.length)) {
+    const n = name.toLowerCase()
     let i = lower.indexOf(n)
     while (i >= 0) {
       const before = lower[i - 1]
       const after = lower[i + n.length]
       const word = /[\p{L}\p{N}_]/u
       if ((before === undefined || !word.test(before)) && (after === undefined || !word.test(after))) {
-        if (!found.includes(n)) found.push(n)
+        if (!found.includes(name)) found.push(name)
         break
       }
       i = lower.indexOf(n, i + 1)

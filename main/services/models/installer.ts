@@ -48,13 +48,15 @@ const KIND_TO_TYPE: Partial<Record<RemoteModelKind, ModelType>> = {
 }
 
 /**
- * Upscalers ship as PyTorch .pth files: those install too (the library reads them with the safe pickle
- * reader, which refuses a pickle that names a forbidden global).
+ * Upscalers ship as PyTorch .pth files and embeddings as .pt: those install too (the library reads them with the
+ * safe pickle reader, which refuses a pickle that names a forbidden global).
  */
 function installable(kind: RemoteModelKind | undefined, f: RemoteFile): boolean {
   if (isInstallable(f)) return true
   if (/^(training data|config|archive)$/i.test(f.fileType)) return false
   if (kind === 'upscaler' && /\.(pth|pt)$/i.test(f.name)) return true
+  // Textual-inversion embeddings are mostly A1111 .pt files (and diffusers .bin): read by the safe reader too.
+  if (kind === 'embedding' && /\.(pt|bin)$/i.test(f.name)) return true
   // IP-Adapters (ip-adapter_sd15.bin) and image encoders (pytorch_model.bin) often ship as pickles too.
   return isImagePromptPickle(f)
 }

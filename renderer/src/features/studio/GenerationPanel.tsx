@@ -139,6 +139,7 @@ export function GenerationPanel({
   const p = useStore(studio, (s) => s.params)
   const lastSeed = useStore(studio, (s) => s.lastSeed)
   const checkpoint = useStore(studio, selectedCheckpoint)
+  const embeddings = useStore(studio, (s) => s.embeddings)
   useEffect(() => ensureLibrary(), [])
   const base = familyBase(checkpoint?.family ?? null)
 
@@ -152,6 +153,7 @@ export function GenerationPanel({
           testId="prompt"
           value={p.prompt}
           onChange={(prompt) => setParams({ prompt })}
+          embeddings={embeddings}
           placeholder="a watercolor of a lighthouse, (golden hour:1.2) <lora:name:0.8> --ar 3:2 --no text"
         />
       )}
@@ -161,6 +163,7 @@ export function GenerationPanel({
         rows={2}
         value={p.negativePrompt}
         onChange={(negativePrompt) => setParams({ negativePrompt })}
+        embeddings={embeddings}
       />
       <LoraPicker />
       <ImagePrompts mode={mode} />

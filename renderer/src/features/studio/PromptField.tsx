@@ -3,7 +3,8 @@ import { highlightPrompt } from './prompt-highlight'
 
 /**
  * A prompt textarea with A1111 syntax highlighted behind it: the textarea's text is transparent and a
- * mirror div with the same metrics shows coloured segments (weights, `<lora:…>` tags, BREAK/AND).
+ * mirror div with the same metrics shows coloured segments (weights, `<lora:…>` tags, BREAK/AND, known
+ * embeddings).
  */
 export function PromptField({
   label,
@@ -12,6 +13,7 @@ export function PromptField({
   testId,
   rows = 3,
   placeholder,
+  embeddings = [],
 }: {
   label: string
   value: string
@@ -19,9 +21,11 @@ export function PromptField({
   testId: string
   rows?: number
   placeholder?: string
+  /** Names of the installed textual-inversion embeddings (file names without extension). */
+  embeddings?: readonly string[]
 }): React.JSX.Element {
   const mirror = useRef<HTMLDivElement>(null)
-  const segments = highlightPrompt(value)
+  const segments = highlightPrompt(value, embeddings)
   return (
     <label className="prompt-field">
       {label}
@@ -31,7 +35,11 @@ export function PromptField({
             s.kind === 'text' ? (
               s.text
             ) : (
-              <span key={i} className={`tok-${s.kind}`}>
+              <span
+                key={i}
+                className={`tok-${s.kind}`}
+                {...(s.kind === 'embedding' ? { 'data-embedding': '' } : {})}
+              >
                 {s.text}
               </span>
             ),

@@ -162,3 +162,20 @@ describe('prompt helpers', () => {
     ])
   })
 })
+
+describe('highlightPrompt: embeddings', () => {
+  it('marks known embedding names as whole words, any case, outside tags and weights', () => {
+    const segs = highlightPrompt('EasyNegative, (bad-hands:1.2) easynegativeX <lora:easynegative:1>', [
+      'easynegative',
+      'bad-hands',
+    ])
+    expect(segs.filter((s) => s.kind === 'embedding').map((s) => s.text)).toEqual([
+      'EasyNegative',
+      'bad-hands',
+    ])
+    expect(segs.map((s) => s.text).join('')).toBe(
+      'EasyNegative, (bad-hands:1.2) easynegativeX <lora:easynegative:1>',
+    )
+    expect(highlightPrompt('plain text', []).every((s) => s.kind === 'text')).toBe(true)
+  })
+})

@@ -1,8 +1,10 @@
 /**
  * Splits a prompt into segments for syntax highlighting (A1111 syntax): `<lora:name:w>` tags, brackets,
- * `:1.2` weights, BREAK / AND keywords, escapes, plain text. The segments concatenate back to the input.
+ * `:1.2` weights, BREAK / AND keywords, escapes, known textual-inversion embeddings (by file name, as whole
+ * words, any case: the tokenizer lower-cases), plain text. The segments concatenate back to the input.
  */
-export type SegmentKind = 'text' | 'lora' | 'bracket' | 'weight' | 'keyword' | 'escape' | 'unbalanced'
+export type SegmentKind =
+  'text' | 'lora' | 'bracket' | 'weight' | 'keyword' | 'escape' | 'unbalanced' | 'embedding'
 
 export interface Segment {
   kind: SegmentKind
@@ -12,13 +14,33 @@ export interface Segment {
 const TOKEN =
   /(<(?:lora|lyco|hypernet):[^>\n]*>)|(\\[()[\]\\])|(:\s*-?\d*\.?\d+\s*(?=\)))|(\bBREAK\b|\bAND\b(?:\s*:\s*-?\d*\.?\d+)?)|([()[\]])/g
 
-export function highlightPrompt(prompt: string): Segment[] {
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/** A matcher of the given embedding names as whole words (longest first), or undefined for none. */
+function embeddingMatcher(names: readonly string[]): RegExp | undefined {
+  const list = [...new Set(names.filter((n) => n.trim() !== ''))].sort((a, b) => b.length - a.length)
+  if (!list.length) return undefined
+  return new RegExp(`(?<![\\p{L}\\p{N}_])(?:${list.map(escapeRe).join('|')})(?![\\p{L}\\p{N}_])`, 'giu')
+}
+
+export function highlightPrompt(prompt: string, embeddings: readonly string[] = []): Segment[] {
   const out: Segment[] = []
-  const push = (kind: SegmentKind, text: string): void => {
+  const words = embeddingMatcher(embeddings)
+  const pushPlain = (kind: SegmentKind, text: string): void => {
     if (!text) return
     const last = out[out.length - 1]
     if (last && last.kind === kind && kind === 'text') last.text += text
     else out.push({ kind, text })
+  }
+  const push = (kind: SegmentKind, text: string): void => {
+    if (kind !== 'text' || !words) return pushPlain(kind, text)
+    let at = 0
+    for (const m of text.matchAll(words)) {
+      pushPlain('text', text.slice(at, m.index))
+      pushPlain('embedding', m[0])
+      at = (m.index ?? 0) + m[0].length
+    }
+    pushPlain('text', text.slice(at))
   }
   // Bracket balance decides which brackets are marked as unbalanced.
   const stack: { ch: string; index: number }[] = []

@@ -62,6 +62,8 @@ export interface StudioState {
   message?: { tab: GenerateMode; kind: 'error' | 'info'; text: string }
   checkpoints: LibraryModel[]
   loras: LibraryModel[]
+  /** Names prompts use for the installed textual-inversion embeddings (file names without extension). */
+  embeddings: string[]
   libraryError?: string
   /** Bumped whenever a generation finishes (the gallery refreshes on it). */
   outputsVersion: number
@@ -76,6 +78,7 @@ export const studio = createStore<StudioState>({
   starting: false,
   checkpoints: [],
   loras: [],
+  embeddings: [],
   outputsVersion: 0,
 })
 
@@ -142,14 +145,21 @@ export function notify(tab: GenerateMode, kind: 'error' | 'info', text: string):
 let libraryLoaded = false
 
 export async function refreshLibrary(): Promise<void> {
-  const [c, l] = await Promise.all([library.list('checkpoint'), library.list('lora')])
+  const [c, l, e] = await Promise.all([
+    library.list('checkpoint'),
+    library.list('lora'),
+    library.list('embedding'),
+  ])
   if (!c.ok) {
     studio.set({ libraryError: c.error.message })
     return
   }
   const checkpoints = c.value.filter((m) => !m.problem)
   const loras = l.ok ? l.value.filter((m) => !m.problem) : []
-  studio.set({ checkpoints, loras, libraryError: undefined })
+  const embeddings = e.ok
+    ? e.value.filter((m) => !m.problem).map((m) => m.fileName.replace(/\.(safetensors|pt|bin)$/i, ''))
+    : []
+  studio.set({ checkpoints, loras, embeddings, libraryError: undefined })
   const p = studio.get().params
   const runnable = checkpoints.filter((m) => !m.note)
   const last = rememberedModel()
