@@ -94,6 +94,14 @@ export interface PreviewParams {
   resources: PreviewResource[]
 }
 
+/** The Civitai version a hash belongs to (`models:by-hash`). */
+export interface HashLookup {
+  versionId: string
+  modelId: string
+  versionName: string
+  baseModel: string | null
+}
+
 /** One resource a Civitai preview image was made with, as far as its meta tells. */
 export interface PreviewResource {
   kind: 'checkpoint' | 'lora' | 'embedding' | 'vae'
@@ -366,6 +374,8 @@ export const modelsRequestSchemas = {
       })
       .strict(),
   ]),
+  /** A Civitai version by any hash Civitai stores (AutoV2 short hash, SHA-256, ...); null when unknown. */
+  'models:by-hash': z.object({ hash: z.string().regex(/^[0-9a-fA-F]{8,64}$/, 'not a model hash') }).strict(),
   'remote:image': z.object({ url: z.url().max(2000) }).strict(),
   'downloads:list': z.object({}).strict(),
   'downloads:pause': z.object({ id }).strict(),
@@ -403,6 +413,7 @@ export interface ModelsResponses {
   'models:options': ModelFilterOptions
   'models:details': ModelDetails
   'models:install': InstallResult
+  'models:by-hash': HashLookup | null
   'remote:image': Uint8Array
   'downloads:list': DownloadInfo[]
   'downloads:pause': DownloadInfo

@@ -11,6 +11,7 @@ export function modelsHandlers(models: ModelsService): ModelsHandlers {
     'models:options': ({ source }) => models.options(source),
     'models:details': (req) => models.details(req),
     'models:install': (req) => models.install(req),
+    'models:by-hash': (req) => models.byHash(req.hash),
     'remote:image': ({ url }) => models.image(url),
     'downloads:list': () => models.downloads(),
     'downloads:pause': ({ id }) => models.downloadAction('pause', id),

@@ -12,6 +12,8 @@ import { SettingsService } from '../settings'
 import { memoryStore } from '../store'
 import type { DownloadInfo } from '../../../preload/contract'
 import { modelsRequestSchemas } from '../../../preload/contract-models'
+import { mapImageMeta } from '../../remote/civitai/map'
+import { toParams } from './dto'
 import { ModelsService } from './service'
 
 const noWait = { retries: 1, baseDelayMs: 1, maxDelayMs: 1, sleep: () => Promise.resolve() }
@@ -434,5 +436,25 @@ describe('ModelsService against the Civitai / HF fixtures', () => {
     expect(install.safeParse({ source: 'huggingface', repo: 'o/r/x' }).success).toBe(false)
     expect(modelsRequestSchemas['remote:image'].safeParse({ url: 'not a url' }).success).toBe(false)
     expect(modelsRequestSchemas['library:add-root'].safeParse({ path: '' }).success).toBe(false)
+  })
+
+  it('resolves the resources a preview image names by hash (use these settings -> one-click install)', async () => {
+    const { models } = makeEnv()
+    const loraHash = sources.models.lora.sha256.slice(0, 10)
+    // An A1111 upload whose LoRA is only known by its `Lora hashes` AutoV2 entry.
+    const params = toParams(
+      mapImageMeta({
+        prompt: 'a cat <lora:some_lora:0.7>',
+        sampler: 'Euler a',
+        'Lora hashes': `some_lora: ${loraHash.toUpperCase()}`,
+      }),
+    )
+    const lora = params?.resources.find((r) => r.kind === 'lora')
+    expect(lora).toMatchObject({ name: 'some_lora', weight: 0.7, hash: loraHash })
+    expect(await models.byHash(lora?.hash ?? '')).toMatchObject({ versionId: '2003' })
+    expect(await models.byHash(sources.models.checkpoint.sha256)).not.toBeNull()
+    expect(await models.byHash('0123456789')).toBeNull()
+    expect(modelsRequestSchemas['models:by-hash'].safeParse({ hash: 'xyz' }).success).toBe(false)
+    await closeAll()
   })
 })

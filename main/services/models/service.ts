@@ -17,6 +17,7 @@ import path from 'node:path'
 import type {
   DoctorResult,
   DownloadInfo,
+  HashLookup,
   InstallResult,
   JobRef,
   LibraryModel,
@@ -304,6 +305,14 @@ export class ModelsService {
   /** The model a Civitai version belongs to (for references that name only the version). */
   modelIdOfVersion(versionId: string): Promise<string> {
     return mapped(async () => (await this.civitai().getVersion(versionId)).modelId)
+  }
+
+  /** The Civitai version of a hash ("use these settings" resolves resources the image names by hash). */
+  byHash(hash: string): Promise<HashLookup | null> {
+    return mapped(async () => {
+      const v = await this.civitai().getVersionByHash(hash)
+      return v ? { versionId: v.id, modelId: v.modelId, versionName: v.name, baseModel: v.baseModel } : null
+    })
   }
 
   async image(url: string): Promise<Uint8Array> {

@@ -6,6 +6,7 @@ import type {
   ModelFile,
   ModelImage,
   ModelVersion,
+  PreviewResource,
   Req,
   Result,
 } from '../../../../preload/contract'
@@ -14,6 +15,7 @@ import { CompatDetails, Tag } from './Badges'
 import { isActive, useDownloads, useLibraryVersion, useSettings } from './data'
 import { formatBytes, formatCount, formatDate, kindName } from './format'
 import { applyImageSettings } from './handoff'
+import { resourceLabel } from './image-resources'
 import { ImageBox } from './ImageBox'
 import { modelHref } from './route'
 import { sanitizeHtml } from './sanitize'
@@ -419,9 +421,64 @@ function ParamLine({ img }: { img: ModelImage }): React.JSX.Element | null {
   )
 }
 
+/** Resources a preview image needs that are not installed: one click resolves (by version id or hash) and installs. */
+function MissingResources({ resources }: { resources: PreviewResource[] }): React.JSX.Element {
+  const [state, setState] = useState<Record<number, string>>({})
+  const install = async (i: number, r: PreviewResource): Promise<void> => {
+    setState((s) => ({ ...s, [i]: 'Looking up…' }))
+    let versionId = r.modelVersionId !== null ? String(r.modelVersionId) : null
+    if (versionId === null && r.hash) {
+      const found = await api.invoke('models:by-hash', { hash: r.hash })
+      if (!found.ok) return setState((s) => ({ ...s, [i]: found.error.message }))
+      versionId = found.value?.versionId ?? null
+    }
+    if (versionId === null) return setState((s) => ({ ...s, [i]: 'Not found on Civitai.' }))
+    const res = await api.invoke('models:install', { source: 'civitai', versionId })
+    setState((s) => ({
+      ...s,
+      [i]: !res.ok
+        ? res.error.message
+        : res.value.alreadyInstalled
+          ? 'Already in your library.'
+          : 'Installing (see Downloads); use the settings again when done.',
+    }))
+  }
+  return (
+    <ul className="missing-resources" data-testid="missing-resources">
+      {resources.map((r, i) => (
+        <li key={i}>
+          <span>
+            {r.kind} <strong>{resourceLabel(r)}</strong>
+            {r.weight !== null ? ` (${r.weight})` : ''}
+          </span>{' '}
+          {state[i] ? (
+            <span className="muted small" role="status">
+              {state[i]}
+            </span>
+          ) : (
+            <button
+              type="button"
+              disabled={r.modelVersionId === null && r.hash === null}
+              title={
+                r.modelVersionId === null && r.hash === null
+                  ? 'No version id or hash to look it up by'
+                  : undefined
+              }
+              onClick={() => void install(i, r)}
+            >
+              Install
+            </button>
+          )}
+        </li>
+      ))}
+    </ul>
+  )
+}
+
 function Gallery({ images }: { images: ModelImage[] }): React.JSX.Element | null {
   const settings = useSettings()
   const [notice, setNotice] = useState<string>()
+  const [missing, setMissing] = useState<PreviewResource[]>([])
   if (images.length === 0) return null
   return (
     <div className="previews">
@@ -431,6 +488,7 @@ function Gallery({ images }: { images: ModelImage[] }): React.JSX.Element | null
           {notice} <a href="#/img2img">Open Img2img →</a>
         </p>
       )}
+      {missing.length > 0 && <MissingResources resources={missing} />}
       <ul className="image-grid">
         {images.slice(0, 12).map((img) => (
           <li key={img.url} className="image-item" data-testid="preview-image">
@@ -450,7 +508,12 @@ function Gallery({ images }: { images: ModelImage[] }): React.JSX.Element | null
             {img.params && (
               <button
                 type="button"
-                onClick={() => img.params && setNotice(applyImageSettings(img.params))}
+                onClick={() => {
+                  if (!img.params) return
+                  const r = applyImageSettings(img.params)
+                  setNotice(r.message)
+                  setMissing(r.missing)
+                }}
                 data-testid="use-settings"
               >
                 Use these settings

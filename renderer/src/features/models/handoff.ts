@@ -2,7 +2,7 @@
  * Hand-offs from the Models section to the studio (the one place that writes the studio's state): "use in
  * Img2img" for a library model and "use these settings" for a preview image's generation parameters.
  */
-import type { PreviewParams, LibraryModel } from '../../../../preload/contract'
+import type { PreviewParams, PreviewResource, LibraryModel } from '../../../../preload/contract'
 import { samplerAndSchedule, withTriggerWords, type LoraChoice } from '../studio/params'
 import { setParams, studio } from '../studio/studio-state'
 import { matchResources, resourceLabel, withoutLoraTags } from './image-resources'
@@ -35,7 +35,10 @@ export function sendToStudio(m: LibraryModel): string {
  * weights) of a preview image. Installed resources are selected; the message lists the ones not installed.
  * `models` defaults to the studio's library lists.
  */
-export function applyImageSettings(g: PreviewParams, models?: readonly LibraryModel[]): string {
+export function applyImageSettings(
+  g: PreviewParams,
+  models?: readonly LibraryModel[],
+): { message: string; missing: PreviewResource[] } {
   const patch: Parameters<typeof setParams>[0] = {}
   if (g.prompt) patch.prompt = g.prompt
   if (g.negativePrompt !== null) patch.negativePrompt = g.negativePrompt ?? ''
@@ -60,13 +63,13 @@ export function applyImageSettings(g: PreviewParams, models?: readonly LibraryMo
   }
   const s = studio.get()
   const matches = matchResources(g.resources ?? [], models ?? [...s.checkpoints, ...s.loras])
-  const missing: string[] = []
+  const missing: PreviewResource[] = []
   const loras: LoraChoice[] = []
   const moved: string[] = []
   for (const { resource: r, installed: m } of matches) {
     if (!m) {
       if (r.kind !== 'checkpoint' || g.resources.filter((x) => x.kind === 'checkpoint').length === 1)
-        missing.push(`${r.kind} ${resourceLabel(r)}`)
+        missing.push(r)
       continue
     }
     if (r.kind === 'checkpoint') patch.model = m.id
@@ -82,8 +85,10 @@ export function applyImageSettings(g: PreviewParams, models?: readonly LibraryMo
   }
   if (g.clipSkip !== null && g.clipSkip > 1) skipped.push(`clip skip ${g.clipSkip}`)
   setParams(patch)
-  return (
+  const message =
     `Settings saved for the studio${skipped.length ? ` (not available: ${skipped.join(', ')})` : ''}.` +
-    (missing.length ? ` Not installed: ${missing.join(', ')}.` : '')
-  )
+    (missing.length
+      ? ` Not installed: ${missing.map((r) => `${r.kind} ${resourceLabel(r)}`).join(', ')}.`
+      : '')
+  return { message, missing }
 }
