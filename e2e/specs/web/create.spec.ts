@@ -112,8 +112,7 @@ test.describe('create', () => {
     await expect(page.getByTestId('message')).toContainText('Add an input image first')
   })
 
-  // Not yet seen passing end to end in one run on the shared machine (load ~20): enable after a green run.
-  test.fixme('a grid of four from `--ar 2:3 --no text` (2:3 PNGs with the negative prompt), then V3 and U2', async ({
+  test('a grid of four from `--ar 2:3 --no text` (2:3 PNGs with the negative prompt), then V3 and U2', async ({
     page,
   }) => {
     test.setTimeout(900_000)
@@ -159,8 +158,7 @@ test.describe('create', () => {
     await shot(page, 'upscale')
   })
 
-  // Not yet seen passing end to end in one run on the shared machine (load ~20): enable after a green run.
-  test.fixme('a reload during a job reattaches (progress, parameters) and can cancel', async ({ page }) => {
+  test('a reload during a job reattaches (progress, parameters) and can cancel', async ({ page }) => {
     await openCreate(page)
     await page.getByTestId('steps').fill('150')
     await page.getByTestId('prompt').fill('a slow lighthouse --ar 3:2')
