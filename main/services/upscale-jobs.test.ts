@@ -67,10 +67,14 @@ describe('upscale:start', () => {
       off()
 
       if (fs.existsSync(shared)) {
+        // Requests name files inside the library only: the model goes into the library's upscalers folder.
+        const inLibrary = path.join(services.settings.get().libraryRoot, 'upscalers', path.basename(shared))
+        fs.mkdirSync(path.dirname(inLibrary), { recursive: true })
+        fs.copyFileSync(shared, inLibrary)
         const m = await dispatch(
           handlers,
           'upscale:start',
-          { galleryId: src.id, upscaler: shared, scale: 4, tile: 8 },
+          { galleryId: src.id, upscaler: inLibrary, scale: 4, tile: 8 },
           { transport: 'test' },
         )
         const j = await waitForJob(services, (m as { value: { jobId: string } }).value.jobId)
