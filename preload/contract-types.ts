@@ -25,8 +25,15 @@ export interface ApiError {
 export type Result<V> = { ok: true; value: V } | { ok: false; error: ApiError }
 
 export interface ExecutionProviderInfo {
-  /** The provider sessions are created with, e.g. 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'. */
+  /**
+   * The provider the latest generation's sessions opened on ('cpu', 'cuda', 'dml', 'coreml', 'webgpu'), or
+   * the preference ('auto' too) while nothing has opened yet (`opened` false).
+   */
   name: string
+  /** The Settings preference. */
+  preference?: string
+  /** Whether `name` is a provider that actually opened (a generation ran with it). */
+  opened?: boolean
   /** Providers this build of onnxruntime-node offers. */
   available: string[]
   /** Why a preferred provider was not used (shown in the status bar), if any. */
@@ -39,6 +46,19 @@ export interface AppInfo {
   platform: string
   executionProvider: ExecutionProviderInfo
   home: string
+}
+
+/** Result of Settings' per-provider "Test": a tiny conv/norm/attention graph on exactly that provider. */
+export interface ProviderTestResult {
+  provider: string
+  /** The provider opened and its result matched the CPU's. */
+  ok: boolean
+  /** The provider that actually ran (CPU when the asked one did not start). */
+  ran: string
+  createMs: number
+  runMs: number
+  maxDiff: number
+  message: string
 }
 
 export type NsfwPreference = 'hide' | 'blur' | 'show'

@@ -9,6 +9,7 @@ import { z } from 'zod'
 import type {
   ActiveGeneration,
   AppInfo,
+  ProviderTestResult,
   GenerationProgress,
   GenerationResult,
   ImageParameters,
@@ -184,6 +185,7 @@ export const requestSchemas = {
     .strict(),
   'generate:active': empty,
   'app:info': empty,
+  'engine:test-provider': z.object({ provider: z.enum(['cpu', 'cuda', 'dml', 'coreml', 'webgpu']) }).strict(),
   'settings:get': empty,
   'settings:update': z.object({ patch: settingsPatchSchema }).strict(),
   'secrets:status': empty,
@@ -212,6 +214,7 @@ export const requestSchemas = {
 
 export interface Responses extends ModelsResponses {
   'app:info': AppInfo
+  'engine:test-provider': ProviderTestResult
   'settings:get': Settings
   'settings:update': Settings
   'secrets:status': SecretStatus[]

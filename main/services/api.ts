@@ -2,6 +2,7 @@ import type { Channel, ParsedReq, Res } from '../../preload/contract'
 import type { Services, ServicesOptions } from './container'
 import { createServices } from './container'
 import { executionProviderInfo } from './engine-info'
+import { testProvider } from '../engine/runtime/provider-check'
 import { modelsHandlers } from './models/handlers'
 
 export interface CallContext {
@@ -21,9 +22,10 @@ export function createHandlers(s: Services): Handlers {
       version: s.version,
       mode: s.mode,
       platform: process.platform,
-      executionProvider: executionProviderInfo(s.settings.get().executionProvider),
+      executionProvider: executionProviderInfo(s.settings.get().executionProvider, s.generation.engine),
       home: s.home,
     }),
+    'engine:test-provider': ({ provider }) => testProvider(provider),
     'settings:get': () => s.settings.get(),
     'settings:update': ({ patch }) => s.settings.update(patch),
     'secrets:status': () => s.secrets.all(),

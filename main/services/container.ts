@@ -73,6 +73,7 @@ export function createServices(opts: ServicesOptions): Services {
     },
   }
   const generation = new GenerationService({
+    executionProvider: () => settings.get().executionProvider,
     bus,
     jobs,
     gallery,
@@ -82,6 +83,7 @@ export function createServices(opts: ServicesOptions): Services {
     appVersion: APP_VERSION,
   })
   const upscale = new UpscaleJobs({
+    session: () => ({ preference: settings.get().executionProvider }),
     jobs,
     gallery,
     resolve: (name) => resolvers.upscaler?.(name) ?? name,

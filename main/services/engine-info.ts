@@ -1,17 +1,31 @@
 import ort from 'onnxruntime-node'
 import type { ExecutionProviderInfo } from '../../preload/contract-types'
+import type { EngineState } from './generation/service'
 
-/** What onnxruntime-node offers here; the engine's runtime picks from these (CPU always last). */
-export function executionProviderInfo(preferred = 'auto'): ExecutionProviderInfo {
+/**
+ * The status bar's provider: the one the latest generation's sessions opened on (with the reason a
+ * preferred one was skipped), or the preference while nothing has opened yet.
+ */
+export function executionProviderInfo(preferred = 'auto', engine?: EngineState): ExecutionProviderInfo {
   const available = ort
     .listSupportedBackends()
     .filter((b) => b.bundled || b.name === 'cpu')
     .map((b) => b.name)
-  if (preferred === 'auto' || preferred === 'cpu') return { name: 'cpu', available }
-  if (available.includes(preferred)) return { name: preferred, available }
-  return {
-    name: 'cpu',
-    available,
-    fallbackReason: `${preferred} is not available in this build; using the CPU.`,
-  }
+  if (engine && engine.preference === preferred)
+    return {
+      name: engine.provider,
+      preference: preferred,
+      opened: true,
+      available,
+      ...(engine.fallbackReason ? { fallbackReason: engine.fallbackReason } : {}),
+    }
+  if (preferred !== 'auto' && preferred !== 'cpu' && !available.includes(preferred))
+    return {
+      name: 'cpu',
+      preference: preferred,
+      opened: false,
+      available,
+      fallbackReason: `${preferred} is not available in this build; using the CPU.`,
+    }
+  return { name: preferred, preference: preferred, opened: false, available }
 }

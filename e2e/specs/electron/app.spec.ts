@@ -37,7 +37,7 @@ test.describe('desktop app', () => {
     try {
       const win = await app.firstWindow()
       await expect(win.getByTestId('section-models')).toBeVisible()
-      await expect(win.getByTestId('engine-provider')).toContainText('CPU')
+      await expect(win.getByTestId('engine-provider')).toContainText(/Engine: (AUTO|CPU)/)
       expect(await win.evaluate(() => typeof (globalThis as { require?: unknown }).require)).toBe('undefined')
       await win.getByRole('link', { name: 'Settings', exact: true }).click()
       await win.getByTestId('nsfw').selectOption('show')

@@ -125,7 +125,7 @@ export async function openSession(
       const opts = sessionOptions(p, cfg)
       // WebGPU: the adapter probe (a real adapter request), then ORT 1.30 kernel workarounds (webgpu.ts).
       const prepared = p === 'webgpu' ? await webGpuModel(model) : { model, options: {} }
-      const merged = { ...opts, ...prepared.options }
+      const merged = { ...opts, ...prepared.options, extra: { ...opts.extra, ...prepared.options.extra } }
       const m = prepared.model
       const session =
         typeof m === 'string'

@@ -3,6 +3,7 @@ import { decodeImageWithAlpha, encodePng } from '../image/codec'
 import { insertPngText, readPngText } from '../metadata/png-chunks'
 import type { UpscalerChoice } from './service'
 import { resolveUpscaler, UpscaleService } from './service'
+import type { SessionConfig } from '../runtime/session'
 
 /**
  * Upscale jobs for the app (the Gallery's and Img2img's "Upscale" action): a gallery image or PNG bytes,
@@ -36,6 +37,8 @@ export interface UpscaleJobDeps {
   /** Upscaler name -> model file (library names); keywords come back unchanged. */
   resolve?: (name: string) => string | Promise<string>
   service?: UpscaleService
+  /** Session settings (execution provider) read when a job starts. */
+  session?: () => SessionConfig
   /** After a result is saved (the app refreshes the gallery). */
   onSaved?: (saved: { id: string; fileName: string }) => void
 }
@@ -62,6 +65,7 @@ export class UpscaleJobs {
         scale: req.scale,
         tile: req.tile,
         tilePad: req.tilePad,
+        ...(this.d.session ? { session: this.d.session() } : {}),
         signal: ctx.signal,
         onProgress: (p) => ctx.report(p.done / p.total, `Upscaling: tile ${p.done}/${p.total}`),
       })

@@ -84,7 +84,12 @@ export function modelPasses(modelScale: number, want: number): number {
 export class UpscaleService {
   private current: { key: string; model: Promise<UpscalerModel> } | undefined
 
-  constructor(private readonly session: SessionConfig = {}) {}
+  constructor(private session: SessionConfig = {}) {}
+
+  /** The session settings (execution provider) for models loaded from now on without their own. */
+  setSession(session: SessionConfig): void {
+    this.session = session
+  }
 
   async model(file: string, session: SessionConfig = this.session): Promise<UpscalerModel> {
     const key = `${path.resolve(file)}#${session.preference ?? 'auto'}`

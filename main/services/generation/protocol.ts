@@ -3,6 +3,7 @@
  * structured-clone data; images travel as Uint8Array (transferred, not copied, where possible).
  */
 import type { ApiError, GenerateRequest } from '../../../preload/contract-types'
+import type { ProviderPreference } from '../../engine/runtime/providers'
 
 export interface ResolvedModel {
   /** Checkpoint file, diffusers folder or ONNX folder. */
@@ -60,6 +61,8 @@ export interface WorkerJob {
   tokenizerCacheDir?: string
   /** Stored in the PNG (`Version: ...`). */
   appVersion: string
+  /** The Settings execution provider (auto tries GPU providers, then CPU). */
+  executionProvider?: ProviderPreference
 }
 
 export interface WorkerImage {
@@ -86,5 +89,13 @@ export type FromWorker =
   | { type: 'status'; jobId: string; message: string }
   | { type: 'images'; jobId: string; batch: number; images: WorkerImage[] }
   | { type: 'done'; jobId: string }
+  /** The provider the job's sessions opened on, and why a preferred one was not used (once per reason). */
+  | {
+      type: 'engine'
+      jobId: string
+      preference: ProviderPreference
+      provider: string
+      fallbackReason?: string
+    }
   | { type: 'error'; jobId: string; error: ApiError }
   | { type: 'ready' }

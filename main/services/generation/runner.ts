@@ -17,6 +17,10 @@ import { SD1_SCALING_FACTOR } from '../../engine/pipelines/core'
 import { SDXL_SCALING_FACTOR } from '../../engine/pipelines/sdxl'
 import { TaesdModel, withDraftDecoder } from '../../engine/taesd/model'
 import { defaultLowMemory, weightPrecisionFor } from '../../engine/runtime/session'
+import type { SessionConfig } from '../../engine/runtime/session'
+import { settleProvider } from '../../engine/runtime/provider-check'
+import type { ProviderSkip } from '../../engine/runtime/providers'
+import { upscaleService } from '../../engine/upscale/service'
 import { findTokenizer, TokenizerError } from '../../engine/tokenizer'
 import { convertCheckpoint } from '../../engine/convert/convert'
 import type { ConvertedModel } from '../../engine/convert/convert'
@@ -65,6 +69,8 @@ export function toApiError(err: unknown): ApiError {
 
 interface Loaded {
   key: string
+  /** Why a preferred provider was skipped for this model's sessions (latest), if one was. */
+  fallback?: ProviderSkip
   set: ModelSet
   probe: ProbeResult
   converted: ConvertedModel
@@ -74,16 +80,17 @@ interface Loaded {
 class TaesdCache {
   private current: { path: string; model: Promise<TaesdModel> } | undefined
 
-  async get(file: TaesdFile): Promise<TaesdModel> {
-    if (this.current?.path !== file.path) {
+  async get(file: TaesdFile, session: SessionConfig = {}): Promise<TaesdModel> {
+    const key = `${file.path}#${session.preference ?? 'auto'}`
+    if (this.current?.path !== key) {
       const old = this.current
       this.current = undefined
       if (old) await (await old.model.catch(() => undefined))?.release()
-      const model = TaesdModel.load(file.path)
+      const model = TaesdModel.load(file.path, session)
       model.catch(() => {
         if (this.current?.model === model) this.current = undefined
       })
-      this.current = { path: file.path, model }
+      this.current = { path: key, model }
     }
     return this.current.model
   }
@@ -93,6 +100,15 @@ class TaesdCache {
     this.current = undefined
     if (old) await (await old.model.catch(() => undefined))?.release()
   }
+}
+
+/** The provider(s) the loaded sessions opened on: "webgpu", or "webgpu (vae_decoder: cpu)" when mixed. */
+function providerOf(loaded: Loaded): string | undefined {
+  const opened = Object.entries(loaded.set.graphs).flatMap(([c, g]) => (g?.provider ? [[c, g.provider]] : []))
+  const main = loaded.set.graphs.unet?.provider ?? opened[0]?.[1]
+  if (!main) return undefined
+  const others = opened.filter(([, p]) => p !== main).map(([c, p]) => `${c}: ${p}`)
+  return others.length ? `${main} (${others.join(', ')})` : main
 }
 
 function label(job: WorkerJob): string {
@@ -110,13 +126,29 @@ export class JobRunner {
   private loaded: Loaded | undefined
   private readonly hashes = new Map<string, Promise<string>>()
   private current: { jobId: string; abort: AbortController } | undefined
-  private readonly imagePrompts = new ImagePromptRuntime()
   private readonly taesd = new TaesdCache()
   /** Embedding files read once per path + size + mtime. */
   private readonly embeddingFiles = new Map<string, { stamp: string; file: Promise<EmbeddingFile> }>()
   private readonly sha256s = new Map<string, Promise<string>>()
+  private imagePrompts = new ImagePromptRuntime()
+  private imagePromptsPreference: string | undefined
+  /** Fallback reasons already shown (each once per worker). */
+  private readonly shownFallbacks = new Set<string>()
 
   constructor(private readonly post: Post) {}
+
+  /** Reports a skipped provider once (a job status line) and keeps it for the status bar. */
+  private onFallback(job: WorkerJob, skip: ProviderSkip): void {
+    if (this.loaded) this.loaded.fallback = skip
+    const key = `${skip.provider}: ${skip.reason}`
+    if (this.shownFallbacks.has(key)) return
+    this.shownFallbacks.add(key)
+    this.post({
+      type: 'status',
+      jobId: job.jobId,
+      message: `${skip.provider.toUpperCase()} unavailable (${skip.reason}); using the next provider`,
+    })
+  }
 
   handle(m: ToWorker): void {
     if (m.type === 'cancel') {
@@ -140,7 +172,9 @@ export class JobRunner {
     }))
     // LoRA multipliers are graph inputs: a multiplier change keeps the graphs and their sessions and only
     // changes the feeds (which LoRAs are active, or image prompts with LoRAs, still pick other graphs).
+    const preference = job.executionProvider ?? 'auto'
     const key = JSON.stringify([
+      preference,
       job.model.path,
       job.imagePrompt
         ? job.loras.map((l) => [l.path, l.weight, l.unetWeight])
@@ -163,9 +197,13 @@ export class JobRunner {
     for (const l of job.loras) assertLoraCompatible(await probeModel(l.path), probe)
     status(`preparing ${label(job)}`)
     const lowMemory = job.request.lowMemory ?? defaultLowMemory(probe.base)
+    // A WebGPU candidate is settled by a real adapter request first, so the weights are stored for the
+    // provider that will open (fp32 for CPU, fp16 for GPUs).
+    const settled = await settleProvider(preference)
+    for (const s of settled.skipped) this.onFallback(job, s)
     const converted = await convertCheckpoint(job.model.path, {
       cacheRoot: job.cacheRoot,
-      precision: await weightPrecisionFor({ lowMemory }),
+      precision: await weightPrecisionFor({ lowMemory, preference }),
       signal,
       onProgress: (p) =>
         status(
@@ -187,8 +225,18 @@ export class JobRunner {
     }
     await this.loaded?.set.release()
     this.loaded = undefined
-    const set = new ModelSet(key, paths, { lowMemory })
-    this.loaded = { key, set, probe, converted }
+    const set = new ModelSet(key, paths, {
+      lowMemory,
+      preference,
+      onFallback: (s) => this.onFallback(job, s),
+    })
+    this.loaded = {
+      key,
+      set,
+      probe,
+      converted,
+      ...(settled.skipped[0] ? { fallback: settled.skipped[0] } : {}),
+    }
     return this.loaded
   }
 
@@ -294,6 +342,8 @@ export class JobRunner {
       }
       extra['TI hashes'] = ti.join(', ')
     }
+    const provider = providerOf(loaded)
+    if (provider) extra['Execution provider'] = provider
     if (req.mode === 'img2img' && req.sdUpscale) {
       extra['SD upscale'] = String(req.sdUpscale.scale ?? 2)
       extra['SD upscale upscaler'] = upscalerLabel(req.sdUpscale.upscaler, 'Lanczos')
@@ -354,6 +404,15 @@ export class JobRunner {
     this.current = { jobId: job.jobId, abort }
     try {
       const loaded = await this.load(job, abort.signal)
+      const preference = job.executionProvider ?? 'auto'
+      // Image encoders and upscalers (hires fix, SD upscale) open their sessions on the same provider.
+      const session = { preference, onFallback: (s: ProviderSkip) => this.onFallback(job, s) }
+      upscaleService().setSession(session)
+      if (this.imagePromptsPreference !== preference) {
+        await this.imagePrompts.release()
+        this.imagePrompts = new ImagePromptRuntime(session)
+        this.imagePromptsPreference = preference
+      }
       const req = withDefaults(job.request)
       const tokenizer = await findTokenizer(
         job.tokenizer
@@ -383,7 +442,7 @@ export class JobRunner {
         )
       const taesd =
         taesdFile && (job.request.draftDecode || job.request.previewDecoder !== 'approx')
-          ? await this.taesd.get(taesdFile)
+          ? await this.taesd.get(taesdFile, session)
           : undefined
       const draft = job.request.draftDecode === true && taesd !== undefined
       const scalingFactor =
@@ -456,6 +515,15 @@ export class JobRunner {
             images.map((x) => x.png.buffer as ArrayBuffer),
           )
         },
+      })
+      this.post({
+        type: 'engine',
+        jobId: job.jobId,
+        preference,
+        provider: providerOf(loaded) ?? 'cpu',
+        ...(loaded.fallback
+          ? { fallbackReason: `${loaded.fallback.provider}: ${loaded.fallback.reason}` }
+          : {}),
       })
       this.post({ type: 'done', jobId: job.jobId })
     } catch (err) {

@@ -23,6 +23,14 @@ import type { GenerationResolvers } from './resolve'
 import { GenerationWorker, type WorkerHandlers } from './worker-client'
 import { describeMidjourney, prepareImagePrompts } from '../image-prompts/prepare'
 import type { ImageFetcher } from '../models/images'
+import type { ProviderPreference } from '../../engine/runtime/providers'
+
+/** What the last job's sessions opened on (the status bar's provider). */
+export interface EngineState {
+  preference: ProviderPreference
+  provider: string
+  fallbackReason?: string
+}
 
 export interface GenerationServiceOptions {
   bus: EventBus
@@ -35,6 +43,8 @@ export interface GenerationServiceOptions {
   tokenizer?: string
   /** The data folder's CLIP tokenizer cache (appPaths().tokenizers/openai-clip-vit-large-patch14). */
   tokenizerCacheDir?: string
+  /** The Settings execution provider, read when a job starts. */
+  executionProvider?: () => ProviderPreference
   /** Test hook: how the worker is made. */
   makeWorker?: (h: WorkerHandlers) => GenerationWorker
   /**
@@ -118,6 +128,7 @@ export class GenerationService {
   private disposed = false
   /** Queued and running jobs, for a studio that reattaches after a reload. */
   private readonly active = new Map<string, ActiveGeneration>()
+  private engineState: EngineState | undefined
 
   constructor(private readonly o: GenerationServiceOptions) {}
 
@@ -198,6 +209,7 @@ export class GenerationService {
         tokenizer: this.o.tokenizer,
         tokenizerCacheDir: this.o.tokenizerCacheDir,
         appVersion: this.o.appVersion,
+        executionProvider: this.o.executionProvider?.() ?? 'auto',
       }
       let started = false
       const turn = this.queue.then(() => {
@@ -246,6 +258,11 @@ export class GenerationService {
       ...(resolved ? { model: resolved } : {}),
       gallery: this.o.gallery,
     })
+  }
+
+  /** The provider the latest job ran on (undefined before the first job). */
+  get engine(): EngineState | undefined {
+    return this.engineState
   }
 
   cancel(jobId: string): JobRef {
@@ -333,6 +350,10 @@ export class GenerationService {
   }
 
   private onMessage(m: FromWorker): void {
+    if (m.type === 'engine') {
+      const { preference, provider, fallbackReason } = m
+      this.engineState = { preference, provider, ...(fallbackReason ? { fallbackReason } : {}) }
+    }
     const r = this.running
     if (m.type === 'ready' || !r || m.jobId !== r.jobId) return
     switch (m.type) {

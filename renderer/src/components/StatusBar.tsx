@@ -8,11 +8,21 @@ export function StatusBar(): React.JSX.Element {
   const [error, setError] = useState<string>()
 
   useEffect(() => {
-    void api.invoke('app:info', {}).then((r) => (r.ok ? setInfo(r.value) : setError(r.error.message)))
+    const refresh = (): void =>
+      void api.invoke('app:info', {}).then((r) => (r.ok ? setInfo(r.value) : setError(r.error.message)))
+    refresh()
+    // The provider that opened is known after a generation; a new preference applies to the next one.
+    const offFinished = api.on('generate:finished', refresh)
+    const offSettings = api.on('settings:changed', refresh)
     void api
       .invoke('jobs:list', {})
       .then((r) => r.ok && setJobs(Object.fromEntries(r.value.map((j) => [j.id, j]))))
-    return api.on('jobs:progress', (job) => setJobs((prev) => ({ ...prev, [job.id]: job })))
+    const offJobs = api.on('jobs:progress', (job) => setJobs((prev) => ({ ...prev, [job.id]: job })))
+    return () => {
+      offFinished()
+      offSettings()
+      offJobs()
+    }
   }, [])
 
   const running = Object.values(jobs).filter((j) => j.state === 'running' || j.state === 'queued')
@@ -21,9 +31,15 @@ export function StatusBar(): React.JSX.Element {
     <footer className="statusbar" role="status">
       <span
         data-testid="engine-provider"
-        title={ep?.fallbackReason ?? `available: ${ep?.available.join(', ') ?? '…'}`}
+        title={
+          ep?.fallbackReason ??
+          (ep && !ep.opened
+            ? `no model loaded yet; available: ${ep.available.join(', ')}`
+            : `available: ${ep?.available.join(', ') ?? '…'}`)
+        }
       >
         Engine: {ep ? ep.name.toUpperCase() : '…'}
+        {ep && ep.opened === false ? ' (not loaded)' : ''}
         {ep?.fallbackReason ? ' (fallback)' : ''}
       </span>
       <span data-testid="running-jobs">

@@ -97,7 +97,8 @@ async function modelFor(ctx: CaseContext): Promise<UpscalerModel> {
   ctx.log(
     `model ${path.basename(first)}${rest.length ? ` (= ${rest.map((f) => path.basename(f)).join(', ')})` : ''}`,
   )
-  return UpscalerModel.fromWeights(w, { preference: 'cpu' })
+  // The run's provider (--provider): the oracle checks every provider, not only the CPU.
+  return UpscalerModel.fromWeights(w, ctx.models.session ?? { preference: 'cpu' })
 }
 
 async function inputImage(ctx: CaseContext): Promise<FloatImage> {

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react'
-import type { SecretStatus, Settings } from '../../../../preload/contract'
+import type { ProviderTestResult, SecretStatus, Settings } from '../../../../preload/contract'
 import { api } from '../../api/client'
 
 export function SettingsPage(): React.JSX.Element {
@@ -64,6 +64,7 @@ export function SettingsPage(): React.JSX.Element {
           </select>
         </label>
       </fieldset>
+      <EngineSettings settings={settings} update={update} />
       <fieldset>
         <legend>Accounts</legend>
         {secrets.map((s) => (
@@ -76,6 +77,84 @@ export function SettingsPage(): React.JSX.Element {
       </fieldset>
       {message && <p role="note">{message}</p>}
     </section>
+  )
+}
+
+const PROVIDERS: { id: Settings['executionProvider']; label: string }[] = [
+  { id: 'auto', label: 'Automatic (GPU if one starts, else CPU)' },
+  { id: 'cpu', label: 'CPU' },
+  { id: 'webgpu', label: 'WebGPU (any GPU, bundled)' },
+  { id: 'cuda', label: 'CUDA (NVIDIA, Linux x64/Windows; extra install)' },
+  { id: 'dml', label: 'DirectML (Windows)' },
+  { id: 'coreml', label: 'CoreML (macOS)' },
+]
+
+type TestableProvider = Exclude<Settings['executionProvider'], 'auto'>
+
+/** Execution provider choice, and a Test per provider that runs a tiny graph and reports its time. */
+function EngineSettings({
+  settings,
+  update,
+}: {
+  settings: Settings
+  update: (patch: Partial<Settings>) => Promise<void>
+}): React.JSX.Element {
+  const [tests, setTests] = useState<Partial<Record<TestableProvider, ProviderTestResult | 'running'>>>({})
+  const test = async (provider: TestableProvider): Promise<void> => {
+    setTests((t) => ({ ...t, [provider]: 'running' }))
+    const r = await api.invoke('engine:test-provider', { provider })
+    const result: ProviderTestResult = r.ok
+      ? r.value
+      : { provider, ok: false, ran: 'cpu', createMs: 0, runMs: 0, maxDiff: 0, message: r.error.message }
+    setTests((t) => ({ ...t, [provider]: result }))
+  }
+  return (
+    <fieldset>
+      <legend>Engine</legend>
+      <label>
+        Execution provider
+        <select
+          data-testid="execution-provider"
+          value={settings.executionProvider}
+          onChange={(e) =>
+            void update({ executionProvider: e.target.value as Settings['executionProvider'] })
+          }
+        >
+          {PROVIDERS.map((p) => (
+            <option key={p.id} value={p.id}>
+              {p.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <p className="hint">
+        Used by the next generation. A provider that does not start falls back to the CPU; the status bar
+        names the provider that opened.
+      </p>
+      <ul className="provider-tests">
+        {PROVIDERS.filter((p): p is { id: TestableProvider; label: string } => p.id !== 'auto').map((p) => {
+          const t = tests[p.id]
+          return (
+            <li key={p.id}>
+              <button
+                type="button"
+                data-testid={`test-provider-${p.id}`}
+                disabled={t === 'running'}
+                onClick={() => void test(p.id)}
+              >
+                Test {p.id.toUpperCase()}
+              </button>
+              <span
+                data-testid={`provider-result-${p.id}`}
+                className={t && t !== 'running' ? (t.ok ? 'ok' : 'bad') : ''}
+              >
+                {t === 'running' ? ' Testing…' : t ? ` ${t.ok ? '✓' : '✗'} ${t.message}` : ''}
+              </span>
+            </li>
+          )
+        })}
+      </ul>
+    </fieldset>
   )
 }
 

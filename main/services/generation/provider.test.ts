@@ -1,0 +1,89 @@
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { softwareVulkanEnv } from '../../engine/runtime/software-vulkan'
+import { repoRoot } from '../../platform/paths'
+
+/**
+ * The Settings execution provider reaches generation: the same txt2img job run with `cpu` and with `webgpu`
+ * opens its sessions on that provider, the service reports it (the status bar's source) and the PNG's
+ * infotext says `Execution provider: ...`. WebGPU comes from SwiftShader in a child process's environment.
+ */
+
+const ORACLE = path.resolve(repoRoot(), '../shared/oracle')
+const TINY = path.join(ORACLE, 'tiny-sd15.safetensors')
+const BPE = path.join(ORACLE, 'clip/bpe_simple_vocab_16e6.txt.gz')
+const HAVE = fs.existsSync(TINY) && fs.existsSync(BPE)
+const vk = softwareVulkanEnv()
+const skip = !HAVE ? `${ORACLE} is absent` : 'reason' in vk ? vk.reason : undefined
+if (skip) console.warn(`skipping the provider-setting generation test: ${skip}`)
+
+interface Run {
+  provider: string
+  state: string
+  error?: { message: string }
+  engine?: { preference: string; provider: string; fallbackReason?: string }
+  params?: { settings: Record<string, string> }
+  statuses: string[]
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-provider-'))
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
+
+function child(env: NodeJS.ProcessEnv, providers: string[]): Promise<Run[]> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(import.meta.dirname, 'provider.child.ts'), tmp, TINY, BPE, ...providers],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let out = ''
+    let err = ''
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    c.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    c.on('error', reject)
+    c.on('exit', (code) => {
+      const line = out
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('['))
+        .pop()
+      if (code !== 0 || !line) reject(new Error(`child exited ${code}: ${err.slice(-2000)}`))
+      else resolve(JSON.parse(line) as Run[])
+    })
+  })
+}
+
+describe.skipIf(skip !== undefined)('execution provider setting', () => {
+  it('cpu and webgpu settings run generation on that provider and say so', { timeout: 900_000 }, async () => {
+    if ('reason' in vk) return
+    const r = await child(vk.env, ['cpu', 'webgpu'])
+    for (const [i, p] of ['cpu', 'webgpu'].entries()) {
+      const run = r[i] as Run
+      expect(run.state, run.error?.message).toBe('done')
+      expect(run.engine).toMatchObject({ preference: p, provider: p })
+      expect(run.params?.settings['Execution provider']).toBe(p)
+    }
+  })
+
+  it(
+    'a provider that does not start falls back to CPU with the reason, shown once',
+    { timeout: 900_000 },
+    async () => {
+      if ('reason' in vk) return
+      const r = await child({ ...vk.env, VK_ICD_FILENAMES: '/nonexistent/icd.json' }, ['webgpu', 'webgpu'])
+      const [first, second] = r as [Run, Run]
+      expect(first.state, first.error?.message).toBe('done')
+      expect(first.engine?.provider).toBe('cpu')
+      expect(first.engine?.fallbackReason).toMatch(/^webgpu: .*adapter/i)
+      expect(first.params?.settings['Execution provider']).toBe('cpu')
+      // The reason is a job status line the first time only; the status bar keeps showing it.
+      const said = (x: Run): boolean => x.statuses.some((m) => /WEBGPU unavailable/.test(m))
+      expect(said(first)).toBe(true)
+      expect(said(second)).toBe(false)
+      expect(second.engine?.fallbackReason).toMatch(/^webgpu: /)
+    },
+  )
+})
