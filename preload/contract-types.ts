@@ -330,6 +330,26 @@ export interface OutputImage {
   seed?: number
 }
 
+/** Pre-flight estimate of a request (`generate:estimate`). */
+export interface GenerationEstimateInfo {
+  seconds: number
+  breakdown: { load: number; text: number; sampling: number; decode: number; encode: number }
+  stepSeconds: number
+  stepsRun: number
+  peakBytes: number
+  availableBytes: number
+  fits: boolean
+  /** When it does not fit: low-memory mode, or the largest size of the same aspect that fits. */
+  suggestion?: { lowMemory?: true; width?: number; height?: number }
+  /** false: no calibration on this machine yet (a rough default; the first generation calibrates). */
+  calibrated: boolean
+  family: 'sd-1' | 'sdxl'
+  provider: string
+  lowMemory: boolean
+  width: number
+  height: number
+}
+
 export interface GenerationResult {
   jobId: string
   state: 'done' | 'failed' | 'cancelled'

@@ -9,6 +9,7 @@ import { z } from 'zod'
 import type {
   ActiveGeneration,
   AppInfo,
+  GenerationEstimateInfo,
   ProviderTestResult,
   GenerationProgress,
   GenerationResult,
@@ -195,6 +196,7 @@ export const requestSchemas = {
   'jobs:cancel': z.object({ jobId: z.string().min(1).max(200) }).strict(),
   'generate:start': generateRequestSchema,
   'generate:cancel': z.object({ jobId: z.string().min(1).max(200) }).strict(),
+  'generate:estimate': generateRequestSchema,
   'gallery:list': empty,
   'gallery:image': z.object({ id: outputId }).strict(),
   'gallery:delete': z.object({ id: outputId }).strict(),
@@ -224,6 +226,7 @@ export interface Responses extends ModelsResponses {
   'jobs:cancel': JobRef
   'generate:start': JobRef
   'generate:cancel': JobRef
+  'generate:estimate': GenerationEstimateInfo
   /** Generation jobs still queued or running, with their requests and latest progress. */
   'generate:active': ActiveGeneration[]
   /** Parses a prompt line with the one Midjourney parser (highlighting, size, warnings). */

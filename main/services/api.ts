@@ -38,6 +38,7 @@ export function createHandlers(s: Services): Handlers {
     },
     'generate:start': (req) => s.generation.start(req),
     'generate:cancel': ({ jobId }) => s.generation.cancel(jobId),
+    'generate:estimate': (req) => s.generation.estimate(req),
     'generate:active': () => s.generation.activeJobs(),
     'prompt:midjourney': ({ text, negativePrompt, model }) =>
       s.generation.describePrompt(text, negativePrompt, model),

@@ -1,3 +1,4 @@
+import path from 'node:path'
 import { appPaths } from '../platform/paths'
 import { EventBus } from './events'
 import { GalleryStore } from './generation/gallery'
@@ -79,6 +80,7 @@ export function createServices(opts: ServicesOptions): Services {
     gallery,
     resolvers,
     cacheRoot: paths.conversionCache,
+    calibrationFile: path.join(paths.home, 'calibration.json'),
     tokenizerCacheDir: tokenizers,
     appVersion: APP_VERSION,
   })

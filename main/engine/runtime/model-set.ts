@@ -32,6 +32,10 @@ export class ModelSet {
   /** Low-memory sets keep one stage's sessions at a time (text encoders, UNet, VAE): peak = the largest. */
   private readonly oneStage: boolean
 
+  get lowMemory(): boolean {
+    return this.oneStage
+  }
+
   constructor(
     readonly id: string,
     paths: Partial<Record<Component, string>>,

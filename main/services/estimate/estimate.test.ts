@@ -14,6 +14,12 @@ import { runCli } from '../../cli/index'
 import type { Calibration } from '../../engine/estimate/estimate'
 import { estimateRequest, unetFlops, vaeDecodeFlops, weightBytes } from '../../engine/estimate/estimate'
 import { repoRoot } from '../../platform/paths'
+import { EventBus } from '../events'
+import { GalleryStore } from '../generation/gallery'
+import { readImageParameters } from '../generation/parameters'
+import { createResolvers } from '../generation/resolve'
+import { GenerationService } from '../generation/service'
+import { JobManager } from '../jobs'
 
 const ORACLE = path.resolve(repoRoot(), '../shared/oracle')
 const TINY = path.join(ORACLE, 'tiny-sd15.safetensors')
@@ -169,5 +175,49 @@ describe.skipIf(!HAVE)('estimate through the CLI (tiny SD 1.5)', () => {
     // A real run also starts a worker, hashes and tokenizes: generous bounds on a shared machine.
     expect(estimated / measured).toBeGreaterThan(0.1)
     expect(estimated / measured).toBeLessThan(10)
+  }, 300_000)
+
+  it('the service estimates a request; the first generation calibrates this machine for later estimates', async () => {
+    const bus = new EventBus()
+    const jobs = new JobManager(bus)
+    const calibrationFile = path.join(tmp, 'svc', 'calibration.json')
+    const service = new GenerationService({
+      bus,
+      jobs,
+      gallery: new GalleryStore(path.join(tmp, 'svc', 'outputs'), readImageParameters),
+      resolvers: createResolvers({ roots: [] }),
+      cacheRoot: path.join(tmp, 'svc', 'cache'),
+      calibrationFile,
+      appVersion: 'test',
+      tokenizer: BPE,
+    })
+    try {
+      const req = {
+        mode: 'txt2img' as const,
+        model: TINY,
+        prompt: 'a cat',
+        steps: 3,
+        width: 64,
+        height: 64,
+        seed: 2,
+      }
+      const before = await service.estimate(req)
+      expect(before).toMatchObject({ calibrated: false, family: 'sd-1', width: 64, height: 64, fits: true })
+      const done = new Promise<void>((resolve) =>
+        bus.subscribe((e) => {
+          if (e.name === 'generate:finished') resolve()
+        }),
+      )
+      await service.start(req)
+      await done
+      expect(fs.existsSync(calibrationFile)).toBe(true)
+      const after = await service.estimate(req)
+      expect(after.calibrated).toBe(true)
+      expect(after.stepsRun).toBe(3)
+      expect(after.seconds).toBeGreaterThan(0)
+    } finally {
+      jobs.dispose()
+      await service.dispose()
+    }
   }, 300_000)
 })

@@ -55,6 +55,8 @@ export interface WorkerJob {
   embeddings?: { name: string; path: string }[]
   /** Conversion cache folder. */
   cacheRoot: string
+  /** Where pre-flight estimate calibrations live; the worker adds one per family when missing. */
+  calibrationFile?: string
   /** Tokenizer folder / BPE file; default lookup when absent. */
   tokenizer?: string
   /** The data folder's tokenizer cache (default lookup). */

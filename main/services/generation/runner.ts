@@ -16,7 +16,8 @@ import { ModelSet } from '../../engine/runtime/model-set'
 import { SD1_SCALING_FACTOR } from '../../engine/pipelines/core'
 import { SDXL_SCALING_FACTOR } from '../../engine/pipelines/sdxl'
 import { TaesdModel, withDraftDecoder } from '../../engine/taesd/model'
-import { defaultLowMemory, weightPrecisionFor } from '../../engine/runtime/session'
+import { calibrate, CalibrationStore } from '../../engine/estimate/calibrate'
+import { defaultLowMemory, firstUsableProvider, weightPrecisionFor } from '../../engine/runtime/session'
 import type { SessionConfig } from '../../engine/runtime/session'
 import { settleProvider } from '../../engine/runtime/provider-check'
 import type { ProviderSkip } from '../../engine/runtime/providers'
@@ -267,6 +268,21 @@ export class JobRunner {
     return h
   }
 
+  /**
+   * Pre-flight estimates need this machine's speed: the first job of a family on a provider runs the short
+   * calibration (its sessions are being loaded anyway) and caches it. Low-memory sets are left alone (the
+   * calibration would load every stage at once).
+   */
+  private async calibrateOnce(job: WorkerJob, loaded: Loaded): Promise<void> {
+    if (!job.calibrationFile || loaded.set.lowMemory) return
+    const family = loaded.probe.base === 'sdxl' ? 'sdxl' : 'sd-1'
+    const store = new CalibrationStore(job.calibrationFile)
+    if (store.get(await firstUsableProvider(), family)) return
+    this.post({ type: 'status', jobId: job.jobId, message: 'calibrating time estimates (once per machine)' })
+    const cal = await calibrate(loaded.set, family)
+    store.put(loaded.set.graph('unet').provider ?? 'cpu', family, cal)
+  }
+
   private hashOf(file: string): Promise<string> {
     let h = this.hashes.get(file)
     if (!h) {
@@ -432,6 +448,7 @@ export class JobRunner {
         : undefined
       // The image weight is a graph input: a new weight is a new feed, never a new session.
       if (imageTokens) loaded.set.setInputs({ unet: { [IP_SCALE_INPUT]: imageTokens.scale } })
+      await this.calibrateOnce(job, loaded)
       // TAESD for this family, if the library has one: previews (unless approx is asked for) and draft decode.
       const family = loaded.probe.base === 'sdxl' ? 'sdxl' : 'sd-1'
       const taesdFile = job.taesd?.find((t) => t.family === family)

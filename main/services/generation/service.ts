@@ -1,7 +1,9 @@
+import path from 'node:path'
 import type {
   ActiveGeneration,
   ApiError,
   GenerateRequest,
+  GenerationEstimateInfo,
   GenerationProgress,
   GenerationResult,
   MidjourneyParse,
@@ -15,6 +17,7 @@ import { K_SAMPLERS, splitSamplerName } from '../../engine/kdiffusion'
 import { hasKSampler } from '../../engine/pipelines/ksampling'
 import { DEFAULT_SAMPLER, studioSampler } from '../../engine/pipelines/generate'
 import { AppError, invalidInput } from '../errors'
+import { estimateGeneration } from '../estimate/estimate'
 import type { EventBus } from '../events'
 import type { JobContext, JobManager } from '../jobs'
 import type { GalleryStore } from './gallery'
@@ -45,6 +48,8 @@ export interface GenerationServiceOptions {
   tokenizerCacheDir?: string
   /** The Settings execution provider, read when a job starts. */
   executionProvider?: () => ProviderPreference
+  /** `<data folder>/calibration.json` (pre-flight estimates; the worker calibrates once per family). */
+  calibrationFile?: string
   /** Test hook: how the worker is made. */
   makeWorker?: (h: WorkerHandlers) => GenerationWorker
   /**
@@ -132,6 +137,22 @@ export class GenerationService {
 
   constructor(private readonly o: GenerationServiceOptions) {}
 
+  /** Pre-flight time and peak-memory estimate of a request (nothing is loaded or run). */
+  async estimate(input: GenerateRequest): Promise<GenerationEstimateInfo> {
+    const parsed = generateRequestSchema.safeParse(input)
+    if (!parsed.success)
+      throw new AppError(
+        'invalid-input',
+        parsed.error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; '),
+      )
+    const model = await this.o.resolvers.model(parsed.data.model)
+    return estimateGeneration(parsed.data as GenerateRequest, {
+      modelPath: model.path,
+      calibrationFile: this.o.calibrationFile ?? path.join(this.o.cacheRoot, 'calibration.json'),
+      cacheRoot: this.o.cacheRoot,
+    })
+  }
+
   /** Validates and resolves a request, queues it, and returns its job id at once. */
   async start(input: GenerateRequest): Promise<JobRef> {
     const parsed = generateRequestSchema.safeParse(input)
@@ -206,6 +227,7 @@ export class GenerationService {
         ...(midjourneyPrompt !== undefined ? { midjourneyPrompt } : {}),
         ...(embeddings.length ? { embeddings } : {}),
         cacheRoot: this.o.cacheRoot,
+        calibrationFile: this.o.calibrationFile ?? path.join(this.o.cacheRoot, 'calibration.json'),
         tokenizer: this.o.tokenizer,
         tokenizerCacheDir: this.o.tokenizerCacheDir,
         appVersion: this.o.appVersion,

@@ -1,5 +1,6 @@
 import { useEffect, useRef } from 'react'
 import { ASPECTS, floor8, sizeForAspect, snap8 } from '../../canvas-kit/geometry'
+import { EstimateLine } from './EstimateLine'
 import { FewStepChip } from './FewStepChip'
 import { familyBase } from './generation-adapter'
 import { LoraPicker } from './LoraPicker'
@@ -86,6 +87,7 @@ function GenerateBar({
           Generate
         </button>
       )}
+      {!running && <EstimateLine mode={mode} />}
       {running && (
         <div className="progress" data-testid="progress">
           <div className="progress-track">
