@@ -19,7 +19,7 @@ import type { HfSort, HuggingFaceClient } from '../../remote/huggingface/client'
 import { USER_AGENT } from '../../remote/http'
 import type { RemoteModel, RemotePage, RemoteVersion } from '../../remote/types'
 import type { InstalledIndex } from './badges'
-import { toCard, toDetails } from './dto'
+import { defaultVersion, toCard, toDetails } from './dto'
 import type { ImageProxy } from './images'
 
 const KIND_LABELS: { value: ModelKind; label: string }[] = [
@@ -154,7 +154,7 @@ export async function civitaiDetails(
   ctx: BrowseContext & { hasKey: boolean },
 ): Promise<ModelDetails> {
   const model = await client.getModel(id)
-  const wanted = versionId ?? model.versions[0]?.id
+  const wanted = versionId ?? defaultVersion(model.versions)?.id
   // The model route omits image generation parameters; the version route has them.
   const full: RemoteVersion | undefined = wanted
     ? await client.getVersion(wanted).catch(() => undefined)

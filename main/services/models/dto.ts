@@ -190,6 +190,14 @@ function accessNote(m: RemoteModel, selected: RemoteVersion | undefined, hasKey:
   return null
 }
 
+/**
+ * The version a model page opens on: the newest one that is not in Early Access (Civitai lists newest first),
+ * or the newest where every version is.
+ */
+export function defaultVersion<V extends { earlyAccess: boolean }>(versions: readonly V[]): V | undefined {
+  return versions.find((v) => !v.earlyAccess) ?? versions[0]
+}
+
 export function toDetails(
   m: RemoteModel,
   selected: RemoteVersion | undefined,

@@ -4,7 +4,7 @@ import type { RemoteFile, RemoteModel, RemoteVersion } from '../../remote/types'
 import { InstalledIndex } from './badges'
 import { readmeText } from './browse'
 import { remoteCompat } from './compat'
-import { isInstallable, toParams } from './dto'
+import { defaultVersion, isInstallable, toParams } from './dto'
 import { ImageProxy, thumbnailUrl } from './images'
 import { parseModelRef } from './refs'
 
@@ -140,6 +140,15 @@ describe('installed / update-available badges', () => {
       version('10', [file({ sha256: SHA_OLD })]),
     ])
     expect(byHash.badges(ea).updateAvailable).toBe(false)
+  })
+
+  it('opens a model page on the newest version that is not in Early Access', () => {
+    const ea = version('30', [file({ sha256: SHA_NEW })], { earlyAccess: true })
+    const older = version('20', [file({ sha256: SHA_OLD })])
+    expect(defaultVersion(model([ea, older, version('10', [file({})])]).versions)?.id).toBe('20')
+    // Every version in Early Access: the newest, whose page explains the access rule.
+    expect(defaultVersion(model([ea]).versions)?.id).toBe('30')
+    expect(defaultVersion([])).toBeUndefined()
   })
 
   it('flags an HF update when the installed file changed upstream', () => {
