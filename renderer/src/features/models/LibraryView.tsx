@@ -11,6 +11,7 @@ import { api } from '../../api/client'
 import { Tag, VerifiedTag } from './Badges'
 import { useLibraryVersion } from './data'
 import { familyName, formatBytes, kindName } from './format'
+import { healthOf } from './health'
 import { ImageBox } from './ImageBox'
 import { LibraryDetails } from './LibraryDetails'
 import { browseHref } from './route'
@@ -222,7 +223,9 @@ export function LibraryView({ params }: { params: URLSearchParams }): React.JSX.
                           ? 'Civitai'
                           : 'Local'}
                     </td>
-                    <td>{m.problem ? <Tag tone="bad">Damaged</Tag> : <VerifiedTag m={m} />}</td>
+                    <td>
+                      {healthOf(m) === 'damaged' ? <Tag tone="bad">Damaged</Tag> : <VerifiedTag m={m} />}
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -263,9 +266,9 @@ function LibraryCard({
         empty={kindName(m.type)}
       />
       <div className="card-badges">
-        {m.problem ? (
+        {healthOf(m) === 'damaged' ? (
           <Tag tone="bad">Damaged</Tag>
-        ) : m.verified === 'verified' ? (
+        ) : healthOf(m) === 'verified' ? (
           <Tag tone="good">Verified</Tag>
         ) : null}
         {m.note && !m.problem && <Tag tone="warn">Can’t run yet</Tag>}
