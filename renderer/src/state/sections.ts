@@ -15,6 +15,7 @@ export const SECTIONS = [
 export type SectionId = (typeof SECTIONS)[number]['id']
 
 export function sectionFromHash(hash: string): SectionId {
-  const id = hash.replace(/^#\/?/, '')
+  // The first segment names the section: `#/models/view/civitai/1` is the Models section's model page.
+  const id = hash.replace(/^#\/?/, '').split(/[/?]/)[0] ?? ''
   return SECTIONS.some((s) => s.id === id) ? (id as SectionId) : 'create'
 }
