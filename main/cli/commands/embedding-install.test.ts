@@ -2,37 +2,16 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import sharp from 'sharp'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TINY_SD15, writeSd15 } from '../../../bench/fixtures/full-sd15'
-import { startModelSources, type ModelSources } from '../../../e2e/fixtures/model-sources'
 import { writeEmbeddingFixture } from '../../model-formats/embedding-fixtures'
-import { runCli } from '../index'
+import { cli, cliSources, type CliSources } from '../testing'
 
 /**
  * Textual-inversion embeddings (bytes generated here: a kohya .safetensors and an A1111 .pt) install from the
  * Civitai fixture (type TextualInversion) as library entries of type embedding, and generate from the CLI by
  * file name in the prompt and the negative prompt; the checkpoint is a generated tiny SD 1.5.
  */
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s)
-    return true
-  })
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s)
-    return true
-  })
-  try {
-    const code = await runCli(args)
-    return { code, out, err }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-  }
-}
 
 const EMBEDDINGS = [
   { file: 'glowStyle.safetensors', format: 'safetensors', name: 'Glow Style' },
@@ -41,13 +20,8 @@ const EMBEDDINGS = [
 
 describe('embeddings from the Civitai fixture to an image', () => {
   let tmp = ''
-  let sources: ModelSources
-  const saved: Record<string, string | undefined> = {}
-  const env = (name: string, value: string | undefined): void => {
-    if (!(name in saved)) saved[name] = process.env[name]
-    if (value === undefined) delete process.env[name]
-    else process.env[name] = value
-  }
+  let site: CliSources | undefined
+  let sources: CliSources['sources']
 
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-emb-install-'))
@@ -61,7 +35,7 @@ describe('embeddings from the Civitai fixture to an image', () => {
         width: 64,
         seed: 20 + i,
       })
-    sources = await startModelSources(tmp, {
+    site = await cliSources(tmp, {
       checkpoint: ckpt,
       extraModels: EMBEDDINGS.map((e) => ({
         path: path.join(gen, e.file),
@@ -71,19 +45,11 @@ describe('embeddings from the Civitai fixture to an image', () => {
         fileName: e.file,
       })),
     })
-    env('ATELIER_HOME', path.join(tmp, 'home'))
-    env('ATELIER_CIVITAI_URL', sources.env.ATELIER_CIVITAI_URL)
-    env('ATELIER_HF_URL', sources.env.ATELIER_HF_URL)
-    env('ATELIER_CIVITAI_KEY', undefined)
-    env('ATELIER_HF_TOKEN', undefined)
+    sources = site.sources
   }, 120_000)
 
   afterAll(async () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k]
-      else process.env[k] = v
-    }
-    await sources?.close()
+    await site?.close()
     fs.rmSync(tmp, { recursive: true, force: true })
   })
 

@@ -9,29 +9,18 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import sharp from 'sharp'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TINY_SD15, writeSd15 } from '../../../bench/fixtures/full-sd15'
 import { writeEmbeddingFixture } from '../../model-formats/embedding-fixtures'
 import { readImageParameters } from '../../services/generation/parameters'
-import { runCli } from '../index'
+import { cliRun } from '../testing'
 
 const SLOW = 300_000
 let dir = ''
 let model = ''
 let embDir = ''
 
-async function cli(args: string[]): Promise<{ code: number; err: string }> {
-  let err = ''
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s)
-    return true
-  })
-  try {
-    return { code: await runCli(args), err }
-  } finally {
-    e.mockRestore()
-  }
-}
+const cli = cliRun
 
 const pixels = async (file: string): Promise<Buffer> => sharp(file).raw().toBuffer()
 

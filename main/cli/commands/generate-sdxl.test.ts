@@ -7,10 +7,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import sharp from 'sharp'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readImageParameters } from '../../services/generation/parameters'
 import { repoRoot } from '../../platform/paths'
-import { runCli } from '../index'
+import { cliRun } from '../testing'
 
 const shared = path.resolve(repoRoot(), '../shared')
 const XL = path.join(shared, 'oracle-sdxl', 'tiny-sdxl.safetensors')
@@ -24,18 +24,7 @@ if (!HAVE) console.warn(`SDXL CLI tests skipped: ${shared} lacks the oracle sets
 
 const SLOW = 300_000
 
-async function cli(args: string[]): Promise<{ code: number; err: string }> {
-  let err = ''
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s)
-    return true
-  })
-  try {
-    return { code: await runCli(args), err }
-  } finally {
-    e.mockRestore()
-  }
-}
+const cli = cliRun
 
 async function raw(file: string): Promise<Buffer> {
   return sharp(file).removeAlpha().raw().toBuffer()

@@ -1,39 +1,18 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { Command } from 'commander'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { CivitaiFixtureServer, makeFixtureModels } from '../../../e2e/fixtures/remote'
-import { registerLibrary } from './library'
+import { cliRun, envScope, type CliRun } from '../testing'
 import { tempDir, tinyCheckpoint, tinyLora } from '../../library/test-support'
 
-/** Runs `atelier library …` in-process with ATELIER_HOME set; only the library command is registered. */
-async function cli(home: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s)
-    return true
-  })
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s)
-    return true
-  })
-  const saved = process.env.ATELIER_HOME
-  process.env.ATELIER_HOME = home
-  const program = new Command().exitOverride()
-  registerLibrary(program)
+/** Runs `atelier library …` in-process with ATELIER_HOME set. */
+async function cli(home: string, ...args: string[]): Promise<CliRun> {
+  const env = envScope()
+  env.set('ATELIER_HOME', home)
   try {
-    await program.parseAsync(['library', ...args], { from: 'user' })
-    return { code: 0, out, err }
-  } catch (x) {
-    err += x instanceof Error ? x.message : String(x)
-    const code = typeof x === 'object' && x !== null && 'exitCode' in x ? Number(x.exitCode) : 1
-    return { code, out, err }
+    return await cliRun(['library', ...args])
   } finally {
-    if (saved === undefined) delete process.env.ATELIER_HOME
-    else process.env.ATELIER_HOME = saved
-    o.mockRestore()
-    e.mockRestore()
+    env.restore()
   }
 }
 

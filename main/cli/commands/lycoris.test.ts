@@ -2,11 +2,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import sharp from 'sharp'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeAdapterFile } from '../../../e2e/fixtures/lycoris-files'
-import { startModelSources, type ModelSources } from '../../../e2e/fixtures/model-sources'
 import { repoRoot } from '../../platform/paths'
-import { runCli } from '../index'
+import { cli, cliSources, type CliSources } from '../testing'
 
 /**
  * A LoCon, a LoHa, a LoKr and a DoRA file (bytes generated here) install from the Civitai fixture as LoRA
@@ -17,26 +16,6 @@ const CKPT = path.resolve(repoRoot(), '../shared/oracle/tiny-sd15.safetensors')
 const present = fs.existsSync(CKPT)
 if (!present) console.warn(`skipping LyCORIS CLI tests: ${CKPT} is absent`)
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s)
-    return true
-  })
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s)
-    return true
-  })
-  try {
-    const code = await runCli(args)
-    return { code, out, err }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-  }
-}
-
 const ADAPTERS = [
   { kind: 'locon', type: 'LoCon', file: 'tinyLocon_v1.safetensors', name: 'Tiny LoCon' },
   { kind: 'loha', type: 'LyCORIS', file: 'tinyLoha_v1.safetensors', name: 'Tiny LoHa' },
@@ -46,13 +25,8 @@ const ADAPTERS = [
 
 describe.skipIf(!present)('LyCORIS from the Civitai fixture to an image', () => {
   let tmp = ''
-  let sources: ModelSources
-  const saved: Record<string, string | undefined> = {}
-  const env = (name: string, value: string | undefined): void => {
-    if (!(name in saved)) saved[name] = process.env[name]
-    if (value === undefined) delete process.env[name]
-    else process.env[name] = value
-  }
+  let site: CliSources | undefined
+  let sources: CliSources['sources']
 
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-lyco-cli-'))
@@ -60,7 +34,7 @@ describe.skipIf(!present)('LyCORIS from the Civitai fixture to an image', () => 
     fs.mkdirSync(gen)
     for (const [i, a] of ADAPTERS.entries())
       await writeAdapterFile(path.join(gen, a.file), a.kind, undefined, { seed: 40 + i, scale: 0.4 })
-    sources = await startModelSources(tmp, {
+    site = await cliSources(tmp, {
       checkpoint: CKPT,
       extraModels: ADAPTERS.map((a) => ({
         path: path.join(gen, a.file),
@@ -70,19 +44,11 @@ describe.skipIf(!present)('LyCORIS from the Civitai fixture to an image', () => 
         fileName: a.file,
       })),
     })
-    env('ATELIER_HOME', path.join(tmp, 'home'))
-    env('ATELIER_CIVITAI_URL', sources.env.ATELIER_CIVITAI_URL)
-    env('ATELIER_HF_URL', sources.env.ATELIER_HF_URL)
-    env('ATELIER_CIVITAI_KEY', undefined)
-    env('ATELIER_HF_TOKEN', undefined)
+    sources = site.sources
   }, 120_000)
 
   afterAll(async () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k]
-      else process.env[k] = v
-    }
-    await sources?.close()
+    await site?.close()
     fs.rmSync(tmp, { recursive: true, force: true })
   })
 

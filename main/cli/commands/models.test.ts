@@ -1,56 +1,22 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { startModelSources, type ModelSources } from '../../../e2e/fixtures/model-sources'
-import { runCli } from '../index'
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s)
-    return true
-  })
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s)
-    return true
-  })
-  try {
-    const code = await runCli(args)
-    return { code, out, err }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-  }
-}
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cli, cliSources, type CliSources } from '../testing'
 
 describe('atelier models', () => {
   let tmp = ''
-  let sources: ModelSources
-  const saved: Record<string, string | undefined> = {}
-  const env = (name: string, value: string | undefined): void => {
-    if (!(name in saved)) saved[name] = process.env[name]
-    if (value === undefined) delete process.env[name]
-    else process.env[name] = value
-  }
+  let site: CliSources
+  let sources: CliSources['sources']
 
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-models-cli-'))
-    sources = await startModelSources(tmp)
-    env('ATELIER_HOME', path.join(tmp, 'home'))
-    env('ATELIER_CIVITAI_URL', sources.env.ATELIER_CIVITAI_URL)
-    env('ATELIER_HF_URL', sources.env.ATELIER_HF_URL)
-    env('ATELIER_CIVITAI_KEY', undefined)
-    env('ATELIER_HF_TOKEN', undefined)
+    site = await cliSources(tmp)
+    sources = site.sources
   })
 
   afterAll(async () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k]
-      else process.env[k] = v
-    }
-    await sources.close()
+    await site?.close()
     fs.rmSync(tmp, { recursive: true, force: true })
   })
 

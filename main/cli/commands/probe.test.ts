@@ -3,36 +3,16 @@ import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeSafetensors } from '../../model-formats/safetensors'
 import { repoRoot } from '../../platform/paths'
-import { runCli } from '../index'
+import { cli } from '../testing'
 
 const shared = path.resolve(repoRoot(), '../shared')
 const sd15 = path.join(shared, 'oracle', 'tiny-sd15.safetensors')
 const sdxl = path.join(shared, 'oracle-sdxl', 'tiny-sdxl.safetensors')
 const haveOracle = existsSync(sd15) && existsSync(sdxl)
 if (!haveOracle) console.warn(`skipping oracle probe CLI tests: ${sd15} or ${sdxl} not found`)
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s)
-    return true
-  })
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s)
-    return true
-  })
-  try {
-    const code = await runCli(args)
-    return { code, out, err }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-  }
-}
 
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 

@@ -1,40 +1,15 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Readable } from 'node:stream'
-import { describe, expect, it, vi } from 'vitest'
-import { runCli } from '../index'
-
-async function cli(args: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s)
-    return true
-  })
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s)
-    return true
-  })
-  const realStdin = Object.getOwnPropertyDescriptor(process, 'stdin')
-  if (stdin !== undefined)
-    Object.defineProperty(process, 'stdin', { value: Readable.from([stdin]), configurable: true })
-  try {
-    const code = await runCli(args)
-    return { code, out, err }
-  } finally {
-    if (realStdin) Object.defineProperty(process, 'stdin', realStdin)
-    o.mockRestore()
-    e.mockRestore()
-  }
-}
+import { describe, expect, it } from 'vitest'
+import { cliRun } from '../testing'
 
 describe('atelier prompt', () => {
   it('--a1111-pairs: one json.dumps line per JSON string line', async () => {
     const input = ['"(chibi: 1.2), ((best quality)), [blurry]"', '', '"a BREAK b"', '"(x:1.2.3)"', ''].join(
       '\n',
     )
-    const r = await cli(['prompt', '--a1111-pairs'], input)
+    const r = await cliRun(['prompt', '--a1111-pairs'], { stdin: input })
     expect(r.code).toBe(0)
     expect(r.out.split('\n')).toEqual([
       '[["chibi", 1.2], [", ", 1.0], ["best quality", 1.2100000000000002], [", ", 1.0], ["blurry", 0.9090909090909091]]',
@@ -45,7 +20,7 @@ describe('atelier prompt', () => {
   })
 
   it('breakdown: LoRA tags, edits, weights, Midjourney flags', async () => {
-    const r = await cli([
+    const r = await cliRun([
       'prompt',
       '--steps',
       '10',
@@ -65,7 +40,7 @@ describe('atelier prompt', () => {
     try {
       fs.writeFileSync(path.join(dir, 'EasyNeg.safetensors'), '')
       fs.writeFileSync(path.join(dir, 'other.pt'), '')
-      const r = await cli(['prompt', '--embeddings', dir, 'a cat, (EasyNeg:1.2), othering'])
+      const r = await cliRun(['prompt', '--embeddings', dir, 'a cat, (EasyNeg:1.2), othering'])
       expect(r.out).toContain('embeddings: EasyNeg\n')
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
@@ -73,7 +48,7 @@ describe('atelier prompt', () => {
   })
 
   it('--json breakdown and bad arguments', async () => {
-    const r = await cli(['prompt', '--json', '[a|b] c AND d :0.5'])
+    const r = await cliRun(['prompt', '--json', '[a|b] c AND d :0.5'])
     const b = JSON.parse(r.out) as {
       subPrompts: { text: string; weight: number; schedule: [number, string][] }[]
     }
@@ -82,7 +57,7 @@ describe('atelier prompt', () => {
       [1, 'a c'],
       [2, 'b c'],
     ])
-    expect((await cli(['prompt'])).code).toBe(1)
-    expect((await cli(['prompt', '--steps', '0', 'x'])).code).toBe(1)
+    expect((await cliRun(['prompt'])).code).toBe(1)
+    expect((await cliRun(['prompt', '--steps', '0', 'x'])).code).toBe(1)
   })
 })

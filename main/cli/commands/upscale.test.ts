@@ -3,10 +3,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import sharp from 'sharp'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodePng } from '../../engine/image/codec'
 import { repoRoot } from '../../platform/paths'
-import { runCli } from '../index'
+import { cli } from '../testing'
 
 const shared = path.resolve(repoRoot(), '../shared')
 const set = path.join(shared, 'oracle-upscale')
@@ -16,25 +16,6 @@ const sd15 = path.join(shared, 'oracle', 'tiny-sd15.safetensors')
 const bpe = path.join(shared, 'oracle', 'clip', 'bpe_simple_vocab_16e6.txt.gz')
 const haveSd = existsSync(sd15) && existsSync(bpe)
 if (!haveSd) console.warn(`skipping hires / SD upscale CLI tests: ${sd15} not found`)
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s)
-    return true
-  })
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s)
-    return true
-  })
-  try {
-    return { code: await runCli(args), out, err }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-  }
-}
 
 describe('atelier upscale', () => {
   let dir = ''
