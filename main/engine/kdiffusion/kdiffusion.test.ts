@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { TorchCpuGenerator } from '../random'
+import type { DenoiseFn, Sampler } from './index'
 import {
   a1111Img2ImgSteps,
   a1111StepMultiplier,
@@ -14,7 +16,19 @@ import {
   lmsCoefficient,
   planSampling,
   runSampling,
+  COMFY_SAMPLERS,
+  COMFY_SCHEDULES,
+  COMFY_SCHEDULER_LABELS,
+  exponential,
+  findKSampler,
+  mapComfySampler,
+  scheduleKey,
   sampleDpmpp2m,
+  sampleDpmpp2mSde,
+  sampleDpmpp2mSdeHeun,
+  sampleDpmpp2sAncestral,
+  sampleDpmpp3mSde,
+  sampleDpmppSde,
   sampleEuler,
   sampleEulerAncestral,
   sigmaToT,
@@ -233,5 +247,232 @@ describe('A1111 sampler names', () => {
     })
     expect(splitSamplerName('DPM++ 2M', 'Uniform')).toEqual({ sampler: 'DPM++ 2M', schedule: 'Uniform' })
     expect(splitSamplerName('Euler', 'SGM Uniform')).toEqual({ sampler: 'Euler', schedule: 'SGM Uniform' })
+  })
+})
+
+describe('DPM++ SDE family (k-diffusion sample_dpmpp_sde / _2m_sde / _3m_sde)', () => {
+  const N = 4096
+  const start = (seed: number, sigma0: number): Float32Array => {
+    const x = new TorchCpuGenerator(seed).randn([N])
+    for (let k = 0; k < N; k++) x[k] = x[k]! * sigma0
+    return x
+  }
+  /** A smooth non-trivial denoiser: x0 = tanh(x / (sigma + 1)) * 0.8 + a fixed pattern. */
+  const denoiser: DenoiseFn = async (x, sigma) => {
+    const out = new Float32Array(x.length)
+    for (let k = 0; k < x.length; k++) out[k] = Math.tanh(x[k]! / (sigma + 1)) * 0.8 + 0.1 * Math.sin(k)
+    return out
+  }
+  const run = async (f: Sampler, sigmas: Float64Array, eta: number, seed = 7) => {
+    const g = new TorchCpuGenerator(seed + 1)
+    let draws = 0
+    const steps: Float32Array[] = []
+    const x = await f({
+      model: denoiser,
+      x: start(seed, sigmas[0]!),
+      sigmas,
+      eta,
+      noise: () => {
+        draws++
+        return g.randn([N])
+      },
+      callback: (s) => void steps.push(s.x),
+    })
+    return { x, draws, steps }
+  }
+  const maxDiff = (a: Float32Array, b: Float32Array): number => {
+    let m = 0
+    for (let k = 0; k < a.length; k++) m = Math.max(m, Math.abs(a[k]! - b[k]!))
+    return m
+  }
+
+  it('DPM++ 2M SDE with eta = 0 is DPM++ 2M (the deterministic limit), midpoint and Heun', async () => {
+    const sigmas = karras(12, 0.0292, 14.6146)
+    const ode = await run(sampleDpmpp2m, sigmas, 0)
+    const sde = await run(sampleDpmpp2mSde, sigmas, 0)
+    expect(sde.draws).toBe(0)
+    expect(maxDiff(sde.x, ode.x)).toBeLessThan(1e-5)
+    for (let i = 0; i < ode.steps.length; i++)
+      expect(maxDiff(sde.steps[i]!, ode.steps[i]!)).toBeLessThan(1e-4)
+    // Heun's correction ((1 - e^-h) / h - 1) / r differs from the midpoint's (1 - e^-h) / (2 r) at order h^2
+    const heun = await run(sampleDpmpp2mSdeHeun, sigmas, 0)
+    const d = maxDiff(heun.x, ode.x)
+    expect(d).toBeGreaterThan(1e-4)
+    expect(d).toBeLessThan(0.2)
+  })
+
+  it('DPM++ SDE with eta = 0 is DPM-Solver++(2S) (= DPM++ 2S a without noise)', async () => {
+    const sigmas = karras(8, 0.0292, 14.6146)
+    const a = await run(sampleDpmppSde, sigmas, 0)
+    const b = await run(sampleDpmpp2sAncestral, sigmas, 0)
+    expect(a.draws).toBe(0)
+    expect(maxDiff(a.x, b.x)).toBeLessThan(1e-5)
+  })
+
+  it('a constant data prediction is integrated exactly: x = c + (x0 - c) sigma / sigma0 (eta = 0)', async () => {
+    const sigmas = exponential(10, 0.03, 14.6)
+    for (const f of [sampleDpmppSde, sampleDpmpp2mSde, sampleDpmpp2mSdeHeun, sampleDpmpp3mSde]) {
+      const seen: number[] = []
+      const x0 = new Float32Array([3, -2])
+      const out = await f({
+        model: async (v) => new Float32Array(v.length).fill(0.5),
+        x: x0,
+        sigmas,
+        eta: 0,
+        noise: () => new Float32Array(2),
+        callback: (s) => void seen.push(s.x[0]!),
+      })
+      for (let i = 0; i < seen.length - 1; i++)
+        expect(seen[i]!).toBeCloseTo(0.5 + (3 - 0.5) * (sigmas[i + 1]! / sigmas[0]!), 4)
+      expect(Array.from(out)).toEqual([0.5, 0.5])
+    }
+  })
+
+  it('noise keeps the marginal: with denoised = 0, std(x) follows sigma at every step (eta = 1)', async () => {
+    const sigmas = exponential(6, 0.5, 14.6)
+    for (const f of [sampleDpmppSde, sampleDpmpp2mSde, sampleDpmpp3mSde]) {
+      const seen: Float32Array[] = []
+      await f({
+        model: async (v) => new Float32Array(v.length),
+        x: start(3, sigmas[0]!),
+        sigmas,
+        eta: 1,
+        noise: (() => {
+          const g = new TorchCpuGenerator(11)
+          return () => g.randn([N])
+        })(),
+        callback: (s) => void seen.push(s.x),
+      })
+      for (let i = 0; i < seen.length - 1; i++) {
+        const x = seen[i]!
+        const std = Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length)
+        expect(std / sigmas[i + 1]!).toBeGreaterThan(0.95)
+        expect(std / sigmas[i + 1]!).toBeLessThan(1.05)
+      }
+    }
+  })
+
+  it('2M SDE step = (sigma_n / sigma) e^(-eta h) x + (1 - e^(-h - eta h)) denoised + sigma_n sqrt(1 - e^(-2 eta h)) z', async () => {
+    const sigmas = new Float64Array([4, 2, 0])
+    const z = 0.7
+    const x = await sampleDpmpp2mSde({
+      model: async (v) => new Float32Array(v.length).fill(v[0]! > 100 ? 0 : 1.5),
+      x: new Float32Array([4]),
+      sigmas,
+      eta: 1,
+      noise: () => new Float32Array([z]),
+      callback: (s) => {
+        if (s.i !== 0) return
+        const h = Math.log(4 / 2)
+        const want =
+          (2 / 4) * Math.exp(-h) * 4 + (1 - Math.exp(-2 * h)) * 1.5 + 2 * Math.sqrt(1 - Math.exp(-2 * h)) * z
+        expect(s.x[0]).toBeCloseTo(want, 5)
+      },
+    })
+    expect(x[0]).toBeCloseTo(1.5, 6) // the last step returns denoised
+  })
+
+  it('draws: DPM++ SDE two per step, 2M / 3M SDE one per step, none on the step to 0', async () => {
+    const sigmas = karras(5, 0.0292, 14.6146)
+    expect((await run(sampleDpmppSde, sigmas, 1)).draws).toBe(8)
+    expect((await run(sampleDpmpp2mSde, sigmas, 1)).draws).toBe(4)
+    expect((await run(sampleDpmpp3mSde, sigmas, 1)).draws).toBe(4)
+    // same seeds, same result (deterministic per-step noise)
+    expect(
+      maxDiff((await run(sampleDpmpp3mSde, sigmas, 1)).x, (await run(sampleDpmpp3mSde, sigmas, 1)).x),
+    ).toBe(0)
+  })
+
+  it('registry: A1111 names, defaults and discard rules (A1111 discards for 3M SDE, ComfyUI does not)', () => {
+    expect(findKSampler('DPM++ SDE')).toMatchObject({
+      defaultSchedule: 'karras',
+      secondOrder: true,
+      sde: true,
+    })
+    expect(findKSampler('dpmpp_2m_sde_gpu')).toMatchObject({
+      name: 'DPM++ 2M SDE',
+      defaultSchedule: 'exponential',
+    })
+    expect(findKSampler('DPM++ 3M SDE')).toMatchObject({ discardPenultimate: true, comfyDiscard: false })
+    expect(splitSamplerName('DPM++ 2M SDE Karras')).toEqual({ sampler: 'DPM++ 2M SDE', schedule: 'Karras' })
+    expect(splitSamplerName('DPM++ SDE Karras')).toEqual({ sampler: 'DPM++ SDE', schedule: 'Automatic' })
+    const p = planSampling({ sampler: 'DPM++ 3M SDE', convention: 'a1111', steps: 4, table })
+    expect(p.resolvedSchedule).toBe('exponential')
+    // schedule for 5 steps with the penultimate sigma dropped: still 5 values ending in 0
+    expect(p.sigmas!.length).toBe(5)
+    const e5 = a1111Schedule('exponential', table, 5)
+    expect(p.sigmas![3]).toBeCloseTo(e5[3]!, 6)
+    const c = planSampling({
+      sampler: 'dpmpp_3m_sde',
+      schedule: 'karras',
+      convention: 'comfy',
+      steps: 4,
+      table,
+    })
+    expect(c.sigmas!.length).toBe(5)
+    expect(a1111StepMultiplier('DPM++ SDE Karras')).toBe(2)
+  })
+})
+
+describe('ComfyUI sampler_name / scheduler mapping', () => {
+  it('covers every ComfyUI core sampler; each mapped one runs here, each unsupported one says why', () => {
+    const names = COMFY_SAMPLERS.map((e) => e.comfy)
+    expect(new Set(names).size).toBe(names.length)
+    expect(names.length).toBe(42)
+    for (const n of [
+      'dpmpp_2m',
+      'euler_ancestral',
+      'dpmpp_2m_sde_gpu',
+      'uni_pc_bh2',
+      'ddim',
+      'sa_solver_pece',
+    ])
+      expect(names).toContain(n)
+    for (const e of COMFY_SAMPLERS) {
+      if (e.sampler) expect(findKSampler(e.sampler)?.name, e.comfy).toBe(e.sampler)
+      else expect(e.note, e.comfy).toBeTruthy()
+      if (e.match === 'approx') expect(e.note, e.comfy).toBeTruthy()
+    }
+    for (const k of COMFY_SCHEDULES) {
+      const label = COMFY_SCHEDULER_LABELS[k]
+      if (label) expect(scheduleKey(label), k).toBeDefined()
+    }
+  })
+
+  it('maps names and reports what does not map', () => {
+    expect(mapComfySampler('dpmpp_2m', 'karras')).toEqual({
+      sampler: 'DPM++ 2M',
+      scheduleType: 'Karras',
+      comfyScheduler: 'karras',
+      match: 'exact',
+      notes: [],
+    })
+    const sde = mapComfySampler('dpmpp_2m_sde_gpu', 'exponential')
+    expect(sde).toMatchObject({ sampler: 'DPM++ 2M SDE', match: 'approx' })
+    expect(sde.notes[0]).toMatch(/BrownianTree/)
+    expect(mapComfySampler('euler', 'linear_quadratic')).toMatchObject({
+      sampler: 'Euler',
+      comfyScheduler: 'linear_quadratic',
+      match: 'approx',
+    })
+    const cfgpp = mapComfySampler('euler_cfg_pp', 'normal')
+    expect(cfgpp.sampler).toBeUndefined()
+    expect(cfgpp.match).toBe('unsupported')
+    expect(cfgpp.notes.join()).toMatch(/CFG\+\+/)
+    expect(mapComfySampler('my_custom_sampler', 'align_your_steps').notes).toEqual([
+      'ComfyUI sampler "my_custom_sampler" is not a ComfyUI core sampler',
+      'ComfyUI scheduler "align_your_steps" is not supported',
+    ])
+    // the mapped pair plans with the ComfyUI convention as named
+    const m = mapComfySampler('dpmpp_3m_sde', 'sgm_uniform')
+    const plan = planSampling({
+      sampler: m.sampler!,
+      schedule: m.comfyScheduler,
+      convention: 'comfy',
+      steps: 6,
+      table: comfyTable(),
+    })
+    expect(plan.resolvedSchedule).toBe('sgm_uniform')
+    expect(plan.stepsRun).toBe(6)
   })
 })

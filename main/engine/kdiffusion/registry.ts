@@ -6,7 +6,11 @@ import {
   sampleDpm2Ancestral,
   sampleDpmFast,
   sampleDpmpp2m,
+  sampleDpmpp2mSde,
+  sampleDpmpp2mSdeHeun,
   sampleDpmpp2sAncestral,
+  sampleDpmpp3mSde,
+  sampleDpmppSde,
   sampleEuler,
   sampleEulerAncestral,
   sampleHeun,
@@ -32,9 +36,13 @@ export interface KSamplerInfo {
   /** Schedule key 'Automatic' resolves to; 'uniform' = model_wrap.get_sigmas. */
   defaultSchedule: Exclude<A1111ScheduleKey, 'automatic'>
   discardPenultimate: boolean
+  /** ComfyUI's DISCARD_PENULTIMATE_SIGMA_SAMPLERS (dpm_2, dpm_2_ancestral; not dpmpp_3m_sde). */
+  comfyDiscard: boolean
   secondOrder: boolean
   /** Ancestral / stochastic: uses opts.eta_ancestral and the ENSD seed delta. */
   ancestral: boolean
+  /** Stochastic DPM++ SDE sampler: noise per step from the image RNG, not torchsde's BrownianTree. */
+  sde: boolean
   /** ComfyUI sampler_name. */
   comfyName: string
   sampler?: Sampler
@@ -47,7 +55,12 @@ const S = (
   fn: string,
   comfyName: string,
   defaultSchedule: KSamplerInfo['defaultSchedule'],
-  o: Partial<Pick<KSamplerInfo, 'discardPenultimate' | 'secondOrder' | 'ancestral' | 'sampler' | 'aliases'>>,
+  o: Partial<
+    Pick<
+      KSamplerInfo,
+      'discardPenultimate' | 'comfyDiscard' | 'secondOrder' | 'ancestral' | 'sde' | 'sampler' | 'aliases'
+    >
+  >,
 ): KSamplerInfo => ({
   name,
   kind,
@@ -55,8 +68,10 @@ const S = (
   comfyName,
   defaultSchedule,
   discardPenultimate: o.discardPenultimate ?? false,
+  comfyDiscard: o.comfyDiscard ?? o.discardPenultimate ?? false,
   secondOrder: o.secondOrder ?? false,
-  ancestral: o.ancestral ?? false,
+  ancestral: o.ancestral ?? o.sde ?? false,
+  sde: o.sde ?? false,
   sampler: o.sampler,
   aliases: o.aliases ?? [],
 })
@@ -66,11 +81,34 @@ export const K_SAMPLERS: KSamplerInfo[] = [
     sampler: sampleDpmpp2m,
     aliases: ['k_dpmpp_2m'],
   }),
+  S('DPM++ SDE', 'sigma', 'sample_dpmpp_sde', 'dpmpp_sde', 'karras', {
+    sampler: sampleDpmppSde,
+    secondOrder: true,
+    sde: true,
+    aliases: ['k_dpmpp_sde', 'dpmpp_sde_gpu'],
+  }),
+  S('DPM++ 2M SDE', 'sigma', 'sample_dpmpp_2m_sde', 'dpmpp_2m_sde', 'exponential', {
+    sampler: sampleDpmpp2mSde,
+    sde: true,
+    aliases: ['k_dpmpp_2m_sde', 'dpmpp_2m_sde_gpu'],
+  }),
+  S('DPM++ 2M SDE Heun', 'sigma', 'sample_dpmpp_2m_sde (heun)', 'dpmpp_2m_sde_heun', 'exponential', {
+    sampler: sampleDpmpp2mSdeHeun,
+    sde: true,
+    aliases: ['dpmpp_2m_sde_heun_gpu'],
+  }),
   S('DPM++ 2S a', 'sigma', 'sample_dpmpp_2s_ancestral', 'dpmpp_2s_ancestral', 'karras', {
     sampler: sampleDpmpp2sAncestral,
     secondOrder: true,
     ancestral: true,
     aliases: ['k_dpmpp_2s_a'],
+  }),
+  S('DPM++ 3M SDE', 'sigma', 'sample_dpmpp_3m_sde', 'dpmpp_3m_sde', 'exponential', {
+    sampler: sampleDpmpp3mSde,
+    discardPenultimate: true,
+    comfyDiscard: false,
+    sde: true,
+    aliases: ['dpmpp_3m_sde_gpu'],
   }),
   S('Euler a', 'sigma', 'sample_euler_ancestral', 'euler_ancestral', 'uniform', {
     sampler: sampleEulerAncestral,
@@ -113,14 +151,7 @@ export const K_SAMPLERS: KSamplerInfo[] = [
 ]
 
 /** A1111 samplers known by name but not run the k-diffusion way here (see the closing notes). */
-export const A1111_NOT_COVERED = [
-  'DPM++ SDE',
-  'DPM++ 2M SDE',
-  'DPM++ 2M SDE Heun',
-  'DPM++ 3M SDE',
-  'DPM adaptive',
-  'DDIM CFG++',
-]
+export const A1111_NOT_COVERED = ['DPM adaptive', 'DDIM CFG++']
 
 function norm(s: string): string {
   return s.trim().toLowerCase()

@@ -94,7 +94,7 @@ export function planSampling(r: KPlanRequest): KPlan {
       r.table,
       r.steps,
       r.strength ?? 1,
-      info.discardPenultimate,
+      info.comfyDiscard,
       r.scheduleOptions,
     )
     return {
@@ -165,13 +165,22 @@ export function planSampling(r: KPlanRequest): KPlan {
 }
 
 /**
+ * Atelier's own infotext field for the DPM++ SDE family: `SDE noise: per-step` says the sampler's noise came
+ * from the image RNG one draw per noise_sampler call, not from A1111's / ComfyUI's torchsde BrownianTree, so
+ * the same seed does not give A1111's pixels (A1111 ignores unknown fields).
+ */
+export function sdeNoiseField(info: KSamplerInfo): Record<string, string> {
+  return info.sde ? { 'SDE noise': 'per-step' } : {}
+}
+
+/**
  * The infotext fields A1111 (v1.9+) writes for a plan: `Schedule type` with the label of the schedule
  * that ran, except for samplers without a schedule option left on Automatic (Euler, LMS, LCM, DDIM, ...);
  * Beta adds its alpha / beta.
  */
 export function a1111InfotextFields(p: KPlan, o: ScheduleOptions = {}): Record<string, string> {
   if (p.convention !== 'a1111' || p.info.kind === 'timestep') return {}
-  const out: Record<string, string> = {}
+  const out: Record<string, string> = { ...sdeNoiseField(p.info) }
   const resolved = p.resolvedSchedule as ScheduleKey | undefined
   const automatic = p.scheduleLabel === 'Automatic'
   if (!resolved || (automatic && (p.info.kind === 'lcm' || p.info.defaultSchedule === 'uniform'))) return out

@@ -7,7 +7,7 @@ import type { GenerateRequest } from '../../../preload/contract-types'
 import { resizeImage, zoomOutPlan } from '../image'
 import type { RawImage } from '../image/types'
 import { createScheduler, schedulerInfo } from '../schedulers'
-import { a1111InfotextFields } from '../kdiffusion'
+import { a1111InfotextFields, findKSampler, sdeNoiseField } from '../kdiffusion'
 import type { ResolvedSampler } from './ksampling'
 import { planK, resolveSampler } from './ksampling'
 import type { EmbeddingFile } from '../../model-formats/embedding'
@@ -264,7 +264,10 @@ export function samplerInfotext(
     return {
       sampler: r.sampler,
       scheduleType: planK(r.sampling, req.steps).resolvedSchedule,
-      extra: { 'Sampler convention': 'comfy' },
+      extra: {
+        'Sampler convention': 'comfy',
+        ...(findKSampler(r.sampler) ? sdeNoiseField(findKSampler(r.sampler)!) : {}),
+      },
     }
   const fields = a1111InfotextFields(planK(r.sampling, req.steps))
   const { 'Schedule type': scheduleType, ...extra } = fields

@@ -75,8 +75,26 @@ describe('A1111 sampler and Schedule type in infotexts', () => {
     expect(() => studioSampler({ sampler: 'Euler', scheduleType: 'Sideways' })).toThrow(
       /unknown schedule type "Sideways"/,
     )
-    // A1111 names without a k-diffusion runner here fall back to diffusers' implementation
-    expect(studioSampler({ sampler: 'DPM++ 2M SDE' }).convention).toBe('diffusers')
+    // The DPM++ SDE family runs the k-diffusion way; diffusers' SDE solver stays selectable
+    expect(studioSampler({ sampler: 'DPM++ 2M SDE' }).convention).toBe('a1111')
+    expect(studioSampler({ sampler: 'DPM++ 2M SDE Karras' })).toMatchObject({
+      convention: 'a1111',
+      sampler: 'DPM++ 2M SDE',
+      scheduleType: 'Karras',
+    })
+    expect(
+      studioSampler({ sampler: 'DPM++ 2M SDE', scheduleType: 'Karras', samplerConvention: 'diffusers' }),
+    ).toMatchObject({ convention: 'diffusers', sampler: 'DPM++ 2M SDE Karras' })
+    expect(samplerInfotext({ sampler: 'DPM++ 3M SDE', steps: 20 })).toEqual({
+      sampler: 'DPM++ 3M SDE',
+      scheduleType: 'Exponential',
+      extra: { 'SDE noise': 'per-step' },
+    })
+    expect(samplerInfotext({ sampler: 'dpmpp_sde', samplerConvention: 'comfy', steps: 20 })).toEqual({
+      sampler: 'DPM++ SDE',
+      scheduleType: 'normal',
+      extra: { 'Sampler convention': 'comfy', 'SDE noise': 'per-step' },
+    })
     // few-step samplers: TCD runs diffusers' TCDScheduler; LCM is A1111's LCM unless diffusers is asked for
     expect(studioSampler({ sampler: 'TCD' })).toMatchObject({ convention: 'diffusers', sampler: 'TCD' })
     expect(studioSampler({ sampler: 'LCM' }).convention).toBe('a1111')

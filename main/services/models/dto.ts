@@ -16,7 +16,7 @@ import type { DownloadJob, DownloadProgress } from '../../downloads/types'
 import type { RemoteFile, RemoteImage, RemoteImageMeta, RemoteModel, RemoteVersion } from '../../remote/types'
 import type { InstalledIndex } from './badges'
 import { remoteCompat } from './compat'
-import { imageResources, imageScheduleType } from './image-settings'
+import { imageResources, imageSampler } from './image-settings'
 import { thumbnailUrl, type ImageProxy } from './images'
 
 const SFW_LEVEL = 1
@@ -79,18 +79,19 @@ export function toParams(meta: RemoteImageMeta | null): PreviewParams | null {
   const model = meta.raw.Model
   const resources = imageResources(meta.raw, meta.prompt)
   const vae = resources.find((r) => r.kind === 'vae')
+  const sampling = imageSampler(meta.sampler, meta.raw)
   const p: PreviewParams = {
     prompt: meta.prompt,
     negativePrompt: meta.negativePrompt,
     seed: meta.seed,
     steps: meta.steps,
-    sampler: meta.sampler,
+    sampler: sampling.sampler,
     cfgScale: meta.cfgScale,
     clipSkip: meta.clipSkip,
     width: size ? Number(size[1]) : null,
     height: size ? Number(size[2]) : null,
     model: typeof model === 'string' ? model : null,
-    scheduleType: imageScheduleType(meta.raw),
+    scheduleType: sampling.scheduleType,
     vae: vae ? (vae.name ?? vae.hash) : null,
     resources,
   }

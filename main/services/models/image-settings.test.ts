@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { mapImageMeta } from '../../remote/civitai/map'
 import { toParams } from './dto'
-import { imageResources, promptLoras } from './image-settings'
+import { imageResources, imageSampler, promptLoras } from './image-settings'
 
 // Shaped like real /api/v1/images items: an A1111 1.9+ upload (Civitai extension), an old A1111 upload with a
 // combined sampler name, and an on-site / ComfyUI upload that only carries civitaiResources[].
@@ -94,7 +94,7 @@ describe('Civitai image meta -> "use these settings"', () => {
   })
   it('reads civitaiResources (version ids, LoRA weight) and a ComfyUI scheduler', () => {
     const p = toParams(mapImageMeta({ id: 1, meta: comfy }))!
-    expect(p.scheduleType).toBe('exponential')
+    expect(p.scheduleType).toBe('Exponential')
     expect(p.resources.map((r) => [r.kind, r.modelVersionId, r.weight])).toEqual([
       ['checkpoint', 345685, null],
       ['lora', 249861, 0.65],
@@ -125,5 +125,55 @@ describe('Civitai image meta -> "use these settings"', () => {
       { name: 'd', weight: 1 },
     ])
     expect(promptLoras(null)).toEqual([])
+  })
+
+  it('maps ComfyUI sampler / scheduler names (ComfyUI uploads) to the sampler and Schedule type that run them', () => {
+    const at = (meta: Record<string, unknown>) => toParams(mapImageMeta({ ...comfy, ...meta }))!
+    expect(at({ sampler: 'dpmpp_2m', scheduler: 'karras' })).toMatchObject({
+      sampler: 'DPM++ 2M',
+      scheduleType: 'Karras',
+    })
+    expect(at({ sampler: 'euler_ancestral', scheduler: 'normal' })).toMatchObject({
+      sampler: 'Euler a',
+      scheduleType: 'Normal',
+    })
+    expect(at({ sampler: 'dpmpp_2m_sde_gpu', scheduler: 'exponential' })).toMatchObject({
+      sampler: 'DPM++ 2M SDE',
+      scheduleType: 'Exponential',
+    })
+    expect(at({ sampler: 'dpmpp_3m_sde', scheduler: 'sgm_uniform' })).toMatchObject({
+      sampler: 'DPM++ 3M SDE',
+      scheduleType: 'SGM Uniform',
+    })
+    expect(at({ sampler: 'ddim', scheduler: 'ddim_uniform' })).toMatchObject({
+      sampler: 'Euler',
+      scheduleType: 'DDIM',
+    })
+    expect(at({ sampler: 'euler', scheduler: 'beta' })).toMatchObject({
+      sampler: 'Euler',
+      scheduleType: 'Beta',
+    })
+    expect(at({ sampler: 'lcm', scheduler: 'simple' })).toMatchObject({
+      sampler: 'LCM',
+      scheduleType: 'Simple',
+    })
+    // ComfyUI-only scheduler: no Schedule type; unsupported sampler: the name is kept so the studio reports it
+    expect(at({ sampler: 'dpmpp_2m', scheduler: 'linear_quadratic' })).toMatchObject({
+      sampler: 'DPM++ 2M',
+      scheduleType: null,
+    })
+    expect(at({ sampler: 'res_multistep', scheduler: 'karras' })).toMatchObject({
+      sampler: 'res_multistep',
+      scheduleType: 'Karras',
+    })
+    // A1111 names with a ComfyUI scheduler key beside them
+    expect(imageSampler('DPM++ 2M', { scheduler: 'sgm_uniform' })).toEqual({
+      sampler: 'DPM++ 2M',
+      scheduleType: 'SGM Uniform',
+    })
+    expect(imageSampler('Euler a', { 'Schedule type': 'Karras' })).toEqual({
+      sampler: 'Euler a',
+      scheduleType: 'Karras',
+    })
   })
 })

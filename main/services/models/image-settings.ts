@@ -4,6 +4,7 @@
  * uploader's `civitaiResources[]`, and `<lora:…>` / `<lyco:…>` tags in the prompt).
  */
 import type { PreviewResource } from '../../../preload/contract'
+import { COMFY_SCHEDULER_LABELS, comfyToA1111, isComfyScheduler } from '../../engine/kdiffusion'
 
 type Json = Record<string, unknown>
 
@@ -128,4 +129,27 @@ export function imageResources(meta: Json, prompt: string | null): PreviewResour
 /** The `Schedule type` an image names, or null. */
 export function imageScheduleType(meta: Json): string | null {
   return str(meta['Schedule type']) ?? str(meta.scheduleType) ?? str(meta.scheduler)
+}
+
+/**
+ * The sampler and Schedule type of an image's meta as Atelier names them. ComfyUI uploads carry ComfyUI's
+ * names (`dpmpp_2m_sde_gpu` + `scheduler: "karras"`, `sgm_uniform`, `ddim_uniform`): they are mapped to the
+ * A1111 sampler and Schedule type that run them. A sampler Atelier does not run keeps its name (the studio
+ * lists it as not restored); a ComfyUI-only scheduler (linear_quadratic) gives no Schedule type.
+ */
+export function imageSampler(
+  sampler: string | null,
+  meta: Json,
+): { sampler: string | null; scheduleType: string | null } {
+  const sched = imageScheduleType(meta)
+  if (sampler) {
+    const c = comfyToA1111(sampler, sched)
+    if (c) return { sampler: c.sampler ?? sampler, scheduleType: c.scheduleType ?? null }
+  }
+  if (sched && isComfyScheduler(sched))
+    return {
+      sampler,
+      scheduleType: COMFY_SCHEDULER_LABELS[sched.trim().toLowerCase() as keyof typeof COMFY_SCHEDULER_LABELS],
+    }
+  return { sampler, scheduleType: sched }
 }

@@ -13,13 +13,16 @@ import type {
 import { floor8, snap8, type Extension } from '../../canvas-kit/geometry'
 
 /**
- * A1111 sampler names the engine runs (v1.10 menu order). They run the A1111 / k-diffusion way;
- * 'DPM++ 2M SDE' and 'TCD' run with diffusers' schedulers.
+ * A1111 sampler names the engine runs (v1.10 menu order). They run the A1111 / k-diffusion way (the DPM++
+ * SDE family with per-step noise instead of A1111's Brownian tree); 'TCD' runs with diffusers' scheduler.
  */
 export const SAMPLERS = [
   'DPM++ 2M',
+  'DPM++ SDE',
   'DPM++ 2M SDE',
+  'DPM++ 2M SDE Heun',
   'DPM++ 2S a',
+  'DPM++ 3M SDE',
   'Euler a',
   'Euler',
   'LMS',
