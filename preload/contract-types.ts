@@ -362,7 +362,9 @@ export interface GenerationResult {
 export interface ImageParameters {
   /** The raw metadata text; null when the PNG has none. */
   text: string | null
-  source?: 'parameters' | 'invokeai_metadata'
+  source?: 'parameters' | 'invokeai_metadata' | 'comfyui'
+  /** ComfyUI graphs: what the graph holds that was not restored (other node types, a second pass, ...). */
+  notRestored?: string[]
   prompt: string
   negativePrompt: string
   steps?: number

@@ -1,4 +1,5 @@
 export * from './infotext'
+export * from './comfy'
 export * from './invokeai'
 export * from './png'
 export * from './png-chunks'

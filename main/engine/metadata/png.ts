@@ -3,6 +3,7 @@ import { encodePng } from '../image/codec'
 import type { RawImage } from '../image/types'
 import { formatInfotext, parseInfotext } from './infotext'
 import type { GenerationParameters } from './infotext'
+import { parseComfyGraph } from './comfy'
 import { parseInvokeAIMetadata } from './invokeai'
 import { insertPngText, readPngText } from './png-chunks'
 
@@ -29,14 +30,17 @@ export function addParametersToPng(png: Uint8Array, params: GenerationParameters
 export interface ReadParametersResult {
   params: GenerationParameters
   /** Where they came from. */
-  source: 'parameters' | 'invokeai_metadata'
+  source: 'parameters' | 'invokeai_metadata' | 'comfyui'
   /** The raw text of that chunk. */
   raw: string
+  /** ComfyUI: parts of the graph that were not restored (readable). */
+  notRestored?: string[]
 }
 
 /**
  * Generation parameters stored in a PNG: A1111-style `parameters` (tEXt, zTXt or iTXt; also what Atelier, Forge,
- * Fooocus in A1111 mode and SD.Next write) or InvokeAI's `invokeai_metadata`. Undefined when there are none.
+ * Fooocus in A1111 mode and SD.Next write), InvokeAI's `invokeai_metadata`, or ComfyUI's `prompt` / `workflow`
+ * graph (comfy.ts). Undefined when there are none.
  * Throws PngFormatError for a file that is not a PNG.
  */
 export function readGenerationParameters(png: Uint8Array, name = 'image'): ReadParametersResult | undefined {
@@ -47,6 +51,14 @@ export function readGenerationParameters(png: Uint8Array, name = 'image'): ReadP
   if (invoke) {
     const params = parseInvokeAIMetadata(invoke.text)
     if (params) return { params, source: 'invokeai_metadata', raw: invoke.text }
+  }
+  // ComfyUI: the API graph (`prompt`), else the editor graph (`workflow`); plain-text `prompt` chunks of other
+  // tools are not JSON objects and are left alone.
+  const json = (k: string) => entries.find((e) => e.keyword === k && e.text.trimStart().startsWith('{'))
+  const comfy = json('prompt') ?? json('workflow')
+  if (comfy) {
+    const r = parseComfyGraph(comfy.text, comfy.keyword === 'prompt' ? 'prompt' : 'workflow')
+    return { params: r.params, source: 'comfyui', raw: comfy.text, notRestored: r.notRestored }
   }
   return undefined
 }

@@ -3,7 +3,7 @@ import { findKSampler, splitSamplerName } from '../../engine/kdiffusion'
 import { readGenerationParameters } from '../../engine/metadata'
 import { AppError } from '../errors'
 
-/** Generation parameters of any PNG (A1111 `parameters`, or InvokeAI metadata) as the contract DTO. */
+/** Generation parameters of any PNG (A1111 `parameters`, InvokeAI metadata, a ComfyUI graph) as the contract DTO. */
 export function readImageParameters(png: Uint8Array): ImageParameters {
   let r
   try {
@@ -25,6 +25,7 @@ export function readImageParameters(png: Uint8Array): ImageParameters {
   return {
     text: r.raw,
     source: r.source,
+    ...(r.notRestored?.length ? { notRestored: r.notRestored } : {}),
     prompt: p.prompt,
     negativePrompt: p.negativePrompt,
     ...pick('steps'),

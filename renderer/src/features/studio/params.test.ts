@@ -114,6 +114,30 @@ describe('restoreParameters', () => {
     expect(r.notes.join('; ')).toMatch(/DPM adaptive.*; model "missing"/)
   })
 
+  it('a ComfyUI graph restores its mapped sampler, img2img strength with exact steps, and lists what it skipped', () => {
+    const r = restoreParameters({
+      text: '{"3": {}}',
+      source: 'comfyui',
+      prompt: 'a cat <lora:detail:0.6>',
+      negativePrompt: '',
+      steps: 10,
+      sampler: 'DPM++ 3M SDE',
+      scheduleType: 'SGM Uniform',
+      denoisingStrength: 0.6,
+      exactSteps: true,
+      notRestored: ['model node FreeU_V2 is not applied'],
+      settings: { 'Sampler convention': 'comfy', 'ComfyUI sampler': 'dpmpp_3m_sde_gpu' },
+    })
+    expect(r.patch).toMatchObject({
+      sampler: 'DPM++ 3M SDE',
+      scheduleType: 'SGM Uniform',
+      strength: 0.6,
+      exactSteps: true,
+      steps: 10,
+    })
+    expect(r.notes).toEqual(['model node FreeU_V2 is not applied'])
+  })
+
   it('maps sampler names case-insensitively and splits a schedule off older names', () => {
     expect(samplerName('euler a')).toBe('Euler a')
     expect(samplerAndSchedule('DPM++ 2M Karras')).toEqual({ sampler: 'DPM++ 2M', scheduleType: 'Karras' })

@@ -273,7 +273,7 @@ export interface Restored {
 /** A params patch from a PNG's parameters; unknown model names and samplers are reported, not guessed. */
 export function restoreParameters(r: RestorableParameters, models: ModelRef[] = []): Restored {
   const s = r.settings
-  const notes: string[] = []
+  const notes: string[] = [...(r.notRestored ?? [])]
   const patch: Partial<GenerationParams> = { prompt: r.prompt, negativePrompt: r.negativePrompt }
   const steps = r.steps ?? num(s.Steps)
   if (steps !== undefined) patch.steps = steps
