@@ -1,9 +1,12 @@
 import fs from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import type { ProviderName, ProviderPreference, ProviderSkip } from './providers'
 import { markProviderFailed, physicalCores, providerCandidates } from './providers'
-import { webGpuModel, webGpuProbe } from './webgpu'
+import type { Fp16Mode } from './fp16'
+import { toFp16Compute } from './fp16'
+import { webGpuHasF16, webGpuModel, webGpuProbe } from './webgpu'
 
 export interface SessionConfig {
   preference?: ProviderPreference
@@ -20,6 +23,39 @@ export interface SessionConfig {
    * (text encoders, UNet or VAE) loaded. Slower; for models that do not fit otherwise.
    */
   lowMemory?: boolean
+  /**
+   * Compute precision on GPU providers (CUDA, DirectML, CoreML, WebGPU where the adapter has `shader-f16`):
+   * 'fp16' opens the fp16 compute graph (fp16.ts: fp16 activations and weights, fp32 islands) for the graphs
+   * that allow it (fp16Graphs). The CPU provider always computes in fp32. Default 'fp32'.
+   */
+  precision?: ComputePrecision
+  /**
+   * Oracle and tests only: run the fp16 graphs on the CPU provider too, 'native' (fp16 tensors; onnxruntime's
+   * CPU kernels in fp16 where it has them, else upcast by its InsertCastTransformer) or 'emulate' (fp32
+   * tensors rounded to fp16 wherever the fp16 graph stores one).
+   */
+  cpuFp16?: Fp16Mode
+}
+
+export type ComputePrecision = 'fp32' | 'fp16'
+
+/**
+ * The graphs that compute in fp16 when asked: text encoders, UNet, image encoder. The VAE (encoder and
+ * decoder) stays fp32 on every provider, as diffusers runs it with `force_upcast` (SDXL's VAE overflows
+ * fp16); TAESD and upscalers (opened without a graph name) stay fp32.
+ */
+export const FP16_GRAPHS: readonly string[] = ['text_encoder', 'text_encoder_2', 'unet', 'image_encoder']
+
+/** How a graph is computed on a provider under this config: 'fp32', or the fp16 pass's mode. */
+export function computeModeFor(
+  p: ProviderName,
+  cfg: SessionConfig,
+  graph: string | undefined,
+): 'fp32' | Fp16Mode {
+  if (cfg.precision !== 'fp16' || !graph || !FP16_GRAPHS.includes(graph)) return 'fp32'
+  if (p === 'cpu') return cfg.cpuFp16 ?? 'fp32'
+  if (p === 'webgpu' && !webGpuHasF16()) return 'fp32'
+  return 'native'
 }
 
 /**
@@ -66,6 +102,28 @@ export interface OpenedSession {
   session: ort.InferenceSession
   provider: ProviderName
   skipped: ProviderSkip[]
+  /** What the session computes in: 'fp32', or the fp16 graph ('native'; 'emulate' on the CPU for the oracle). */
+  compute: 'fp32' | Fp16Mode
+}
+
+/** The model with the fp16 pass applied (bytes; external weights still load from the original folder). */
+function fp16Model(
+  model: string | Uint8Array,
+  mode: Fp16Mode,
+): { model: Uint8Array; options: ort.InferenceSession.SessionOptions } {
+  const bytes = typeof model === 'string' ? fs.readFileSync(model) : model
+  const r = toFp16Compute(bytes, { mode })
+  return {
+    model: r.model,
+    options:
+      typeof model === 'string'
+        ? {
+            extra: {
+              session: { model_external_initializers_file_folder_path: path.dirname(path.resolve(model)) },
+            },
+          }
+        : {},
+  }
 }
 
 function providerOption(p: ProviderName): ort.InferenceSession.ExecutionProviderConfig {
@@ -104,6 +162,17 @@ export function sessionOptions(
   }
 }
 
+function mergeOptions(...all: ort.InferenceSession.SessionOptions[]): ort.InferenceSession.SessionOptions {
+  const out: ort.InferenceSession.SessionOptions = {}
+  const extra: Record<string, unknown> = {}
+  for (const o of all) {
+    Object.assign(out, o)
+    for (const [k, v] of Object.entries(o.extra ?? {}))
+      extra[k] = { ...((extra[k] as object | undefined) ?? {}), ...(v as object) }
+  }
+  return { ...out, extra }
+}
+
 function firstLine(err: unknown): string {
   const s = err instanceof Error ? err.message : String(err)
   return (s.split('\n').find((l) => l.trim()) ?? s).trim().slice(0, 300)
@@ -117,21 +186,27 @@ function firstLine(err: unknown): string {
 export async function openSession(
   model: string | Uint8Array,
   cfg: SessionConfig = {},
+  /** The graph's component name (text_encoder, unet, ...): decides whether it may compute in fp16. */
+  graph?: string,
 ): Promise<OpenedSession> {
   const { order, skipped } = providerCandidates(cfg.preference)
   for (const s of skipped) cfg.onFallback?.(s)
   for (const p of order) {
     try {
       const opts = sessionOptions(p, cfg)
-      // WebGPU: the adapter probe (a real adapter request), then ORT 1.30 kernel workarounds (webgpu.ts).
-      const prepared = p === 'webgpu' ? await webGpuModel(model) : { model, options: {} }
-      const merged = { ...opts, ...prepared.options, extra: { ...opts.extra, ...prepared.options.extra } }
+      // WebGPU: the adapter probe first (a real adapter request; it also tells whether shader-f16 exists).
+      if (p === 'webgpu') await webGpuProbe()
+      const compute = computeModeFor(p, cfg, graph)
+      const half = compute === 'fp32' ? { model, options: {} } : fp16Model(model, compute)
+      // Then ORT 1.30's WebGPU kernel workarounds (webgpu.ts), on the graph as it will run.
+      const prepared = p === 'webgpu' ? await webGpuModel(half.model) : { model: half.model, options: {} }
+      const merged = mergeOptions(opts, half.options, prepared.options)
       const m = prepared.model
       const session =
         typeof m === 'string'
           ? await ort.InferenceSession.create(m, merged)
           : await ort.InferenceSession.create(m, merged)
-      return { session, provider: p, skipped }
+      return { session, provider: p, skipped, compute }
     } catch (err) {
       if (p === 'cpu') {
         const what = typeof model === 'string' ? model : 'an in-memory model'
@@ -206,6 +281,11 @@ export class OnnxGraph {
     return this.opened?.provider
   }
 
+  /** 'fp32' or the fp16 graph's mode, once loaded. */
+  get compute(): OpenedSession['compute'] | undefined {
+    return this.opened?.compute
+  }
+
   get inputNames(): readonly string[] {
     return this.opened?.session.inputNames ?? []
   }
@@ -232,7 +312,7 @@ export class OnnxGraph {
 
   async load(): Promise<void> {
     if (this.opened) return
-    this.loading ??= openSession(this.modelPath, this.cfg)
+    this.loading ??= openSession(this.modelPath, this.cfg, this.name)
     try {
       this.opened = await this.loading
     } finally {

@@ -232,9 +232,12 @@ export function rewriteForWebGpu(bytes: Uint8Array, opts: RewriteOptions): Rewri
       )
       scale = op('Reciprocal', [op('Sqrt', [d])])
     }
-    let scores = op('Mul', [op('MatMul', [qh, kh]), scale])
-    if ((ins[5] ?? '') !== '') scores = op('Add', [scores, ins[5] as string])
-    const probs = op('Softmax', [scores], [{ name: 'axis', type: T.INT, i: -1 }])
+    // Scale, bias and softmax in fp32 (an fp32 island when the graph computes in fp16, see fp16.ts; the
+    // Casts are no-ops that ORT removes in fp32 graphs), probabilities back in q's type for the MatMul.
+    const toFloat = [{ name: 'to', type: T.INT, i: onnx.TensorProto.DataType.FLOAT }]
+    let scores = op('Mul', [op('Cast', [op('MatMul', [qh, kh])], toFloat), scale])
+    if ((ins[5] ?? '') !== '') scores = op('Add', [scores, op('Cast', [ins[5] as string], toFloat)])
+    const probs = op('CastLike', [op('Softmax', [scores], [{ name: 'axis', type: T.INT, i: -1 }]), vh])
     const merged = op('Transpose', [op('MatMul', [probs, vh])], [perm([0, 2, 1, 3])])
     op('Reshape', [merged, i64([0, 0, -1])], [], out)
     rewritten.MultiHeadAttention = (rewritten.MultiHeadAttention ?? 0) + 1

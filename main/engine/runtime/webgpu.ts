@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { GraphBuilder } from '../../model-formats/onnx/builder'
+import { f16ToF32, f32ToF16 } from '../../model-formats/safetensors'
 import type { RewriteResult } from './webgpu-rewrite'
 import { mayNeedRewrite, rewriteForWebGpu } from './webgpu-rewrite'
 
@@ -18,10 +19,67 @@ export interface WebGpuProbe {
   /** The adapter runs MultiHeadAttention's flash-attention path correctly (max |diff| vs exact < 1e-4). */
   attentionOk: boolean
   attentionMaxDiff: number
+  /**
+   * fp16 kernels run on the adapter (`shader-f16`): an fp16 MatMul session opens with CPU fallback
+   * disabled and computes the right numbers. SwiftShader has no `shader-f16`.
+   */
+  f16: boolean
+  /** Why f16 is false (ORT's message, or the wrong result). */
+  f16Reason?: string
   ms: number
 }
 
 let probe: Promise<WebGpuProbe> | undefined
+let probed: WebGpuProbe | undefined
+
+/** Whether the probed WebGPU adapter runs fp16 graphs (false before the probe has run). */
+export function webGpuHasF16(): boolean {
+  return probed?.f16 === true
+}
+
+/** A [2, 8] x [8, 4] fp16 MatMul (all values small integers: exact in fp16). */
+export function f16ProbeModel(): Uint8Array {
+  const g = new GraphBuilder('webgpu_f16_probe')
+  const a = g.input('a', 'float16', [2, 8])
+  const b = g.input('b', 'float16', [8, 4])
+  g.output(g.op('MatMul', [a, b]), 'float16', [2, 4], 'out')
+  return g.encode()
+}
+
+async function probeF16(): Promise<{ f16: boolean; f16Reason?: string }> {
+  let session: ort.InferenceSession | undefined
+  try {
+    session = await ort.InferenceSession.create(f16ProbeModel(), {
+      executionProviders: ['webgpu'],
+      logSeverityLevel: 4, // the expected failure on adapters without shader-f16 is not an error to log
+      // Every node on WebGPU or no session: an fp16 kernel the adapter lacks would land on the CPU.
+      extra: { session: { disable_cpu_ep_fallback: '1' } },
+    })
+    const av = Float32Array.from({ length: 16 }, (_, i) => (i % 5) - 2)
+    const bv = Float32Array.from({ length: 32 }, (_, i) => (i % 3) - 1)
+    const r = await session.run(
+      {
+        a: new ort.Tensor('float16', f32ToF16(av), [2, 8]),
+        b: new ort.Tensor('float16', f32ToF16(bv), [8, 4]),
+      },
+      { logSeverityLevel: 4 },
+    )
+    const got = f16ToF32(r.out?.data as Uint16Array)
+    for (let i = 0; i < 2; i++)
+      for (let j = 0; j < 4; j++) {
+        let want = 0
+        for (let k = 0; k < 8; k++) want += (av[i * 8 + k] as number) * (bv[k * 4 + j] as number)
+        if (got[i * 4 + j] !== want)
+          return { f16: false, f16Reason: `fp16 MatMul gave ${got[i * 4 + j]}, not ${want}` }
+      }
+    return { f16: true }
+  } catch (err) {
+    const s = err instanceof Error ? err.message : String(err)
+    return { f16: false, f16Reason: (s.split('\n').find((l) => l.trim()) ?? s).trim().slice(0, 300) }
+  } finally {
+    await session?.release()
+  }
+}
 
 const PROBE_SEQ = 32 // the shortest query length ORT 1.30 sends to its flash-attention prefill shader
 const PROBE_HEAD = 8
@@ -93,7 +151,8 @@ async function runProbe(): Promise<WebGpuProbe> {
     for (let i = 0; i < want.length; i++)
       max = Math.max(max, Math.abs((got[i] as number) - (want[i] as number)))
     if (Number.isNaN(max)) max = Infinity
-    return { attentionOk: max < 1e-4, attentionMaxDiff: max, ms: performance.now() - t0 }
+    const f16 = await probeF16()
+    return { attentionOk: max < 1e-4, attentionMaxDiff: max, ...f16, ms: performance.now() - t0 }
   } finally {
     await session.release()
   }
@@ -101,16 +160,20 @@ async function runProbe(): Promise<WebGpuProbe> {
 
 /** The process-wide probe (first call opens a WebGPU session: this is where a missing adapter throws). */
 export function webGpuProbe(): Promise<WebGpuProbe> {
-  probe ??= runProbe().catch((err: unknown) => {
-    probe = undefined
-    throw err
-  })
+  probe ??= runProbe().then(
+    (p) => (probed = p),
+    (err: unknown) => {
+      probe = undefined
+      throw err
+    },
+  )
   return probe
 }
 
 /** Forget the probe (tests). */
 export function resetWebGpuProbe(): void {
   probe = undefined
+  probed = undefined
 }
 
 export interface WebGpuModel {
