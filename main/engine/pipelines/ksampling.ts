@@ -7,6 +7,7 @@
 import type { KConvention, KPlan } from '../kdiffusion'
 import {
   a1111Table,
+  comfySamplerEntry,
   comfyTable,
   findKSampler,
   planSampling,
@@ -211,10 +212,15 @@ export function resolveSampler(
   const conv: KConvention = convention ?? 'a1111'
   if (conv === 'a1111' && sched && !scheduleKey(sched))
     throw new Error(`unknown schedule type "${sched}" (known: ${scheduleLabels().join(', ')})`)
+  // ComfyUI names first ('ddim' is ComfyUI's Euler, 'dpmpp_2m_sde_gpu' its DPM++ 2M SDE); unsupported ones
+  // are refused with ComfyUI's reason.
+  const comfy = conv === 'comfy' ? comfySamplerEntry(samplerName) : undefined
+  if (comfy && !comfy.sampler)
+    throw new Error(`ComfyUI sampler "${comfy.comfy}" is not supported here: ${comfy.note ?? ''}`)
   const split =
     conv === 'a1111'
       ? splitSamplerName(samplerName, sched)
-      : { sampler: samplerName, schedule: sched ?? 'Automatic' }
+      : { sampler: comfy?.sampler ?? samplerName, schedule: sched ?? 'Automatic' }
   if (!hasKSampler(split.sampler))
     throw new Error(
       `sampler "${samplerName}" has no ${conv === 'comfy' ? 'ComfyUI' : 'A1111'} implementation here; use the diffusers convention`,

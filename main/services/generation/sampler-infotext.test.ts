@@ -90,6 +90,12 @@ describe('A1111 sampler and Schedule type in infotexts', () => {
       scheduleType: 'Exponential',
       extra: { 'SDE noise': 'per-step' },
     })
+    expect(
+      studioSampler({ sampler: 'ddim', scheduleType: 'ddim_uniform', samplerConvention: 'comfy' }),
+    ).toMatchObject({ convention: 'comfy', sampler: 'Euler', scheduleType: 'ddim_uniform' })
+    expect(() => studioSampler({ sampler: 'euler_cfg_pp', samplerConvention: 'comfy' })).toThrow(
+      /ComfyUI sampler "euler_cfg_pp" is not supported here: CFG\+\+/,
+    )
     expect(samplerInfotext({ sampler: 'dpmpp_sde', samplerConvention: 'comfy', steps: 20 })).toEqual({
       sampler: 'DPM++ SDE',
       scheduleType: 'normal',
