@@ -9,8 +9,8 @@ import path from 'node:path'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
-import { cliRun } from '../../cli/testing'
-import { readImageParameters } from './parameters'
+import { readImageParameters } from '../../services/generation/parameters'
+import { cliRun } from '../testing'
 
 const SLOW = 300_000
 
