@@ -4,6 +4,7 @@
  * first URL's origin only and is dropped for good once a redirect lands anywhere else (Civitai → R2/B2,
  * HF hub → CDN). Range / If-Range and the other headers are kept across hops.
  */
+import type { ProxyResolver } from '../platform/proxy'
 import { civitaiError } from '../remote/civitai/errors'
 import { RemoteError } from '../remote/errors'
 import { errorBodyText, type HttpResult } from '../remote/http'
@@ -23,6 +24,8 @@ export interface OpenOptions {
   idleTimeoutMs: number
   /** Extra trusted CA certificates for https (tests). */
   ca?: string | Buffer
+  /** Proxy choice per URL, asked again on every redirect hop (default: the environment, then the system's). */
+  proxy?: ProxyResolver
 }
 
 export interface Opened {
@@ -50,6 +53,7 @@ export async function openStream(opts: OpenOptions): Promise<Opened> {
       signal: opts.signal,
       idleTimeoutMs: opts.idleTimeoutMs,
       ca: opts.ca,
+      ...(opts.proxy ? { proxy: opts.proxy } : {}),
     })
     const status = res.status
     const location = res.headers.location

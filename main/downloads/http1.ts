@@ -9,6 +9,12 @@
  * in place) or the connection's end; 1xx answers are skipped. Redirects, Range and credentials are the caller's
  * business (fetch.ts).
  *
+ * Proxies (main/platform/proxy.ts decides which, per URL): an http URL goes to the proxy in absolute form
+ * (`GET http://host/path`) and keeps the `onread` fast path; an https URL goes through a CONNECT tunnel with
+ * TLS inside it. Node ignores `onread` for TLS over an existing socket, so that case reads 'data' chunks and
+ * copies them into the sink (one copy more; bench/download.ts measures it). A proxy that cannot be reached,
+ * refuses, or asks for credentials (407) fails with a ProxyError naming the proxy without its credentials.
+ *
  *   const res = await httpGet(new URL(url), { headers, signal, idleTimeoutMs })
  *   res.status, res.headers                     // lower-case names, like node:http
  *   await res.pipe(sink)                        // sink.space() → where to read, sink.commit(n) → n body bytes
@@ -18,6 +24,15 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import net from 'node:net'
 import tls from 'node:tls'
+import {
+  connectToProxy,
+  openTunnel,
+  proxyAuthorization,
+  proxyConnectError,
+  proxyFor,
+  proxyStatusError,
+  type ProxyResolver,
+} from '../platform/proxy'
 
 /** Receives the body in buffers it owns: bytes are read straight into `space()`, no intermediate copy. */
 export interface BodySink {
@@ -32,8 +47,10 @@ export interface GetOptions {
   signal?: AbortSignal
   /** Socket inactivity limit (connect, headers and body). */
   idleTimeoutMs: number
-  /** Extra trusted CA certificates for https (tests); the default store otherwise. */
+  /** Extra trusted CA certificates for https targets and https:// proxies (tests); the default store otherwise. */
   ca?: string | Buffer
+  /** Which proxy to use for the URL; default: the environment, then the system's (platform/proxy.ts). */
+  proxy?: ProxyResolver
   /** Limit of the status line and headers together; default 64 KiB. */
   maxHeaderBytes?: number
 }
@@ -268,7 +285,7 @@ interface Settle<T> {
 }
 
 class Connection {
-  private readonly socket: net.Socket
+  private socket: net.Socket | null = null
   private phase: Phase = 'head'
   private readonly head: Buffer
   private headFill = 0
@@ -283,9 +300,13 @@ class Connection {
   private failure: Error | null = null
   private finished = false
   private onBody: Settle<void> | null = null
+  /** An http URL sent to a proxy in absolute form: its 407 and connect failures are the proxy's. */
+  private readonly absolute: boolean
+  private proxyConnected = false
 
   constructor(
     url: URL,
+    private readonly proxy: URL | null,
     private readonly opts: GetOptions,
     private readonly onHead: Settle<HttpResponse>,
   ) {
@@ -294,29 +315,87 @@ class Connection {
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
     const https = url.protocol === 'https:'
     const port = Number(url.port) || (https ? 443 : 80)
+    this.absolute = proxy !== null && !https
     const onread: net.OnReadOpts = { buffer: () => this.space(), callback: (n) => this.received(n) }
-    if (https) {
+    const tlsOptions = {
+      servername: net.isIP(host) ? undefined : host,
+      ALPNProtocols: ['http/1.1'],
+      ca: opts.ca === undefined ? undefined : [...tls.rootCertificates, opts.ca.toString()],
+    }
+    opts.signal?.addEventListener('abort', this.onAbort, { once: true })
+    if (opts.signal?.aborted) {
+      this.onAbort()
+      return
+    }
+    if (proxy && https) {
+      // CONNECT, then TLS to the target inside the tunnel ('data' events: onread is ignored there).
+      openTunnel(proxy, url, { ca: opts.ca, signal: opts.signal, timeoutMs: opts.idleTimeoutMs }).then(
+        (tunnel) => {
+          if (this.finished) {
+            tunnel.destroy()
+            return
+          }
+          const socket = tls.connect({ ...tlsOptions, host, socket: tunnel })
+          socket.on('data', this.onData)
+          this.attach(socket, requestHead(url, opts.headers))
+        },
+        (err: unknown) => this.fail(err as Error),
+      )
+    } else if (proxy) {
+      // Plain http through the proxy: the request in absolute form, the fast path kept.
+      const socket = connectToProxy(proxy, { ca: opts.ca, onread })
+      socket.once('connect', () => (this.proxyConnected = true))
+      this.attach(socket, requestHead(url, opts.headers, { authorization: proxyAuthorization(proxy) }))
+    } else if (https) {
       // tls.connect takes `onread` too (documented; missing from @types/node).
       const options: tls.ConnectionOptions & { onread: net.OnReadOpts } = {
         host,
         port,
-        servername: net.isIP(host) ? undefined : host,
-        ALPNProtocols: ['http/1.1'],
-        ca: opts.ca === undefined ? undefined : [...tls.rootCertificates, opts.ca.toString()],
+        ...tlsOptions,
         onread,
       }
-      this.socket = tls.connect(options)
-    } else this.socket = net.connect({ host, port, onread })
-    this.socket.setTimeout(opts.idleTimeoutMs, () => {
+      this.attach(tls.connect(options), requestHead(url, opts.headers))
+    } else this.attach(net.connect({ host, port, onread }), requestHead(url, opts.headers))
+  }
+
+  private attach(socket: net.Socket, head: string): void {
+    this.socket = socket
+    const opts = this.opts
+    socket.setTimeout(opts.idleTimeoutMs, () => {
       const secs = Math.round(opts.idleTimeoutMs / 1000)
       this.destroy(httpError(`no data for ${secs} s`, 'ETIMEDOUT'))
     })
-    this.socket.on('end', () => this.ended())
-    this.socket.on('error', (e) => this.fail(e))
-    this.socket.on('close', () => this.fail(httpError('socket hang up', 'ECONNRESET')))
-    opts.signal?.addEventListener('abort', this.onAbort, { once: true })
-    if (opts.signal?.aborted) this.onAbort()
-    else this.socket.write(requestHead(url, opts.headers), 'latin1')
+    socket.on('end', () => this.ended())
+    socket.on('error', (e) => this.fail(e))
+    socket.on('close', () => this.fail(httpError('socket hang up', 'ECONNRESET')))
+    socket.write(head, 'latin1')
+  }
+
+  /** 'data' chunks (TLS inside a tunnel): the onread steps, with the chunk copied where they read. */
+  private readonly onData = (chunk: Buffer): void => {
+    let off = 0
+    while (off < chunk.length && !this.finished) {
+      if (this.phase === 'head') {
+        const room = this.space()
+        const k = Math.min(room.length, chunk.length - off)
+        chunk.copy(room, 0, off, off + k)
+        off += k
+        this.received(k)
+        continue
+      }
+      const rest = off === 0 ? chunk : chunk.subarray(off)
+      if (this.phase === 'wait') {
+        this.pending.push(rest)
+        this.socket?.pause()
+      } else if (this.phase === 'body') {
+        try {
+          if (!this.feed(rest)) this.socket?.pause()
+        } catch (err) {
+          this.destroy(err as Error)
+        }
+      }
+      return
+    }
   }
 
   private readonly onAbort = (): void => {
@@ -382,6 +461,10 @@ class Connection {
     for (;;) {
       const head = parseHead(this.head, this.headFill)
       if (!head) return true
+      if (this.proxy && this.absolute && head.status === 407) {
+        // The proxy (not the target) wants credentials for an absolute-form request.
+        throw proxyStatusError(this.proxy, 407, 'the server')
+      }
       if (head.status >= 100 && head.status < 200) {
         // 100 Continue / 103 Early Hints: the real answer follows.
         this.head.copyWithin(0, head.length, this.headFill)
@@ -422,12 +505,12 @@ class Connection {
       else if (this.failure || this.eof) {
         this.failure ??= httpError('The connection closed before the end of the body.', 'ECONNRESET')
         this.settle()
-      } else if (more) this.socket.resume()
+      } else if (more) this.socket?.resume()
     })
   }
 
   resume(): void {
-    if (this.phase === 'body' && !this.finished) this.socket.resume()
+    if (this.phase === 'body' && !this.finished) this.socket?.resume()
   }
 
   private ended(): void {
@@ -450,6 +533,9 @@ class Connection {
 
   private fail(err: Error): void {
     if (this.finished) return
+    if (this.proxy && this.absolute && !this.proxyConnected && this.phase === 'head') {
+      err = proxyConnectError(this.proxy, err) // never reached the proxy
+    }
     this.failure ??= err
     if (this.phase === 'wait') {
       // pipe() reports it; stop reading meanwhile.
@@ -476,15 +562,22 @@ class Connection {
 
   private cleanup(): void {
     this.opts.signal?.removeEventListener('abort', this.onAbort)
-    this.socket.destroy()
+    this.socket?.destroy()
   }
 }
 
-function requestHead(url: URL, headers: Record<string, string>): string {
-  let head = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n`
+/** The request head; `proxied`: absolute form for a proxy, with its credentials. */
+function requestHead(
+  url: URL,
+  headers: Record<string, string>,
+  proxied?: { authorization: string | undefined },
+): string {
+  const target = proxied ? `${url.origin}${url.pathname}${url.search}` : `${url.pathname}${url.search}`
+  let head = `GET ${target} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n`
+  if (proxied?.authorization) head += `Proxy-Authorization: ${proxied.authorization}\r\n`
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase()
-    if (lower === 'host' || lower === 'connection') continue
+    if (lower === 'host' || lower === 'connection' || lower === 'proxy-authorization') continue
     if (!TOKEN.test(name)) throw new TypeError(`Invalid HTTP header name "${name}".`)
     if (/[\r\n\0]/.test(value))
       throw new TypeError(`Invalid character in the value of the HTTP header "${name}".`)
@@ -494,16 +587,13 @@ function requestHead(url: URL, headers: Record<string, string>): string {
 }
 
 /** One GET; resolves once the status line and headers are in (the body waits for pipe() / text()). */
-export function httpGet(url: URL, opts: GetOptions): Promise<HttpResponse> {
+export async function httpGet(url: URL, opts: GetOptions): Promise<HttpResponse> {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return Promise.reject(new TypeError(`Not an http(s) URL: ${url.href}`))
+    throw new TypeError(`Not an http(s) URL: ${url.href}`)
   }
-  try {
-    requestHead(url, opts.headers) // invalid headers fail before connecting
-  } catch (err) {
-    return Promise.reject(err as Error)
-  }
+  requestHead(url, opts.headers) // invalid headers fail before connecting
+  const proxy = await proxyFor(url, opts.proxy)
   return new Promise((resolve, reject) => {
-    new Connection(url, opts, { resolve, reject })
+    new Connection(url, proxy, opts, { resolve, reject })
   })
 }

@@ -24,6 +24,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import type { ProxyResolver } from '../platform/proxy'
 import { USER_AGENT } from '../remote/http'
 import { backoffDelay, retryPolicy, type RetryPolicy } from '../remote/retry'
 import { verifyAndInstall } from './install'
@@ -60,6 +61,10 @@ export interface DownloadManagerOptions {
   retry?: Partial<RetryPolicy>
   /** Socket inactivity limit; default 60 s. */
   idleTimeoutMs?: number
+  /** Proxy choice per URL; default: HTTPS_PROXY / HTTP_PROXY / NO_PROXY, then the system's (platform/proxy.ts). */
+  proxy?: ProxyResolver
+  /** Extra trusted CA certificate for https downloads and https:// proxies (tests). */
+  ca?: string | Buffer
   /** Minimum interval between progress events per job; default 250 ms. */
   progressIntervalMs?: number
   /** Re-queue jobs interrupted by a crash (default true; false leaves them paused). */
@@ -347,6 +352,8 @@ export class DownloadManager {
           headers: { 'user-agent': this.options.userAgent ?? USER_AGENT, ...job.request.headers },
           authorization: await this.authorization(job),
           idleTimeoutMs: this.options.idleTimeoutMs ?? 60_000,
+          ...(this.options.proxy ? { proxy: this.options.proxy } : {}),
+          ...(this.options.ca === undefined ? {} : { ca: this.options.ca }),
           fs: this.fs,
           createHasher: (total) => this.createHasher(total),
           onBytes: progress,

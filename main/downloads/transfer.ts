@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { ProxyError, type ProxyResolver } from '../platform/proxy'
 import { RemoteError } from '../remote/errors'
 import { chooseFileName, nameFromUrl, parseContentDisposition } from './filename'
 import type { StreamHasher } from './hasher'
@@ -27,6 +28,10 @@ export class DownloadFailure extends Error {
     if (err instanceof DownloadFailure) return err
     if (err instanceof RemoteError)
       return new DownloadFailure(err.code, err.message, err.retryable, err.retryAfterMs)
+    if (err instanceof ProxyError) {
+      const code = err.kind === 'auth' ? 'forbidden' : err.kind === 'config' ? 'bad-request' : 'network'
+      return new DownloadFailure(code, err.message, err.retryable)
+    }
     const code = (err as NodeJS.ErrnoException | null)?.code
     if (code === 'ENOSPC') return new DownloadFailure('disk-full', 'The disk is full.', false)
     if (code && /^(ECONN|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|UND_ERR)/.test(code)) {
@@ -85,6 +90,10 @@ export interface AttemptContext {
   headers: Record<string, string>
   authorization?: string
   idleTimeoutMs: number
+  /** Proxy choice per URL (default: the environment, then the system's). */
+  proxy?: ProxyResolver
+  /** Extra trusted CA certificate (tests). */
+  ca?: string | Buffer
   fs: DownloadFs
   /** A fresh SHA-256 hasher for this attempt (inline or worker, chosen by the manager from the size). */
   createHasher(total: number | null): StreamHasher
@@ -178,6 +187,8 @@ export async function runAttempt(ctx: AttemptContext): Promise<{ sha256: string 
     authorization: ctx.authorization,
     signal: ctx.signal,
     idleTimeoutMs: ctx.idleTimeoutMs,
+    ...(ctx.proxy ? { proxy: ctx.proxy } : {}),
+    ...(ctx.ca === undefined ? {} : { ca: ctx.ca }),
   })
   try {
     return await handleResponse(ctx, res, url, have)

@@ -7,6 +7,7 @@ import got, { RequestError } from 'got'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { z } from 'zod'
 import pkg from '../../package.json'
+import { agentsFor, ProxyError, type ProxyAgents, type ProxyResolver } from '../platform/proxy'
 import { RemoteError } from './errors'
 import { backoffDelay, retryPolicy, type RetryPolicy } from './retry'
 
@@ -22,6 +23,8 @@ export interface RemoteClientConfig {
   retry?: Partial<RetryPolicy>
   /** Per-request timeout (ms); default 30 s. */
   timeoutMs?: number
+  /** Proxy choice per URL; default: HTTPS_PROXY / HTTP_PROXY / NO_PROXY, then the system's (platform/proxy.ts). */
+  proxy?: ProxyResolver
 }
 
 export interface HttpResult {
@@ -68,7 +71,21 @@ export function errorBodyText(body: string): {
   return { error: text && text.length < 300 && !text.startsWith('<') ? text : undefined, extra: {} }
 }
 
+/** The ProxyError behind a failure (got wraps what the agent reports), if any. */
+function proxyCause(err: unknown): ProxyError | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e instanceof ProxyError) return e
+  }
+  return undefined
+}
+
 export function networkError(service: string, url: string, err: unknown): RemoteError {
+  const proxy = proxyCause(err)
+  if (proxy) {
+    // 407 / a bad proxy setting: another try cannot help; an unreachable or failing proxy may come back.
+    const code = proxy.retryable ? 'network' : 'forbidden'
+    return new RemoteError(code, `Could not reach ${service}: ${proxy.message}`, { url, cause: err })
+  }
   const code = err instanceof RequestError ? err.code : ((err as { code?: string } | null)?.code ?? '')
   const detail =
     code === 'ECONNREFUSED'
@@ -91,6 +108,7 @@ export class JsonHttp {
   private readonly policy: RetryPolicy
   private readonly headers: Record<string, string>
   private readonly timeoutMs: number
+  private readonly agents: ProxyAgents
 
   constructor(
     private readonly service: string,
@@ -103,6 +121,7 @@ export class JsonHttp {
     this.headers = { 'user-agent': config.userAgent ?? USER_AGENT, accept: 'application/json' }
     if (config.token) this.headers.authorization = `Bearer ${config.token}`
     this.timeoutMs = config.timeoutMs ?? 30_000
+    this.agents = agentsFor(config.proxy)
   }
 
   /** A path ("/api/...") is appended to the base URL (which may itself carry a path prefix). */
@@ -130,6 +149,7 @@ export class JsonHttp {
           timeout: { request: this.timeoutMs },
           signal: init.signal,
           followRedirect: init.followRedirect ?? true,
+          agent: this.agents,
         })
         result = { status: res.statusCode, headers: res.headers, body: res.body, url: res.url }
         if (res.statusCode >= 200 && res.statusCode < 300) return result

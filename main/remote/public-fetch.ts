@@ -3,11 +3,18 @@
  * its network (SSRF): the host name is resolved and every address it resolves to is checked; the connection
  * is pinned to the checked address (no second lookup an attacker's DNS could answer differently); every
  * redirect is followed by hand and checked again; the body is capped while it streams.
+ *
+ * Through a proxy (HTTPS_PROXY / HTTP_PROXY / the system's, see platform/proxy.ts) the proxy resolves and
+ * connects, so nothing can be pinned. What is checked then: a literal address in the URL (every spelling) must
+ * pass `allowAddress`; `localhost` and `*.localhost` are refused; a name that resolves here must resolve to
+ * allowed addresses only (a name this machine cannot resolve is left to the proxy, which is where a corporate
+ * network decides what its users may reach). NO_PROXY hosts are fetched directly, with every check above.
  */
 import dns from 'node:dns'
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
+import { agentsFor, proxyFor, type ProxyResolver } from '../platform/proxy'
 import { USER_AGENT } from './http'
 
 export class PublicFetchError extends Error {
@@ -114,6 +121,8 @@ export interface PublicFetchOptions {
   resolve?: Resolver
   /** Which addresses may be contacted (tests widen it to one loopback alias); default isPublicAddress. */
   allowAddress?: (ip: string) => boolean
+  /** Proxy choice per URL; default: the environment, then the system's (platform/proxy.ts). */
+  proxy?: ProxyResolver
 }
 
 /** The one address a request to `u` will use, after checking every address its host resolves to. */
@@ -130,6 +139,30 @@ async function pickAddress(u: URL, o: PublicFetchOptions): Promise<{ address: st
       'refused',
     )
   return addrs[0] as { address: string; family: number }
+}
+
+/** The checks left when a proxy connects for us (see the module comment). */
+async function checkProxied(u: URL, o: PublicFetchOptions): Promise<void> {
+  const allow = o.allowAddress ?? isPublicAddress
+  const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase()
+  const refused = (why: string): PublicFetchError =>
+    new PublicFetchError(
+      `${u.host} is a local or private network address (${why}); it is not fetched`,
+      'refused',
+    )
+  if (net.isIP(host)) {
+    if (!allow(host)) throw refused(host)
+    return
+  }
+  if (host === 'localhost' || host.endsWith('.localhost')) throw refused('localhost')
+  let addrs: { address: string }[] = []
+  try {
+    addrs = await (o.resolve ?? systemResolver)(host)
+  } catch {
+    return // not resolvable here: the proxy resolves it
+  }
+  const bad = addrs.find((a) => !allow(a.address))
+  if (bad) throw refused(bad.address)
 }
 
 function checkUrl(raw: string): URL {
@@ -153,26 +186,30 @@ interface Answer {
 
 function request(
   u: URL,
-  pinned: { address: string; family: number },
+  route: { pinned: { address: string; family: number } } | { proxy: URL },
   o: PublicFetchOptions,
 ): Promise<Answer> {
-  const mod = u.protocol === 'https:' ? https : http
+  const secure = u.protocol === 'https:'
+  const mod = secure ? https : http
+  const proxy = 'proxy' in route ? route.proxy : null
+  // Pinned: the socket goes to the address that was checked, whatever DNS says now.
+  const pinned = (p: { address: string; family: number }): http.RequestOptions['lookup'] =>
+    ((_host, opts, cb) => {
+      if ((opts as { all?: boolean }).all)
+        (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [p])
+      else cb(null, p.address, p.family)
+    }) as http.RequestOptions['lookup']
   return new Promise((resolve, reject) => {
     const req = mod.request(
       u,
       {
         method: 'GET',
         headers: { 'user-agent': USER_AGENT, accept: o.acceptHeader ?? '*/*' },
-        agent: false,
+        // Through the proxy: a one-off agent that tunnels to it; otherwise a fresh direct agent.
+        agent: proxy ? agentsFor(() => proxy)[secure ? 'https' : 'http'] : false,
         timeout: o.timeoutMs ?? 30_000,
         signal: o.signal,
-        // Pinned: the socket goes to the address that was checked, whatever DNS says now.
-        lookup: (_host, opts, cb) => {
-          const all = (opts as { all?: boolean }).all
-          if (all)
-            (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [pinned])
-          else cb(null, pinned.address, pinned.family)
-        },
+        ...('pinned' in route ? { lookup: pinned(route.pinned) } : {}),
       },
       (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, res }),
     )
@@ -192,8 +229,13 @@ export async function fetchPublic(
   let u = checkUrl(raw)
   const maxRedirects = o.maxRedirects ?? 3
   for (let hop = 0; ; hop++) {
-    const pinned = await pickAddress(u, o)
-    const { status, headers, res } = await request(u, pinned, o)
+    const proxy = await proxyFor(u, o.proxy)
+    let route: { pinned: { address: string; family: number } } | { proxy: URL }
+    if (proxy) {
+      await checkProxied(u, o)
+      route = { proxy }
+    } else route = { pinned: await pickAddress(u, o) }
+    const { status, headers, res } = await request(u, route, o)
     if (status >= 300 && status < 400 && headers.location) {
       res.resume()
       if (hop >= maxRedirects) throw new PublicFetchError(`more than ${maxRedirects} redirects`, 'http')

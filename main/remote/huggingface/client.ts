@@ -64,10 +64,13 @@ const OTHER_WEIGHTS = /\.(bin|ckpt|pt|pth|msgpack|h5|onnx|onnx_data|pb|mlmodel|g
 export class HuggingFaceClient {
   private readonly http: JsonHttp
   readonly baseUrl: string
+  /** The proxy choice the client was given (other requests for the same hub use it too: README fetch). */
+  readonly proxy: RemoteClientConfig['proxy']
 
   constructor(config: Partial<RemoteClientConfig> = {}) {
     const baseUrl = (config.baseUrl ?? HF_BASE_URL).replace(/\/+$/, '')
     this.baseUrl = baseUrl
+    this.proxy = config.proxy
     this.http = new JsonHttp('Hugging Face', { ...config, baseUrl }, hfErrorMapper(baseUrl))
   }
 

@@ -1,5 +1,6 @@
 /** Search, filter options and model pages over the Civitai and Hugging Face clients. */
 import got from 'got'
+import { agentsFor } from '../../platform/proxy'
 import type {
   ModelDetails,
   ModelFilterOptions,
@@ -190,6 +191,7 @@ async function fetchReadme(
       timeout: { request: 15_000 },
       retry: { limit: 0 },
       throwHttpErrors: false,
+      agent: agentsFor(client.proxy),
     })
     if (res.statusCode !== 200 || res.body.length > 512 * 1024) return null
     return readmeText(res.body)

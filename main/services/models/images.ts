@@ -4,6 +4,7 @@
  * from becoming a way to reach arbitrary hosts (the loopback server's own API, a LAN router, ...).
  */
 import got from 'got'
+import { agentsFor } from '../../platform/proxy'
 import { USER_AGENT } from '../../remote/http'
 import { AppError } from '../errors'
 
@@ -42,6 +43,7 @@ export const fetchImage: ImageFetcher = async (url, signal) => {
     maxRedirects: 3,
     throwHttpErrors: false,
     signal,
+    agent: agentsFor(),
   })
   if (res.statusCode !== 200)
     throw new AppError('not-found', `The image server answered HTTP ${res.statusCode}.`)
