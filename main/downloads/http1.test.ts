@@ -1,12 +1,9 @@
-import { execFileSync } from 'node:child_process'
 import crypto from 'node:crypto'
-import fs from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
-import os from 'node:os'
-import path from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { hasOpenssl, makeLocalhostCert } from '../platform/test-proxy'
 import { bodyDecoder, BodyDecoder, httpGet, parseHead, type BodySink } from './http1'
 
 function rng(seed: number): () => number {
@@ -329,70 +326,30 @@ describe('httpGet', () => {
   })
 })
 
-function openssl(): string | null {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' })
-    return 'openssl'
-  } catch {
-    return null
-  }
-}
-
-const hasOpenssl = openssl() !== null
-if (!hasOpenssl)
+if (!hasOpenssl())
   console.warn('http1.test.ts: openssl not found, skipping the https test (it makes its certificate).')
 
-describe.skipIf(!hasOpenssl)('https', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-tls-'))
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
-
+describe.skipIf(!hasOpenssl())('https', () => {
   it('downloads over TLS (certificate checked against the given CA, SNI by name) with pauses', async () => {
-    const key = path.join(dir, 'key.pem')
-    const cert = path.join(dir, 'cert.pem')
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '2',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    )
+    const tlsFiles = makeLocalhostCert()
     const body = randomBytes(2 * 1024 * 1024 + 5, 5)
     const sha = crypto.createHash('sha256').update(body).digest('hex')
     let servername: string | undefined
-    const server = https.createServer(
-      { key: fs.readFileSync(key), cert: fs.readFileSync(cert) },
-      (req, res) => {
-        servername = (req.socket as unknown as { servername?: string }).servername
-        if (req.url === '/chunked') {
-          res.writeHead(200) // no Content-Length: node sends it chunked
-          res.write(body.subarray(0, 1000))
-          res.end(body.subarray(1000))
-        } else {
-          res.writeHead(200, { 'content-length': body.length })
-          res.end(body)
-        }
-      },
-    )
+    const server = https.createServer({ key: tlsFiles.key, cert: tlsFiles.cert }, (req, res) => {
+      servername = (req.socket as unknown as { servername?: string }).servername
+      if (req.url === '/chunked') {
+        res.writeHead(200) // no Content-Length: node sends it chunked
+        res.write(body.subarray(0, 1000))
+        res.end(body.subarray(1000))
+      } else {
+        res.writeHead(200, { 'content-length': body.length })
+        res.end(body)
+      }
+    })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const { port } = server.address() as net.AddressInfo
     try {
-      const ca = fs.readFileSync(cert)
+      const ca = tlsFiles.cert
       for (const p of ['/file', '/chunked']) {
         const res = await get(`https://localhost:${port}${p}`, { ca })
         const sink = collector(5)
