@@ -20,12 +20,19 @@ export function readImageParameters(png: Uint8Array): ImageParameters {
     const s = splitSamplerName(p.sampler, p.scheduleType, false)
     if (findKSampler(s.sampler)) p = { ...p, sampler: s.sampler, scheduleType: s.schedule }
   }
+  // An A1111 / ComfyUI image made with a DPM++ SDE sampler used torchsde's Brownian tree for its noise; Atelier
+  // runs the same sampler and schedule with per-step noise, so the pixels will differ.
+  const notRestored = [...(r.notRestored ?? [])]
+  if (p.sampler && findKSampler(p.sampler)?.sde && p.extra['SDE noise'] !== 'per-step')
+    notRestored.push(
+      `${p.sampler}: the Brownian-tree noise of A1111 / ComfyUI is not reproduced (same sampler and schedule, other pixels)`,
+    )
   const pick = <K extends keyof typeof p>(k: K): Partial<Record<K, (typeof p)[K]>> =>
     p[k] === undefined ? {} : ({ [k]: p[k] } as Partial<Record<K, (typeof p)[K]>>)
   return {
     text: r.raw,
     source: r.source,
-    ...(r.notRestored?.length ? { notRestored: r.notRestored } : {}),
+    ...(notRestored.length ? { notRestored } : {}),
     prompt: p.prompt,
     negativePrompt: p.negativePrompt,
     ...pick('steps'),

@@ -14,6 +14,28 @@ const A1111_110 =
   'a cat\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1, Size: 512x512, Model hash: 6ce0161689, Model: v1-5, Version: v1.10.1'
 
 describe('A1111 sampler and Schedule type in infotexts', () => {
+  it('DPM++ SDE images: the sampler restores; A1111 Brownian-tree noise is listed as not reproduced', async () => {
+    const a1111 = readImageParameters(
+      await pngWith(
+        A1111_110.replace('Sampler: DPM++ 2M, Schedule type: Karras', 'Sampler: DPM++ 2M SDE Karras'),
+      ),
+    )
+    expect(a1111).toMatchObject({ sampler: 'DPM++ 2M SDE', scheduleType: 'Karras' })
+    expect(a1111.notRestored).toEqual([
+      'DPM++ 2M SDE: the Brownian-tree noise of A1111 / ComfyUI is not reproduced (same sampler and schedule, other pixels)',
+    ])
+    const own = readImageParameters(
+      await pngWith(
+        A1111_110.replace(
+          'Sampler: DPM++ 2M, Schedule type: Karras',
+          'Sampler: DPM++ 3M SDE, Schedule type: Exponential, SDE noise: per-step',
+        ),
+      ),
+    )
+    expect(own).toMatchObject({ sampler: 'DPM++ 3M SDE', scheduleType: 'Exponential' })
+    expect(own.notRestored).toBeUndefined()
+  })
+
   it('a PNG from A1111 1.9+ restores its sampler and schedule type', async () => {
     const p = readImageParameters(await pngWith(A1111_110))
     expect(p).toMatchObject({ sampler: 'DPM++ 2M', scheduleType: 'Karras', steps: 20 })

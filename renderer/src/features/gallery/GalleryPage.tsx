@@ -231,7 +231,9 @@ export function GalleryPage(): React.JSX.Element {
             />
           ))}
         </div>
-        <p className="hint">Drop any PNG with A1111 parameters onto the window to restore its settings.</p>
+        <p className="hint">
+          Drop any PNG with A1111, InvokeAI or ComfyUI parameters onto the window to restore its settings.
+        </p>
         {items && <BlendAction items={items} />}
       </div>
       {current && (

@@ -4,7 +4,7 @@ import { restoreFromPng, toasts } from './restore'
 
 /**
  * App-wide: dropping a PNG anywhere that does not take images itself restores its generation parameters
- * (A1111 `parameters`) into the studio panel. Also shows the app's toasts.
+ * (A1111 `parameters`, InvokeAI metadata, a ComfyUI graph) into the studio panel. Also shows the app's toasts.
  */
 export function ParametersDrop(): React.JSX.Element {
   const current = useStore(toasts, (s) => s.current)
