@@ -1,10 +1,11 @@
 // Electron composition root: app lifecycle, services, IPC, window.
 import path from 'node:path'
 import type { BrowserWindow } from 'electron'
-import { app } from 'electron'
+import { app, session } from 'electron'
 import { createMainWindow, isTrustedRendererUrl } from './app/window'
 import { safeStorageSecretBox } from './app/secrets'
 import { electronStore } from './app/store'
+import { useSystemProxy } from './app/proxy'
 import { registerIpc } from './ipc'
 import { atelierHome } from './platform/paths'
 import { createApi } from './services/api'
@@ -15,6 +16,7 @@ const devUrl = process.env.ELECTRON_RENDERER_URL
 app.enableSandbox()
 
 void app.whenReady().then(() => {
+  useSystemProxy(session.defaultSession)
   const home = process.env.ATELIER_HOME ? atelierHome() : app.getPath('userData')
   const { services, handlers } = createApi({
     home,
