@@ -177,6 +177,11 @@ export interface GenerateRequest {
   /** Batches run one after another. */
   batchCount?: number
   clipSkip?: 1 | 2
+  /**
+   * A standalone VAE (library id or name; a file path from the CLI) that decodes and encodes instead of the
+   * checkpoint's own (A1111's "SD VAE"). Absent, 'Automatic' or 'None': the checkpoint's VAE.
+   */
+  vae?: string
   /** LoRAs besides `<lora:...>` tags in the prompt. */
   loras?: LoraRequest[]
   /** Encoded image (PNG/JPEG/WebP) for img2img, inpaint, outpaint. */
@@ -376,9 +381,14 @@ export interface ImageParameters {
   height?: number
   model?: string
   modelHash?: string
+  /** A1111 `VAE` (the VAE's file name) and `VAE hash` (first 10 hex of its SHA-256): a separate VAE. */
+  vae?: string
+  vaeHash?: string
   denoisingStrength?: number
   exactSteps?: boolean
   clipSkip?: number
+  /** A1111 `RNG` as written ('CPU', 'GPU', 'NV'); absent in A1111 infotexts made with its default (GPU). */
+  rng?: string
   maskBlur?: number
   maskedContent?: string
   inpaintArea?: string

@@ -51,6 +51,7 @@ export interface GenerateOptions {
   batch?: string
   batchCount?: string
   clipSkip?: string
+  vae?: string
   resize?: string
   maskBlur?: string
   maskedContent?: string
@@ -154,6 +155,7 @@ export function requestFromOptions(mode: GenerateMode, o: GenerateOptions): Gene
     strength: num(o.strength, '--strength', false),
     ...(o.exactSteps ? { exactSteps: true } : {}),
     ...(o.lora.length ? { loras: o.lora.map(parseLoraFlag) } : {}),
+    ...(o.vae ? { vae: o.vae } : {}),
     ...imagePromptRequest(o),
   }
   const clip = num(o.clipSkip, '--clip-skip')
@@ -387,6 +389,10 @@ function common(cmd: Command, mode: GenerateMode): Command {
     .option('--draft-decode', 'decode the final image with TAESD (from the library) instead of the full VAE')
     .option('--negative <text>', 'negative prompt')
     .option('--lora <name:weight>', 'apply a LoRA from the library (repeatable)', collect, [])
+    .option(
+      '--vae <path|name>',
+      "decode and encode with this VAE file (A1111 models/VAE) instead of the checkpoint's own; Automatic = its own",
+    )
     .option('--steps <n>', 'sampling steps (default 20)')
     .option(
       '--sampler <name>',

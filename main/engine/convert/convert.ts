@@ -69,7 +69,8 @@ export interface EntryManifest {
   precision: Precision
   source: {
     path: string
-    kind: CheckpointSource['kind'] | 'onnx'
+    /** 'vae': a standalone VAE (vae_encoder + vae_decoder graphs only; main/engine/convert/vae.ts). */
+    kind: CheckpointSource['kind'] | 'onnx' | 'vae'
     files: { path: string; size: number; sha256?: string }[]
   }
   graphs: Partial<Record<GraphName, { model: string; linked: boolean; copiedBytes: number }>>
@@ -133,7 +134,7 @@ function sourceBytes(s: WeightSource): number {
   return s.kind === 'file' ? s.end - s.begin : s.data.byteLength
 }
 
-interface GraphPlan {
+export interface GraphPlan {
   name: GraphName
   sources: Map<string, WeightSource>
   build: (w: CheckpointWeights) => GraphBuilder
@@ -168,14 +169,23 @@ function plans(src: CheckpointSource): GraphPlan[] {
             : {}),
         }).graph,
     },
+    ...vaePlans(pick('vae')),
+  ]
+}
+
+/** The VAE encoder and decoder graphs of canonical (diffusers-named) VAE weights. */
+export function vaePlans(vae: ReadonlyMap<string, WeightSource>): GraphPlan[] {
+  const only = (keep: (k: string) => boolean): Map<string, WeightSource> =>
+    new Map([...vae].filter(([k]) => keep(k)))
+  return [
     {
       name: 'vae_encoder',
-      sources: pick('vae', (k) => k.startsWith('encoder.') || k.startsWith('quant_conv.')),
+      sources: only((k) => k.startsWith('encoder.') || k.startsWith('quant_conv.')),
       build: (w) => buildVaeEncoder(w),
     },
     {
       name: 'vae_decoder',
-      sources: pick('vae', (k) => k.startsWith('decoder.') || k.startsWith('post_quant_conv.')),
+      sources: only((k) => k.startsWith('decoder.') || k.startsWith('post_quant_conv.')),
       build: (w) => buildVaeDecoder(w),
     },
   ]
@@ -259,7 +269,7 @@ async function placeWeights(
 }
 
 async function sourceKeyOf(
-  src: CheckpointSource,
+  src: Pick<CheckpointSource, 'path' | 'files'>,
   cacheRoot: string,
   opts: ConvertOptions,
 ): Promise<{ key: string; files: EntryManifest['source']['files'] }> {
@@ -293,7 +303,6 @@ export function needsHashing(p: string, cacheRoot = appPaths().conversionCache):
 
 /** Converts (or finds in the cache) a checkpoint file, a diffusers folder, or a ready ONNX folder. */
 export async function convertCheckpoint(p: string, opts: ConvertOptions = {}): Promise<ConvertedModel> {
-  const cacheRoot = opts.cacheRoot ?? appPaths().conversionCache
   const precision = opts.precision ?? 'fp16'
   const abs = path.resolve(p)
   if (fs.existsSync(abs) && fs.statSync(abs).isDirectory() && isOnnxPipeline(abs)) {
@@ -311,6 +320,26 @@ export async function convertCheckpoint(p: string, opts: ConvertOptions = {}): P
 
   const src = await openCheckpointSource(abs)
   check(opts.signal)
+  const tokenizer = path.join(src.path, 'tokenizer')
+  return convertPlans(src, src.kind, plans(src), opts, {
+    family: src.family,
+    tokenizerDir: src.kind === 'diffusers' && fs.existsSync(tokenizer) ? tokenizer : undefined,
+  })
+}
+
+/**
+ * Builds (or finds in the cache) the graphs of `plans`, keyed by the SHA-256 of `src.files`: the shared core
+ * of checkpoint and standalone-VAE conversion.
+ */
+export async function convertPlans(
+  src: Pick<CheckpointSource, 'path' | 'files'>,
+  kind: EntryManifest['source']['kind'],
+  all: GraphPlan[],
+  opts: ConvertOptions,
+  extra: Pick<EntryManifest, 'family' | 'tokenizerDir'> = {},
+): Promise<ConvertedModel> {
+  const cacheRoot = opts.cacheRoot ?? appPaths().conversionCache
+  const precision = opts.precision ?? 'fp16'
   const { key, files } = await sourceKeyOf(src, cacheRoot, opts)
   const dir = path.join(cacheRoot, entryName(key, precision))
   const existing = readManifest(dir)
@@ -318,18 +347,16 @@ export async function convertCheckpoint(p: string, opts: ConvertOptions = {}): P
     // The entry is keyed by content: the file may have moved or been renamed since it was converted. The
     // graphs read the entry's own links or copies; anything that needs the source reads this request's path,
     // never the one remembered at conversion.
-    const tokenizer = path.join(src.path, 'tokenizer')
     const manifest: EntryManifest = {
       ...existing,
-      source: { path: src.path, kind: src.kind, files },
-      tokenizerDir: src.kind === 'diffusers' && fs.existsSync(tokenizer) ? tokenizer : undefined,
+      source: { path: src.path, kind, files },
+      tokenizerDir: extra.tokenizerDir,
     }
     return { dir, cached: true, manifest, paths: graphPaths(dir) }
   }
 
   const tmp = tempDirFor(dir)
   try {
-    const all = plans(src)
     const total = all.reduce(
       (a, pl) => a + [...pl.sources.values()].reduce((b, s) => b + sourceBytes(s), 0),
       0,
@@ -353,15 +380,14 @@ export async function convertCheckpoint(p: string, opts: ConvertOptions = {}): P
         copiedBytes: placed.copiedBytes,
       }
     }
-    const tokenizer = path.join(src.path, 'tokenizer')
     const manifest: EntryManifest = {
       converterVersion: CONVERTER_VERSION,
       sourceKey: key,
       precision,
-      source: { path: src.path, kind: src.kind, files },
+      source: { path: src.path, kind, files },
       graphs,
-      family: src.family,
-      tokenizerDir: src.kind === 'diffusers' && fs.existsSync(tokenizer) ? tokenizer : undefined,
+      ...(extra.family ? { family: extra.family } : {}),
+      tokenizerDir: extra.tokenizerDir,
       createdAt: new Date().toISOString(),
     }
     writeJsonAtomic(path.join(tmp, 'manifest.json'), manifest)

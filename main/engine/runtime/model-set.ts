@@ -20,6 +20,8 @@ const EMBEDS_MASK = 'embeds_mask'
 
 export const COMPONENTS = ['text_encoder', 'text_encoder_2', 'unet', 'vae_encoder', 'vae_decoder'] as const
 export type Component = (typeof COMPONENTS)[number]
+const VAE_COMPONENTS = ['vae_encoder', 'vae_decoder'] as const
+export type VaeComponent = (typeof VAE_COMPONENTS)[number]
 
 /**
  * The graphs of one model (a converted cache entry, or a ready diffusers-ONNX folder), each with its own
@@ -36,6 +38,11 @@ export class ModelSet {
     return this.oneStage
   }
 
+  /** The set's own VAE graphs (the checkpoint's), restored by useVae() without an override. */
+  private readonly ownVae: Partial<Record<VaeComponent, string>>
+
+  private readonly cfg: SessionConfig
+
   constructor(
     readonly id: string,
     paths: Partial<Record<Component, string>>,
@@ -49,6 +56,36 @@ export class ModelSet {
       if (p && fs.existsSync(p)) this.graphs[c] = new OnnxGraph(c, p, cfg, inputs[c])
     }
     this.oneStage = cfg.lowMemory === true
+    this.cfg = cfg
+    this.ownVae = {
+      vae_encoder: this.graphs.vae_encoder?.modelPath,
+      vae_decoder: this.graphs.vae_decoder?.modelPath,
+    }
+  }
+
+  /**
+   * Decodes and encodes with another VAE's graphs (a standalone VAE converted by convertVae), or with the
+   * set's own again when `vae` is undefined. Only the VAE sessions change: the text encoder and UNet
+   * sessions stay loaded. A no-op when the same graphs are already in use.
+   */
+  async useVae(vae?: Partial<Record<VaeComponent, string>>): Promise<void> {
+    const want = vae ?? this.ownVae
+    for (const c of VAE_COMPONENTS) {
+      const p = want[c]
+      const g = this.graphs[c]
+      if (g?.modelPath === p) continue
+      await g?.release()
+      if (p && fs.existsSync(p)) this.graphs[c] = new OnnxGraph(c, p, this.cfg)
+      else delete this.graphs[c]
+    }
+  }
+
+  /** The VAE graph files in use (the set's own, or an override's). */
+  get vaePaths(): Partial<Record<VaeComponent, string>> {
+    return {
+      vae_encoder: this.graphs.vae_encoder?.modelPath,
+      vae_decoder: this.graphs.vae_decoder?.modelPath,
+    }
   }
 
   /** In low-memory sets, releases every loaded session but those of the stage about to run. */

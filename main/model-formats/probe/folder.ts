@@ -12,7 +12,7 @@ import { hfClipArch } from './text-encoder'
 import type { Base, ProbeResult, TextEncoderArch, Variant } from './types'
 import { ProbeError } from './types'
 import { unetFromDiffusers, withAdditionTimeDim, withConfigHeads, withHeads } from './unet'
-import { DEFAULT_SCALING, vaeArch } from './vae'
+import { DEFAULT_SCALING, vaeArch, vaeBase } from './vae'
 
 type Json = Record<string, unknown>
 
@@ -98,11 +98,18 @@ async function vaeFolder(dir: string, cfg: Json): Promise<ProbeDraft> {
   if (!file) throw new ProbeError(`${dir}: no diffusion_pytorch_model.safetensors`, 'missing-weights')
   const scaling = num(cfg, 'scaling_factor') ?? DEFAULT_SCALING['sd-1']
   const vae = await guarded(file, async () => vaeArch(await view(file), scaling))
+  const scalingFactor = num(cfg, 'scaling_factor')
+  // A diffusers vae/ folder is named after its repo (sdxl-vae, sd-vae-ft-mse) or sits in one.
+  const named = path.basename(dir) === 'vae' ? path.dirname(dir) : dir
   return {
     path: dir,
     format: 'diffusers',
     type: 'vae',
-    base: null,
+    base: vaeBase({
+      file: named,
+      latentChannels: vae.latentChannels,
+      ...(scalingFactor !== undefined ? { scalingFactor } : {}),
+    }),
     variant: 'normal',
     files: { vae: file },
     vae,

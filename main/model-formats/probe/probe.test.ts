@@ -175,12 +175,12 @@ describe.skipIf(!haveOracle)('oracle models', () => {
     )
     expect(() => assertLoraCompatible(p, probes.sdxl!)).not.toThrow()
   })
-  it('a diffusers vae/ folder on its own', () => {
+  it('a diffusers vae/ folder on its own (SD 1.x by its pipeline folder name, tiny-sd15-diffusers)', () => {
     expect(probes.vaeFolder).toMatchObject({
       format: 'diffusers',
       type: 'vae',
-      base: null,
-      family: 'any',
+      base: 'sd-1',
+      family: 'sd-1',
       vae: TINY_VAE,
     })
   })

@@ -9,7 +9,7 @@ import { hfClipArch, hfClipPrefix, openClipArch } from './text-encoder'
 import type { Base, ProbeResult, TextEncoderArch, Variant } from './types'
 import { ProbeError } from './types'
 import { unetFromLdm, withAdditionTimeDim, withHeads } from './unet'
-import { DEFAULT_SCALING, looksLikeVae, vaeArch } from './vae'
+import { DEFAULT_SCALING, looksLikeVae, vaeArch, vaeBase } from './vae'
 
 export type ProbeDraft = Omit<ProbeResult, 'runnable' | 'reason' | 'family'>
 
@@ -64,6 +64,8 @@ interface Input {
   file: string
   v: KeyView
   meta: Record<string, string>
+  /** Civitai's baseModel from a sidecar (the only way to tell an SD 1 VAE from an SDXL one by data). */
+  civitaiBaseModel?: string
 }
 
 type Matcher = (h: Input) => ProbeDraft | undefined
@@ -142,12 +144,19 @@ const embedding: Matcher = (h) => {
 const vae: Matcher = (h) => {
   const view = [h.v, h.v.under('first_stage_model.'), h.v.under('vae.')].find(looksLikeVae)
   if (!view) return undefined
+  const arch = vaeArch(view, DEFAULT_SCALING['sd-1'])
+  const base = vaeBase({
+    file: h.file,
+    latentChannels: arch.latentChannels,
+    meta: h.meta,
+    ...(h.civitaiBaseModel ? { civitaiBaseModel: h.civitaiBaseModel } : {}),
+  })
   return {
     ...common(h),
     type: 'vae',
-    base: null,
+    base,
     variant: 'normal',
-    vae: vaeArch(view, DEFAULT_SCALING['sd-1']),
+    vae: base === 'sdxl' ? { ...arch, scalingFactor: DEFAULT_SCALING.sdxl } : arch,
   }
 }
 
@@ -178,7 +187,12 @@ export function probeHeader(
   /** Civitai's baseModel for this file (from a sidecar), for the SDXL flavor label. */
   civitaiBaseModel?: string,
 ): ProbeResult {
-  const input: Input = { file, v: KeyView.of(tensors), meta: metadata }
+  const input: Input = {
+    file,
+    v: KeyView.of(tensors),
+    meta: metadata,
+    ...(civitaiBaseModel ? { civitaiBaseModel } : {}),
+  }
   for (const m of MATCHERS) {
     const draft = withFileName(file, () => m(input))
     if (draft) return finalize(draft, civitaiBaseModel)

@@ -15,6 +15,17 @@ export interface ResolvedModel {
   civitaiVersionId?: number
 }
 
+/** A standalone VAE that replaces the checkpoint's (request `vae`). */
+export interface ResolvedVae {
+  path: string
+  /** A1111 writes the file name with its extension (`VAE: vae-ft-mse-840000-ema-pruned.safetensors`). */
+  name: string
+  /** Full-file SHA-256 when already known (library); else the worker hashes once (cached). */
+  sha256?: string
+  /** The library's family for it ('sd-1', 'sdxl', 'any'), from Civitai's base model or the probe. */
+  family?: string | null
+}
+
 export interface TaesdFile {
   path: string
   name: string
@@ -45,6 +56,8 @@ export interface WorkerJob {
   seed: number
   model: ResolvedModel
   loras: ResolvedLora[]
+  /** A VAE that decodes and encodes instead of the checkpoint's own. */
+  vae?: ResolvedVae
   /** Set when the request has image prompts (IP-Adapter). */
   imagePrompt?: ResolvedImagePrompt
   /** TAESD / TAESDXL models in the library (live previews, draft decode); the worker picks by family. */

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { isReallyInside } from '../../platform/contain'
 import { EMBEDDING_EXTENSIONS, embeddingName } from '../../model-formats/embedding'
 import { AppError } from '../errors'
-import type { ResolvedModel, TaesdFile } from './protocol'
+import type { ResolvedModel, ResolvedVae, TaesdFile } from './protocol'
 import type { ImagePromptResolvers } from '../image-prompts/prepare'
 import { imagePromptResolvers } from '../image-prompts/resolvers'
 
@@ -27,6 +27,8 @@ export interface GenerationResolvers extends ImagePromptResolvers {
   lora(name: string, from?: 'prompt' | 'request'): Promise<LoraFileRef> | LoraFileRef
   /** Every embedding prompts may use (library records of type embedding, then embedding folders). */
   embeddings?(): Promise<EmbeddingRef[]> | EmbeddingRef[]
+  /** A standalone VAE (library id or name, a path, or a file name under the library folders). */
+  vae?(ref: string): Promise<ResolvedVae> | ResolvedVae
   /** An upscaler name to a model file; keywords ('Latent…', 'Lanczos', 'Nearest', 'None') come back unchanged. */
   upscaler?(name: string): Promise<string> | string
   /** TAESD / TAESDXL models (previews, draft decode). */
@@ -55,6 +57,10 @@ export interface LibraryLike {
 }
 
 const MODEL_EXT = ['.safetensors', '.ckpt']
+const VAE_EXT = ['.safetensors', '.pt', '.ckpt', '.bin']
+
+/** Request values of `vae` that mean the checkpoint's own VAE (A1111's "Automatic" and "None"). */
+export const OWN_VAE = /^(automatic|none)$/i
 
 /** Embedding files (.pt, .bin, .safetensors) under `dir`, two folders deep, sorted. */
 export function embeddingFilesIn(dir: string, depth = 2): string[] {
@@ -188,6 +194,25 @@ export function createResolvers(opts: {
       throw new AppError(
         'not-found',
         `LoRA "${name}" was not found in the library${opts.roots.length ? ` (${opts.roots.join(', ')})` : ''}.`,
+      )
+    },
+    vae(ref) {
+      const rec = opts.library?.get(ref)
+      if (rec && rec.type === 'vae')
+        return {
+          path: rec.path,
+          name: path.basename(rec.path),
+          ...(rec.sha256 ? { sha256: rec.sha256 } : {}),
+          family: rec.family ?? null,
+        }
+      if (usable(ref)) return { path: path.resolve(ref), name: path.basename(ref) }
+      for (const root of opts.roots) {
+        const hit = findByStem(root, stem(ref), VAE_EXT)
+        if (hit) return { path: hit, name: path.basename(hit) }
+      }
+      throw new AppError(
+        'not-found',
+        `VAE "${ref}" was not found: not in the library, not a file, and no ${stem(ref)}.safetensors (.pt, .ckpt) under ${opts.roots.join(', ') || 'the library folders'}.`,
       )
     },
     upscaler(name) {

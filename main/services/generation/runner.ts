@@ -24,11 +24,18 @@ import type { ProviderSkip } from '../../engine/runtime/providers'
 import { upscaleService } from '../../engine/upscale/service'
 import { findTokenizer, TokenizerError } from '../../engine/tokenizer'
 import { convertCheckpoint } from '../../engine/convert/convert'
+import { convertVae } from '../../engine/convert/vae'
 import type { ConvertedModel } from '../../engine/convert/convert'
 import { autoV3 } from '../../model-formats/hash'
 import { LoraError } from '../../model-formats/lora/lora-file'
 import { applyLoras } from '../../engine/lora/variant'
-import { assertLoraCompatible, assertRunnable, probeModel, ProbeError } from '../../model-formats/probe'
+import {
+  assertLoraCompatible,
+  assertRunnable,
+  familyLabel,
+  probeModel,
+  ProbeError,
+} from '../../model-formats/probe'
 import type { ProbeResult } from '../../model-formats/probe'
 import { PickleRefusedError } from '../../model-formats/pickle'
 import type { FromWorker, TaesdFile, ToWorker, WorkerImage, WorkerJob } from './protocol'
@@ -75,6 +82,8 @@ interface Loaded {
   set: ModelSet
   probe: ProbeResult
   converted: ConvertedModel
+  /** The standalone VAE the current job decodes and encodes with (infotext `VAE`, `VAE hash`). */
+  vae?: { name: string; hash: string }
 }
 
 /** The TAESD for a model family (previews, draft decode), loaded once and kept while it is the one used. */
@@ -241,6 +250,52 @@ export class JobRunner {
     return this.loaded
   }
 
+  /**
+   * Puts the job's VAE (or the checkpoint's own) into the loaded set. A standalone VAE is converted once
+   * (cached by its SHA-256) and only the set's VAE sessions change: the UNet and text encoders stay loaded.
+   * A VAE of another family (an SDXL VAE on an SD 1.x checkpoint) is refused before anything runs.
+   */
+  private async applyVae(job: WorkerJob, loaded: Loaded, signal: AbortSignal): Promise<void> {
+    const ref = job.vae
+    if (!ref) {
+      await loaded.set.useVae()
+      delete loaded.vae
+      return
+    }
+    const probe = await probeModel(ref.path)
+    if (probe.type !== 'vae' || !probe.vae)
+      throw new ProbeError(`${ref.path} is not a VAE (it is a ${probe.type})`, 'not-vae')
+    const base = loaded.probe.base
+    const family = probe.base ?? (ref.family === 'sd-1' || ref.family === 'sdxl' ? ref.family : null)
+    if (probe.vae.latentChannels !== 4)
+      throw new ProbeError(
+        `VAE ${ref.name} makes ${probe.vae.latentChannels}-channel latents; ${familyLabel(base)} checkpoints use 4 (it is for another model family)`,
+        'vae-incompatible',
+      )
+    if (family && base && family !== base)
+      throw new ProbeError(
+        `VAE ${ref.name} is for ${familyLabel(family)}, but the checkpoint ${job.model.name} is ${familyLabel(base)}: pick a ${familyLabel(base)} VAE or Automatic`,
+        'vae-incompatible',
+      )
+    const converted = await convertVae(ref.path, {
+      cacheRoot: job.cacheRoot,
+      precision: loaded.converted.manifest.precision,
+      signal,
+      onProgress: (p) =>
+        this.post({
+          type: 'status',
+          jobId: job.jobId,
+          message: `${p.phase === 'hash' ? 'hashing' : 'converting'} VAE ${ref.name}: ${Math.round((100 * p.done) / Math.max(1, p.total))}%`,
+        }),
+    })
+    await loaded.set.useVae({
+      vae_encoder: converted.paths.vae_encoder,
+      vae_decoder: converted.paths.vae_decoder,
+    })
+    const sha = ref.sha256 ?? converted.manifest.source.files[0]?.sha256 ?? ''
+    loaded.vae = { name: ref.name, hash: sha.slice(0, 10).toLowerCase() }
+  }
+
   private async embeddings(job: WorkerJob): Promise<EmbeddingFile[]> {
     const out: EmbeddingFile[] = []
     for (const ref of job.embeddings ?? []) {
@@ -384,6 +439,8 @@ export class JobRunner {
           : height,
       ...(modelHash ? { modelHash } : {}),
       model: job.model.name,
+      // A1111: `VAE hash` (first 10 hex of the file's SHA-256) and `VAE` (the file name) only for a separate VAE.
+      ...(loaded.vae ? { vaeHash: loaded.vae.hash, vae: loaded.vae.name } : {}),
       ...(img ? { denoisingStrength: req.strength, exactSteps: req.exactSteps } : {}),
       ...(req.clipSkip !== 1 ? { clipSkip: req.clipSkip } : {}),
       rng: req.rng === 'gpu' ? 'NV' : 'CPU',
@@ -420,6 +477,7 @@ export class JobRunner {
     this.current = { jobId: job.jobId, abort }
     try {
       const loaded = await this.load(job, abort.signal)
+      await this.applyVae(job, loaded, abort.signal)
       const preference = job.executionProvider ?? 'auto'
       // Image encoders and upscalers (hires fix, SD upscale) open their sessions on the same provider.
       const session = { preference, onFallback: (s: ProviderSkip) => this.onFallback(job, s) }

@@ -21,8 +21,9 @@ import { estimateGeneration } from '../estimate/estimate'
 import type { EventBus } from '../events'
 import type { JobContext, JobManager } from '../jobs'
 import type { GalleryStore } from './gallery'
-import type { FromWorker, ResolvedLora, WorkerJob } from './protocol'
+import type { FromWorker, ResolvedLora, ResolvedVae, WorkerJob } from './protocol'
 import type { GenerationResolvers } from './resolve'
+import { OWN_VAE } from './resolve'
 import { GenerationWorker, type WorkerHandlers } from './worker-client'
 import { describeMidjourney, prepareImagePrompts } from '../image-prompts/prepare'
 import type { ImageFetcher } from '../models/images'
@@ -206,6 +207,12 @@ export class GenerationService {
     const embeddings = ((await this.o.resolvers.embeddings?.()) ?? []).filter((e) =>
       text.includes(e.name.toLowerCase()),
     )
+    const vaeRef = req.vae?.trim()
+    let vae: ResolvedVae | undefined
+    if (vaeRef && !OWN_VAE.test(vaeRef)) {
+      if (!this.o.resolvers.vae) throw new AppError('unsupported', 'This host cannot resolve VAE names.')
+      vae = await this.o.resolvers.vae(vaeRef)
+    }
     const seed = req.seed === undefined || req.seed < 0 ? randomSeed() : req.seed
     const taesd = this.o.resolvers.taesd?.() ?? []
     // A1111 variation seed: random when absent or -1 (the infotext records the one used).
@@ -222,6 +229,7 @@ export class GenerationService {
         seed,
         model,
         loras,
+        ...(vae ? { vae } : {}),
         ...(imagePrompt ? { imagePrompt } : {}),
         ...(taesd.length ? { taesd } : {}),
         ...(midjourneyPrompt !== undefined ? { midjourneyPrompt } : {}),
