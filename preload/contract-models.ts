@@ -90,6 +90,11 @@ export interface PreviewParams {
   scheduleType: string | null
   /** VAE named by the image (`VAE` key or a VAE resource), null when the checkpoint's own VAE was used. */
   vae: string | null
+  /**
+   * Noise generator: `RNG: CPU` -> 'cpu'; `GPU` / `NV`, or A1111 / Forge meta without `RNG` (their default)
+   * -> 'gpu'; ComfyUI uploads (CPU noise) -> 'cpu'; null when the meta does not tell.
+   */
+  rng?: 'cpu' | 'gpu' | null
   /** LoRAs / LyCORIS, embeddings, VAEs and the checkpoint the image names, deduplicated. */
   resources: PreviewResource[]
 }

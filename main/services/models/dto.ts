@@ -16,7 +16,7 @@ import type { DownloadJob, DownloadProgress } from '../../downloads/types'
 import type { RemoteFile, RemoteImage, RemoteImageMeta, RemoteModel, RemoteVersion } from '../../remote/types'
 import type { InstalledIndex } from './badges'
 import { remoteCompat } from './compat'
-import { imageResources, imageSampler } from './image-settings'
+import { imageResources, imageRng, imageSampler } from './image-settings'
 import { thumbnailUrl, type ImageProxy } from './images'
 
 const SFW_LEVEL = 1
@@ -93,6 +93,7 @@ export function toParams(meta: RemoteImageMeta | null): PreviewParams | null {
     model: typeof model === 'string' ? model : null,
     scheduleType: sampling.scheduleType,
     vae: vae ? (vae.name ?? vae.hash) : null,
+    rng: imageRng(meta.raw),
     resources,
   }
   return Object.values(p).some((v) => v !== null && !(Array.isArray(v) && v.length === 0)) ? p : null

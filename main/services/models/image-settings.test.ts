@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { mapImageMeta } from '../../remote/civitai/map'
 import { toParams } from './dto'
-import { imageResources, imageSampler, promptLoras } from './image-settings'
+import { imageResources, imageRng, imageSampler, promptLoras } from './image-settings'
 
 // Shaped like real /api/v1/images items: an A1111 1.9+ upload (Civitai extension), an old A1111 upload with a
 // combined sampler name, and an on-site / ComfyUI upload that only carries civitaiResources[].
@@ -81,6 +81,14 @@ describe('Civitai image meta -> "use these settings"', () => {
         hash: '735e4c3a44',
       },
     ])
+  })
+  it('the RNG: A1111 meta without RNG is its default GPU, RNG: CPU the CPU one, ComfyUI uploads CPU', () => {
+    expect(toParams(mapImageMeta(a1111New))?.rng).toBe('gpu')
+    expect(toParams(mapImageMeta(a1111Old))?.rng).toBe('gpu')
+    expect(toParams(mapImageMeta({ ...a1111Old, RNG: 'CPU' }))?.rng).toBe('cpu')
+    expect(imageRng({ RNG: 'NV' })).toBe('gpu')
+    expect(imageRng({ ...comfy, comfy: '{"prompt":{}}' })).toBe('cpu')
+    expect(toParams(mapImageMeta({ id: 1, meta: comfy }))?.rng).toBeNull()
   })
   it('keeps an old combined sampler name for the studio to split, and a tag without weight is 1', () => {
     const p = toParams(mapImageMeta(a1111Old))!

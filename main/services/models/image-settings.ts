@@ -153,3 +153,15 @@ export function imageSampler(
     }
   return { sampler, scheduleType: sched }
 }
+
+/** The noise generator an image's meta implies (see PreviewParams.rng). */
+export function imageRng(meta: Json): 'cpu' | 'gpu' | null {
+  const v = str(meta.RNG)?.toLowerCase()
+  if (v === 'cpu') return 'cpu'
+  if (v === 'gpu' || v === 'nv') return 'gpu'
+  // ComfyUI (also Civitai's own generator) draws the start noise with torch's CPU generator.
+  if (meta.comfy !== undefined || meta.workflow !== undefined) return 'cpu'
+  // A1111 and Forge write `Model` / `Model hash` / `Version`, and `RNG` only when it is not their default (GPU).
+  if ([meta.Version, meta.Model, meta['Model hash']].some((v) => str(v) !== null)) return 'gpu'
+  return null
+}

@@ -37,7 +37,7 @@ export async function restoreFromPng(png: Uint8Array, name: string): Promise<boo
   }
   ensureLibrary()
   if (studio.get().checkpoints.length === 0) await refreshLibrary()
-  const { patch, notes } = restoreParameters(r.value, studio.get().checkpoints)
+  const { patch, notes } = restoreParameters(r.value, studio.get().checkpoints, studio.get().vaes)
   setParams(patch)
   const what = Object.keys(patch).length
   toast(

@@ -3,7 +3,7 @@
  * Img2img" for a library model and "use these settings" for a preview image's generation parameters.
  */
 import type { PreviewParams, PreviewResource, LibraryModel } from '../../../../preload/contract'
-import { samplerAndSchedule, withTriggerWords, type LoraChoice } from '../studio/params'
+import { CLIP_SKIP_MAX, samplerAndSchedule, withTriggerWords, type LoraChoice } from '../studio/params'
 import { setParams, studio } from '../studio/studio-state'
 import { matchResources, resourceLabel, withoutLoraTags } from './image-resources'
 
@@ -31,8 +31,8 @@ export function sendToStudio(m: LibraryModel): string {
 }
 
 /**
- * Prompt, negative prompt, seed, steps, CFG, sampler + schedule type, size, checkpoint and LoRAs (with their
- * weights) of a preview image. Installed resources are selected; the message lists the ones not installed.
+ * Prompt, negative prompt, seed, steps, CFG, sampler + schedule type, size, clip skip, RNG, checkpoint, VAE and
+ * LoRAs (with their weights) of a preview image. Installed resources are selected; the message lists the ones not installed.
  * `models` defaults to the studio's library lists.
  */
 export function applyImageSettings(
@@ -62,7 +62,7 @@ export function applyImageSettings(
     patch.sizeFromImage = false
   }
   const s = studio.get()
-  const matches = matchResources(g.resources ?? [], models ?? [...s.checkpoints, ...s.loras])
+  const matches = matchResources(g.resources ?? [], models ?? [...s.checkpoints, ...s.loras, ...s.vaes])
   const missing: PreviewResource[] = []
   const loras: LoraChoice[] = []
   const moved: string[] = []
@@ -73,6 +73,7 @@ export function applyImageSettings(
       continue
     }
     if (r.kind === 'checkpoint') patch.model = m.id
+    else if (r.kind === 'vae') patch.vae = m.id
     else if (r.kind === 'lora' && !loras.some((l) => l.id === m.id)) {
       // The prompt's `<lora:name:w>` tag is what A1111 runs; the studio's list carries the same LoRA once.
       loras.push({ id: m.id, name: m.name, weight: r.weight ?? DEFAULT_LORA_WEIGHT })
@@ -83,7 +84,10 @@ export function applyImageSettings(
     patch.loras = loras
     if (patch.prompt) patch.prompt = withoutLoraTags(patch.prompt, moved)
   }
-  if (g.clipSkip !== null && g.clipSkip > 1) skipped.push(`clip skip ${g.clipSkip}`)
+  // No VAE named: the image used its checkpoint's own (Automatic).
+  if (!g.resources?.some((r) => r.kind === 'vae')) patch.vae = ''
+  patch.clipSkip = g.clipSkip !== null ? Math.max(1, Math.min(CLIP_SKIP_MAX, Math.round(g.clipSkip))) : 1
+  if (g.rng) patch.rng = g.rng
   setParams(patch)
   const message =
     `Settings saved for the studio${skipped.length ? ` (not available: ${skipped.join(', ')})` : ''}.` +

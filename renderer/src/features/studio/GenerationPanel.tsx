@@ -6,7 +6,8 @@ import { familyBase } from './generation-adapter'
 import { LoraPicker } from './LoraPicker'
 import { ImagePrompts } from './ImagePrompts'
 import { ModelPicker } from './ModelPicker'
-import { SAMPLERS, SCHEDULE_TYPES, type ModeInputs } from './params'
+import { VaePicker } from './VaePicker'
+import { CLIP_SKIP_MAX, SAMPLERS, SCHEDULE_TYPES, type ModeInputs } from './params'
 import { PromptField } from './PromptField'
 import { useStore } from './store'
 import {
@@ -149,6 +150,7 @@ export function GenerationPanel({
     <aside className="gen-panel" aria-label="Generation settings">
       <GenerateBar mode={mode} inputs={inputs} {...(onGenerate ? { onGenerate } : {})} />
       <ModelPicker />
+      <VaePicker />
       {!hidePrompt && (
         <PromptField
           label="Prompt"
@@ -220,6 +222,34 @@ export function GenerationPanel({
               value={p.cfgScale}
               onChange={(e) => setParams({ cfgScale: Number(e.target.value) })}
             />
+          </label>
+          <label>
+            Clip skip
+            <input
+              type="number"
+              data-testid="clip-skip"
+              min={1}
+              max={CLIP_SKIP_MAX}
+              title="Use the text encoder's N-th layer from the end (A1111 Clip skip; 1 = the last)"
+              value={p.clipSkip}
+              onChange={(e) =>
+                setParams({
+                  clipSkip: Math.max(1, Math.min(CLIP_SKIP_MAX, Math.round(Number(e.target.value) || 1))),
+                })
+              }
+            />
+          </label>
+          <label>
+            RNG
+            <select
+              data-testid="rng"
+              value={p.rng}
+              title="Start noise: GPU = NVIDIA's Philox (A1111's default), CPU = torch's CPU generator"
+              onChange={(e) => setParams({ rng: e.target.value === 'gpu' ? 'gpu' : 'cpu' })}
+            >
+              <option value="cpu">CPU</option>
+              <option value="gpu">GPU (NVIDIA)</option>
+            </select>
           </label>
           <label className="span2">
             Seed

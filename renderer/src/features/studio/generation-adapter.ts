@@ -35,7 +35,7 @@ export const gallery = {
 }
 
 export const library = {
-  list: (type: 'checkpoint' | 'lora' | 'embedding'): Promise<Result<LibraryModel[]>> =>
+  list: (type: 'checkpoint' | 'lora' | 'embedding' | 'vae'): Promise<Result<LibraryModel[]>> =>
     api.invoke('library:list', { type }),
   /** Details with the library's own compatibility verdicts against each installed checkpoint. */
   details: (id: string): Promise<Result<LibraryModelDetails>> => api.invoke('library:get', { id }),

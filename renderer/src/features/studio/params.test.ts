@@ -151,6 +151,62 @@ describe('restoreParameters', () => {
     expect(samplerName('DPM adaptive')).toBeUndefined()
   })
 
+  it('VAE: by VAE hash, else by file name; none in the infotext is Automatic; a missing one is reported', () => {
+    const vaes = [
+      {
+        id: 'v-mse',
+        name: 'vae-ft-mse',
+        fileName: 'vae-ft-mse-840000-ema-pruned.safetensors',
+        sha256: '735e4c3a44' + 'f'.repeat(54),
+      },
+      { id: 'v-kl', name: 'kl-f8-anime2', fileName: 'kl-f8-anime2.ckpt', autoV2: 'DF3C506E51' },
+    ]
+    const base = { text: 'x', prompt: 'p', negativePrompt: '' }
+    const at = (settings: Record<string, string>, typed: Record<string, string> = {}) =>
+      restoreParameters({ ...base, settings, ...typed }, models, vaes)
+    // The hash wins over a renamed file.
+    expect(at({}, { vae: 'renamed.safetensors', vaeHash: '735e4c3a44' }).patch.vae).toBe('v-mse')
+    expect(at({ 'VAE hash': 'df3c506e51' }).patch.vae).toBe('v-kl')
+    expect(at({ VAE: 'kl-f8-anime2.ckpt' }).patch.vae).toBe('v-kl')
+    expect(at({ VAE: 'vae-ft-mse-840000-ema-pruned.safetensors' }).patch.vae).toBe('v-mse')
+    expect(at({}).patch.vae).toBe('')
+    const missing = at({ VAE: 'ClearVAE.safetensors', 'VAE hash': '0123456789' })
+    expect(missing.patch.vae).toBe('')
+    expect(missing.notes).toEqual(['VAE "ClearVAE.safetensors" is not in your library'])
+    // Without the VAE list (sending a result to another tab) the VAE is left alone.
+    expect(restoreParameters({ ...base, settings: { VAE: 'x.pt' } }).patch.vae).toBeUndefined()
+  })
+
+  it('clip skip and the RNG: A1111 writes neither at its defaults (1, GPU)', () => {
+    const base = { text: 'x', prompt: 'p', negativePrompt: '' }
+    expect(restoreParameters({ ...base, settings: {} }).patch).toMatchObject({ clipSkip: 1, rng: 'gpu' })
+    expect(restoreParameters({ ...base, settings: { 'Clip skip': '2', RNG: 'CPU' } }).patch).toMatchObject({
+      clipSkip: 2,
+      rng: 'cpu',
+    })
+    expect(restoreParameters({ ...base, settings: {}, clipSkip: 12, rng: 'NV' }).patch).toMatchObject({
+      clipSkip: 12,
+      rng: 'gpu',
+    })
+    expect(restoreParameters({ ...base, settings: {}, rng: 'GPU' }).patch.rng).toBe('gpu')
+    expect(restoreParameters({ ...base, settings: {}, clipSkip: 40 }).patch.clipSkip).toBe(12)
+    // InvokeAI metadata has no A1111 RNG default.
+    expect(
+      restoreParameters({ ...base, source: 'invokeai_metadata', settings: {} }).patch.rng,
+    ).toBeUndefined()
+  })
+
+  it('sends the VAE, a clip skip above 1 and the GPU RNG; defaults send nothing', () => {
+    const p = { ...DEFAULT_PARAMS, model: 'm' }
+    const plain = buildRequest('txt2img', p)
+    expect([plain.vae, plain.clipSkip, plain.rng]).toEqual([undefined, undefined, undefined])
+    expect(buildRequest('txt2img', { ...p, vae: 'v-mse', clipSkip: 2, rng: 'gpu' })).toMatchObject({
+      vae: 'v-mse',
+      clipSkip: 2,
+      rng: 'gpu',
+    })
+  })
+
   it('sends a Schedule type other than Automatic', () => {
     const p = { ...DEFAULT_PARAMS, model: 'm', sampler: 'DPM++ 2M', scheduleType: 'Exponential' }
     expect(buildRequest('txt2img', p)).toMatchObject({ sampler: 'DPM++ 2M', scheduleType: 'Exponential' })

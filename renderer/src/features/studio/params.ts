@@ -96,7 +96,16 @@ export interface GenerationParams {
   outpaintRepeat: number
   /** Outpaint: blur of the seam mask (A1111 "Mask blur" for the new area). */
   seamBlur: number
+  /** Library id of a separate VAE; '' = Automatic (the checkpoint's own). */
+  vae: string
+  /** A1111 "Clip skip": 1 = the last text-encoder layer, N = the N-th from the end (through the final LN). */
+  clipSkip: number
+  /** Noise generator: 'cpu' (torch CPU, diffusers) or 'gpu' (NVIDIA Philox, A1111's default). */
+  rng: 'cpu' | 'gpu'
 }
+
+/** A1111's Clip skip slider range. */
+export const CLIP_SKIP_MAX = 12
 
 export const DEFAULT_PARAMS: GenerationParams = {
   model: '',
@@ -125,6 +134,9 @@ export const DEFAULT_PARAMS: GenerationParams = {
   outpaintOverlap: 32,
   outpaintRepeat: 1,
   seamBlur: 8,
+  vae: '',
+  clipSkip: 1,
+  rng: 'cpu',
 }
 
 export interface ModeInputs {
@@ -158,6 +170,9 @@ export function buildRequest(
     batchCount: p.batchCount,
   }
   if (p.loras.length > 0) req.loras = p.loras.map((l) => ({ name: l.name, weight: l.weight }))
+  if (p.vae) req.vae = p.vae
+  if (p.clipSkip > 1) req.clipSkip = p.clipSkip as GenerateRequest['clipSkip']
+  if (p.rng === 'gpu') req.rng = 'gpu'
   if (inputs.image) req.image = inputs.image
   const useImageSize = mode === 'outpaint' || (p.sizeFromImage && mode !== 'txt2img')
   if (!useImageSize) {
@@ -213,11 +228,17 @@ export type RestorableParameters = ImageParameters & {
   maskedContent?: string
   inpaintArea?: string
   maskedAreaPadding?: number
+  vae?: string
+  vaeHash?: string
+  clipSkip?: number
+  rng?: string
 }
 
 export interface ModelRef {
   id: string
   name: string
+  /** File name with extension (A1111's `VAE:` names the file). */
+  fileName?: string
   autoV2?: string | null
   sha256?: string | null
 }
@@ -270,8 +291,41 @@ export interface Restored {
   notes: string[]
 }
 
+const stemOf = (n: string): string =>
+  n
+    .replace(/\.(safetensors|ckpt|pt|bin)$/i, '')
+    .trim()
+    .toLowerCase()
+
+/** The installed VAE an infotext names: by `VAE hash` (SHA-256 prefix / AutoV2), else by file name or stem. */
+export function findVae(
+  name: string | undefined,
+  hash: string | undefined,
+  vaes: readonly ModelRef[],
+): ModelRef | undefined {
+  const h = hash?.trim().toLowerCase()
+  const byHash = h
+    ? vaes.find((m) => (m.sha256 && m.sha256.toLowerCase().startsWith(h)) || m.autoV2?.toLowerCase() === h)
+    : undefined
+  if (byHash || !name) return byHash
+  const n = stemOf(name)
+  return vaes.find((m) => stemOf(m.name) === n || (m.fileName !== undefined && stemOf(m.fileName) === n))
+}
+
+/**
+ * The noise generator of an infotext: `RNG: CPU` is the CPU one; `GPU` / `NV` and no `RNG` at all (A1111 only
+ * writes it when its option differs from the default, GPU) are the NVIDIA-compatible Philox generator.
+ */
+export function rngOf(rng: string | undefined): 'cpu' | 'gpu' {
+  return rng?.trim().toLowerCase() === 'cpu' ? 'cpu' : 'gpu'
+}
+
 /** A params patch from a PNG's parameters; unknown model names and samplers are reported, not guessed. */
-export function restoreParameters(r: RestorableParameters, models: ModelRef[] = []): Restored {
+export function restoreParameters(
+  r: RestorableParameters,
+  models: ModelRef[] = [],
+  vaes?: readonly ModelRef[],
+): Restored {
   const s = r.settings
   const notes: string[] = [...(r.notRestored ?? [])]
   const patch: Partial<GenerationParams> = { prompt: r.prompt, negativePrompt: r.negativePrompt }
@@ -333,6 +387,17 @@ export function restoreParameters(r: RestorableParameters, models: ModelRef[] = 
     const hit = byHash ?? byName
     if (hit) patch.model = hit.id
     else notes.push(`model "${modelName ?? modelHash}" is not in your library`)
+  }
+  const clip = r.clipSkip ?? num(s['Clip skip'])
+  patch.clipSkip = clip !== undefined ? Math.max(1, Math.min(CLIP_SKIP_MAX, Math.round(clip))) : 1
+  if (r.source !== 'invokeai_metadata') patch.rng = rngOf(r.rng ?? s.RNG)
+  if (vaes) {
+    // No VAE in the infotext: the checkpoint's own was used (Automatic).
+    const vaeName = r.vae ?? s.VAE
+    const vaeHash = r.vaeHash ?? s['VAE hash']
+    const vae = vaeName || vaeHash ? findVae(vaeName, vaeHash, vaes) : undefined
+    patch.vae = vae?.id ?? ''
+    if ((vaeName || vaeHash) && !vae) notes.push(`VAE "${vaeName ?? vaeHash}" is not in your library`)
   }
   return { patch, notes }
 }

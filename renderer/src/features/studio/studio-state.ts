@@ -62,6 +62,8 @@ export interface StudioState {
   message?: { tab: GenerateMode; kind: 'error' | 'info'; text: string }
   checkpoints: LibraryModel[]
   loras: LibraryModel[]
+  /** Separate VAEs in the library (the VAE select; Automatic = the checkpoint's own). */
+  vaes: LibraryModel[]
   /** Names prompts use for the installed textual-inversion embeddings (file names without extension). */
   embeddings: string[]
   libraryError?: string
@@ -78,30 +80,35 @@ export const studio = createStore<StudioState>({
   starting: false,
   checkpoints: [],
   loras: [],
+  vaes: [],
   embeddings: [],
   outputsVersion: 0,
 })
 
 const LAST_MODEL_KEY = 'atelier-last-checkpoint'
+const LAST_VAE_KEY = 'atelier-last-vae'
 
 export function setParams(patch: Partial<GenerationParams>): void {
   studio.set((s) => ({ params: { ...s.params, ...patch } }))
-  // The chosen checkpoint survives a reload.
-  if (patch.model) {
-    try {
-      localStorage.setItem(LAST_MODEL_KEY, patch.model)
-    } catch {
-      // storage off (private mode): nothing to remember
-    }
+  // The chosen checkpoint and VAE survive a reload ('' = Automatic).
+  try {
+    if (patch.model) localStorage.setItem(LAST_MODEL_KEY, patch.model)
+    if (patch.vae !== undefined) localStorage.setItem(LAST_VAE_KEY, patch.vae)
+  } catch {
+    // storage off (private mode): nothing to remember
+  }
+}
+
+function storedValue(key: string): string | undefined {
+  try {
+    return localStorage.getItem(key) ?? undefined
+  } catch {
+    return undefined
   }
 }
 
 function rememberedModel(): string | undefined {
-  try {
-    return localStorage.getItem(LAST_MODEL_KEY) ?? undefined
-  } catch {
-    return undefined
-  }
+  return storedValue(LAST_MODEL_KEY)
 }
 
 export function setInput(tab: StudioTab, img: LoadedImage | undefined): void {
@@ -145,10 +152,11 @@ export function notify(tab: GenerateMode, kind: 'error' | 'info', text: string):
 let libraryLoaded = false
 
 export async function refreshLibrary(): Promise<void> {
-  const [c, l, e] = await Promise.all([
+  const [c, l, e, v] = await Promise.all([
     library.list('checkpoint'),
     library.list('lora'),
     library.list('embedding'),
+    library.list('vae'),
   ])
   if (!c.ok) {
     studio.set({ libraryError: c.error.message })
@@ -159,8 +167,14 @@ export async function refreshLibrary(): Promise<void> {
   const embeddings = e.ok
     ? e.value.filter((m) => !m.problem).map((m) => m.fileName.replace(/\.(safetensors|pt|bin)$/i, ''))
     : []
-  studio.set({ checkpoints, loras, embeddings, libraryError: undefined })
+  const vaes = v.ok ? v.value.filter((m) => !m.problem) : []
+  studio.set({ checkpoints, loras, vaes, embeddings, libraryError: undefined })
   const p = studio.get().params
+  const lastVae = storedValue(LAST_VAE_KEY)
+  if (!p.vae && lastVae) {
+    const hit = vaes.find((m) => m.id === lastVae || m.name === lastVae)
+    if (hit) setParams({ vae: hit.id })
+  }
   const runnable = checkpoints.filter((m) => !m.note)
   const last = rememberedModel()
   const remembered = last ? checkpoints.find((m) => m.id === last || m.name === last) : undefined
