@@ -190,6 +190,7 @@ describe('restoreParameters', () => {
     })
     expect(restoreParameters({ ...base, settings: {}, rng: 'GPU' }).patch.rng).toBe('gpu')
     expect(restoreParameters({ ...base, settings: {}, clipSkip: 40 }).patch.clipSkip).toBe(12)
+    expect(restoreParameters({ ...base, source: 'comfyui', settings: {} }).patch.rng).toBe('cpu')
     // InvokeAI metadata has no A1111 RNG default.
     expect(
       restoreParameters({ ...base, source: 'invokeai_metadata', settings: {} }).patch.rng,

@@ -390,7 +390,9 @@ export function restoreParameters(
   }
   const clip = r.clipSkip ?? num(s['Clip skip'])
   patch.clipSkip = clip !== undefined ? Math.max(1, Math.min(CLIP_SKIP_MAX, Math.round(clip))) : 1
-  if (r.source !== 'invokeai_metadata') patch.rng = rngOf(r.rng ?? s.RNG)
+  // ComfyUI draws its start noise with torch's CPU generator; InvokeAI's RNG is not A1111's.
+  if (r.source === 'comfyui') patch.rng = 'cpu'
+  else if (r.source !== 'invokeai_metadata') patch.rng = rngOf(r.rng ?? s.RNG)
   if (vaes) {
     // No VAE in the infotext: the checkpoint's own was used (Automatic).
     const vaeName = r.vae ?? s.VAE
