@@ -38,6 +38,8 @@ export interface ExecutionProviderInfo {
   available: string[]
   /** Why a preferred provider was not used (shown in the status bar), if any. */
   fallbackReason?: string
+  /** What the latest generation's UNet computed in ('fp16' or 'fp32'), once one ran. */
+  compute?: string
 }
 
 export interface AppInfo {
@@ -71,6 +73,12 @@ export interface Settings {
   concurrentDownloads: number
   nsfw: NsfwPreference
   executionProvider: 'auto' | 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu'
+  /**
+   * Compute precision on GPU providers: 'fp16' (default) runs the text encoders and UNet in half precision
+   * with fp32 islands (norms, softmax, timestep embedding; the VAE stays fp32); 'fp32' everywhere. The CPU
+   * provider always computes fp32.
+   */
+  computePrecision: 'fp16' | 'fp32'
 }
 
 export type SecretName = 'civitaiApiKey' | 'hfToken'

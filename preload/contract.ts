@@ -42,6 +42,7 @@ export const settingsPatchSchema = z
     concurrentDownloads: z.number().int().min(1).max(8),
     nsfw: z.enum(['hide', 'blur', 'show']),
     executionProvider: z.enum(['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu']),
+    computePrecision: z.enum(['fp16', 'fp32']),
   })
   .partial()
   .strict()

@@ -75,6 +75,7 @@ export function createServices(opts: ServicesOptions): Services {
   }
   const generation = new GenerationService({
     executionProvider: () => settings.get().executionProvider,
+    computePrecision: () => settings.get().computePrecision,
     bus,
     jobs,
     gallery,

@@ -18,6 +18,11 @@ describe('executionProviderInfo (the status bar provider)', () => {
       opened: true,
       fallbackReason: 'webgpu: Failed to get a WebGPU adapter',
     })
+    // The status bar also says what the UNet computed in.
+    expect(
+      executionProviderInfo('cuda', { preference: 'cuda', provider: 'cuda', compute: 'fp16' }),
+    ).toMatchObject({ name: 'cuda', compute: 'fp16' })
+    expect(executionProviderInfo('cpu', { preference: 'cpu', provider: 'cpu' }).compute).toBeUndefined()
     // A state from another preference is stale: the next generation uses the new one.
     expect(executionProviderInfo('cpu', { preference: 'auto', provider: 'webgpu' })).toMatchObject({
       name: 'cpu',

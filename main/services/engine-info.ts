@@ -18,6 +18,7 @@ export function executionProviderInfo(preferred = 'auto', engine?: EngineState):
       opened: true,
       available,
       ...(engine.fallbackReason ? { fallbackReason: engine.fallbackReason } : {}),
+      ...(engine.compute ? { compute: engine.compute } : {}),
     }
   if (preferred !== 'auto' && preferred !== 'cpu' && !available.includes(preferred))
     return {

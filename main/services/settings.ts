@@ -27,6 +27,7 @@ export class SettingsService {
       concurrentDownloads: 2,
       nsfw: 'hide',
       executionProvider: 'auto',
+      computePrecision: 'fp16',
     }
   }
 

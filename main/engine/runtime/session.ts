@@ -191,22 +191,35 @@ export async function openSession(
 ): Promise<OpenedSession> {
   const { order, skipped } = providerCandidates(cfg.preference)
   for (const s of skipped) cfg.onFallback?.(s)
+  const create = async (
+    p: ProviderName,
+    compute: OpenedSession['compute'],
+  ): Promise<ort.InferenceSession> => {
+    const opts = sessionOptions(p, cfg)
+    const half = compute === 'fp32' ? { model, options: {} } : fp16Model(model, compute)
+    // Then ORT 1.30's WebGPU kernel workarounds (webgpu.ts), on the graph as it will run.
+    const prepared = p === 'webgpu' ? await webGpuModel(half.model) : { model: half.model, options: {} }
+    const merged = mergeOptions(opts, half.options, prepared.options)
+    const m = prepared.model
+    return typeof m === 'string'
+      ? ort.InferenceSession.create(m, merged)
+      : ort.InferenceSession.create(m, merged)
+  }
   for (const p of order) {
     try {
-      const opts = sessionOptions(p, cfg)
       // WebGPU: the adapter probe first (a real adapter request; it also tells whether shader-f16 exists).
       if (p === 'webgpu') await webGpuProbe()
       const compute = computeModeFor(p, cfg, graph)
-      const half = compute === 'fp32' ? { model, options: {} } : fp16Model(model, compute)
-      // Then ORT 1.30's WebGPU kernel workarounds (webgpu.ts), on the graph as it will run.
-      const prepared = p === 'webgpu' ? await webGpuModel(half.model) : { model: half.model, options: {} }
-      const merged = mergeOptions(opts, half.options, prepared.options)
-      const m = prepared.model
-      const session =
-        typeof m === 'string'
-          ? await ort.InferenceSession.create(m, merged)
-          : await ort.InferenceSession.create(m, merged)
-      return { session, provider: p, skipped, compute }
+      try {
+        return { session: await create(p, compute), provider: p, skipped, compute }
+      } catch (err) {
+        if (compute === 'fp32') throw err
+        // The fp16 graph did not open on this provider: its fp32 graph, on the same provider, before the CPU.
+        const skip = { provider: p, reason: `fp16 compute failed, running fp32: ${firstLine(err)}` }
+        skipped.push(skip)
+        cfg.onFallback?.(skip)
+        return { session: await create(p, 'fp32'), provider: p, skipped, compute: 'fp32' }
+      }
     } catch (err) {
       if (p === 'cpu') {
         const what = typeof model === 'string' ? model : 'an in-memory model'

@@ -4,6 +4,7 @@
  */
 import type { ApiError, GenerateRequest } from '../../../preload/contract-types'
 import type { ProviderPreference } from '../../engine/runtime/providers'
+import type { ComputePrecision } from '../../engine/runtime/session'
 
 export interface ResolvedModel {
   /** Checkpoint file, diffusers folder or ONNX folder. */
@@ -78,6 +79,8 @@ export interface WorkerJob {
   appVersion: string
   /** The Settings execution provider (auto tries GPU providers, then CPU). */
   executionProvider?: ProviderPreference
+  /** The Settings GPU compute precision (the CPU provider computes fp32 either way). */
+  computePrecision?: ComputePrecision
 }
 
 export interface WorkerImage {
@@ -111,6 +114,8 @@ export type FromWorker =
       preference: ProviderPreference
       provider: string
       fallbackReason?: string
+      /** What the UNet computed in ('fp16', 'fp16 (emulated on CPU)' or 'fp32'). */
+      compute?: string
     }
   | { type: 'error'; jobId: string; error: ApiError }
   | { type: 'ready' }

@@ -2,11 +2,12 @@
  * Child process of provider.test.ts: the generation service with its worker thread, run once per Settings
  * execution provider given on the command line (the test starts it with SwiftShader's Vulkan environment),
  * printing per provider what the service reports and what the PNG's infotext says.
- * Usage: provider.child.ts <tmp dir> <checkpoint> <bpe> <provider>...
+ * Usage: provider.child.ts <tmp dir> <checkpoint> <bpe> <provider>[:fp16|fp32]...
  */
 import path from 'node:path'
 import type { GenerateRequest, GenerationResult } from '../../../preload/contract-types'
 import type { ProviderPreference } from '../../engine/runtime/providers'
+import type { ComputePrecision } from '../../engine/runtime/session'
 import { EventBus } from '../events'
 import { JobManager } from '../jobs'
 import { GalleryStore } from './gallery'
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
   const jobs = new JobManager(bus)
   const gallery = new GalleryStore(path.join(tmp, 'outputs'), readImageParameters)
   let preference: ProviderPreference = 'auto'
+  let precision: ComputePrecision = 'fp16'
   const service = new GenerationService({
     bus,
     jobs,
@@ -29,11 +31,14 @@ async function main(): Promise<void> {
     appVersion: 'test',
     tokenizer: bpe,
     executionProvider: () => preference,
+    computePrecision: () => precision,
   })
   const out: unknown[] = []
   try {
     for (const p of providers) {
-      preference = p as ProviderPreference
+      const [name, compute] = p.split(':')
+      preference = name as ProviderPreference
+      precision = compute === 'fp32' ? 'fp32' : 'fp16'
       const statuses: string[] = []
       let jobId = ''
       const done = new Promise<GenerationResult>((resolve) =>

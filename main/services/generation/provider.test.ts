@@ -24,7 +24,7 @@ interface Run {
   provider: string
   state: string
   error?: { message: string }
-  engine?: { preference: string; provider: string; fallbackReason?: string }
+  engine?: { preference: string; provider: string; fallbackReason?: string; compute?: string }
   params?: { settings: Record<string, string> }
   statuses: string[]
 }
@@ -65,6 +65,8 @@ describe.skipIf(skip !== undefined)('execution provider setting', () => {
       expect(run.state, run.error?.message).toBe('done')
       expect(run.engine).toMatchObject({ preference: p, provider: p })
       expect(run.params?.settings['Execution provider']).toBe(p)
+      // fp16 is the default setting, but the CPU computes fp32 and SwiftShader has no shader-f16.
+      expect(run.params?.settings['Compute precision']).toBe('fp32')
     }
   })
 
@@ -84,6 +86,29 @@ describe.skipIf(skip !== undefined)('execution provider setting', () => {
       expect(said(first)).toBe(true)
       expect(said(second)).toBe(false)
       expect(second.engine?.fallbackReason).toMatch(/^webgpu: /)
+    },
+  )
+})
+
+describe.skipIf(!HAVE)('compute precision setting', () => {
+  it(
+    'reaches the sessions: the CPU stays fp32; with the CPU fp16 check on, fp16 runs the fp16 UNet graph',
+    { timeout: 900_000 },
+    async () => {
+      const [cpu] = await child(process.env, ['cpu:fp16'])
+      expect(cpu?.state, cpu?.error?.message).toBe('done')
+      expect(cpu?.engine?.compute).toBe('fp32')
+      expect(cpu?.params?.settings['Compute precision']).toBe('fp32')
+      // ATELIER_CPU_FP16=emulate stands in for a GPU provider: the setting then picks the graph.
+      const [half, full] = await child({ ...process.env, ATELIER_CPU_FP16: 'emulate' }, [
+        'cpu:fp16',
+        'cpu:fp32',
+      ])
+      expect(half?.state, half?.error?.message).toBe('done')
+      expect(half?.engine?.compute).toBe('fp16 (emulated on CPU)')
+      expect(half?.params?.settings['Compute precision']).toBe('fp16 (emulated on CPU)')
+      expect(full?.state, full?.error?.message).toBe('done')
+      expect(full?.params?.settings['Compute precision']).toBe('fp32')
     },
   )
 })

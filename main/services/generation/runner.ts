@@ -19,6 +19,7 @@ import { TaesdModel, withDraftDecoder } from '../../engine/taesd/model'
 import { calibrate, CalibrationStore } from '../../engine/estimate/calibrate'
 import { defaultLowMemory, firstUsableProvider, weightPrecisionFor } from '../../engine/runtime/session'
 import type { SessionConfig } from '../../engine/runtime/session'
+import type { Fp16Mode } from '../../engine/runtime/fp16'
 import { settleProvider } from '../../engine/runtime/provider-check'
 import type { ProviderSkip } from '../../engine/runtime/providers'
 import { upscaleService } from '../../engine/upscale/service'
@@ -113,6 +114,31 @@ class TaesdCache {
 }
 
 /** The provider(s) the loaded sessions opened on: "webgpu", or "webgpu (vae_decoder: cpu)" when mixed. */
+/**
+ * `ATELIER_CPU_FP16=emulate|native`: the CPU provider runs the fp16 graphs too (tests and checks of the
+ * fp16 path on machines without a GPU; never a user setting: the CPU computes fp32).
+ */
+function cpuFp16FromEnv(): { cpuFp16?: Fp16Mode } {
+  const v = process.env.ATELIER_CPU_FP16
+  return v === 'emulate' || v === 'native' ? { cpuFp16: v } : {}
+}
+
+/** What the UNet (else the first loaded graph) computes in: 'fp16', 'fp16 (emulated on CPU)' or 'fp32'. */
+function computeOf(loaded: Loaded): string | undefined {
+  const g = loaded.set.graphs.unet?.compute
+    ? loaded.set.graphs.unet
+    : Object.values(loaded.set.graphs).find((x) => x?.compute)
+  const c = g?.compute
+  if (!c) return undefined
+  return c === 'fp32'
+    ? 'fp32'
+    : c === 'emulate'
+      ? 'fp16 (emulated on CPU)'
+      : g.provider === 'cpu'
+        ? 'fp16 (CPU kernels)'
+        : 'fp16'
+}
+
 function providerOf(loaded: Loaded): string | undefined {
   const opened = Object.entries(loaded.set.graphs).flatMap(([c, g]) => (g?.provider ? [[c, g.provider]] : []))
   const main = loaded.set.graphs.unet?.provider ?? opened[0]?.[1]
@@ -183,8 +209,10 @@ export class JobRunner {
     // LoRA multipliers are graph inputs: a multiplier change keeps the graphs and their sessions and only
     // changes the feeds (which LoRAs are active, or image prompts with LoRAs, still pick other graphs).
     const preference = job.executionProvider ?? 'auto'
+    const precision = job.computePrecision ?? 'fp16'
     const key = JSON.stringify([
       preference,
+      precision,
       job.model.path,
       job.imagePrompt
         ? job.loras.map((l) => [l.path, l.weight, l.unetWeight])
@@ -238,6 +266,8 @@ export class JobRunner {
     const set = new ModelSet(key, paths, {
       lowMemory,
       preference,
+      precision,
+      ...cpuFp16FromEnv(),
       onFallback: (s) => this.onFallback(job, s),
     })
     this.loaded = {
@@ -415,6 +445,8 @@ export class JobRunner {
     }
     const provider = providerOf(loaded)
     if (provider) extra['Execution provider'] = provider
+    const compute = computeOf(loaded)
+    if (compute) extra['Compute precision'] = compute
     if (req.mode === 'img2img' && req.sdUpscale) {
       extra['SD upscale'] = String(req.sdUpscale.scale ?? 2)
       extra['SD upscale upscaler'] = upscalerLabel(req.sdUpscale.upscaler, 'Lanczos')
@@ -482,10 +514,13 @@ export class JobRunner {
       // Image encoders and upscalers (hires fix, SD upscale) open their sessions on the same provider.
       const session = { preference, onFallback: (s: ProviderSkip) => this.onFallback(job, s) }
       upscaleService().setSession(session)
-      if (this.imagePromptsPreference !== preference) {
+      // The image encoder computes in the job's precision too (upscalers stay fp32).
+      const precision = job.computePrecision ?? 'fp16'
+      const ipKey = `${preference}/${precision}`
+      if (this.imagePromptsPreference !== ipKey) {
         await this.imagePrompts.release()
-        this.imagePrompts = new ImagePromptRuntime(session)
-        this.imagePromptsPreference = preference
+        this.imagePrompts = new ImagePromptRuntime({ ...session, precision, ...cpuFp16FromEnv() })
+        this.imagePromptsPreference = ipKey
       }
       const req = withDefaults(job.request)
       const tokenizer = await findTokenizer(
@@ -596,6 +631,7 @@ export class JobRunner {
         jobId: job.jobId,
         preference,
         provider: providerOf(loaded) ?? 'cpu',
+        ...(computeOf(loaded) ? { compute: computeOf(loaded) } : {}),
         ...(loaded.fallback
           ? { fallbackReason: `${loaded.fallback.provider}: ${loaded.fallback.reason}` }
           : {}),

@@ -28,12 +28,15 @@ import { GenerationWorker, type WorkerHandlers } from './worker-client'
 import { describeMidjourney, prepareImagePrompts } from '../image-prompts/prepare'
 import type { ImageFetcher } from '../models/images'
 import type { ProviderPreference } from '../../engine/runtime/providers'
+import type { ComputePrecision } from '../../engine/runtime/session'
 
 /** What the last job's sessions opened on (the status bar's provider). */
 export interface EngineState {
   preference: ProviderPreference
   provider: string
   fallbackReason?: string
+  /** What the UNet computed in: 'fp16' (a GPU provider, or the CPU's emulated check) or 'fp32'. */
+  compute?: string
 }
 
 export interface GenerationServiceOptions {
@@ -49,6 +52,8 @@ export interface GenerationServiceOptions {
   tokenizerCacheDir?: string
   /** The Settings execution provider, read when a job starts. */
   executionProvider?: () => ProviderPreference
+  /** The Settings GPU compute precision, read when a job starts (default fp16; the CPU computes fp32). */
+  computePrecision?: () => ComputePrecision
   /** `<data folder>/calibration.json` (pre-flight estimates; the worker calibrates once per family). */
   calibrationFile?: string
   /** Test hook: how the worker is made. */
@@ -240,6 +245,7 @@ export class GenerationService {
         tokenizerCacheDir: this.o.tokenizerCacheDir,
         appVersion: this.o.appVersion,
         executionProvider: this.o.executionProvider?.() ?? 'auto',
+        computePrecision: this.o.computePrecision?.() ?? 'fp16',
       }
       let started = false
       const turn = this.queue.then(() => {
@@ -381,8 +387,13 @@ export class GenerationService {
 
   private onMessage(m: FromWorker): void {
     if (m.type === 'engine') {
-      const { preference, provider, fallbackReason } = m
-      this.engineState = { preference, provider, ...(fallbackReason ? { fallbackReason } : {}) }
+      const { preference, provider, fallbackReason, compute } = m
+      this.engineState = {
+        preference,
+        provider,
+        ...(fallbackReason ? { fallbackReason } : {}),
+        ...(compute ? { compute } : {}),
+      }
     }
     const r = this.running
     if (m.type === 'ready' || !r || m.jobId !== r.jobId) return

@@ -39,6 +39,7 @@ export function StatusBar(): React.JSX.Element {
         }
       >
         Engine: {ep ? ep.name.toUpperCase() : '…'}
+        {ep?.compute ? ` ${ep.compute}` : ''}
         {ep && ep.opened === false ? ' (not loaded)' : ''}
         {ep?.fallbackReason ? ' (fallback)' : ''}
       </span>

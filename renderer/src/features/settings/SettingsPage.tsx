@@ -131,6 +131,22 @@ function EngineSettings({
         Used by the next generation. A provider that does not start falls back to the CPU; the status bar
         names the provider that opened.
       </p>
+      <label>
+        GPU compute precision
+        <select
+          data-testid="compute-precision"
+          value={settings.computePrecision}
+          onChange={(e) => void update({ computePrecision: e.target.value as Settings['computePrecision'] })}
+        >
+          <option value="fp16">fp16 (faster, half the memory)</option>
+          <option value="fp32">fp32</option>
+        </select>
+      </label>
+      <p className="hint">
+        On GPU providers the text encoders and UNet run in fp16 with norms, softmax and the timestep embedding
+        in fp32; the VAE always runs in fp32. The CPU always computes in fp32. The status bar and the image's
+        infotext (Compute precision) say what ran.
+      </p>
       <ul className="provider-tests">
         {PROVIDERS.filter((p): p is { id: TestableProvider; label: string } => p.id !== 'auto').map((p) => {
           const t = tests[p.id]
