@@ -13,6 +13,12 @@
  * median CPU-s/GiB of the client process (threads included; curl's from `times`) and of the server, the 1-minute
  * load average at each sample, and the manager's ratio to both curl runs (ratio of medians, and median of per-round ratios).
  * Target: the manager (the hashing mode 'auto' picks here) >= 90 % of curl.
+ *
+ * Proxies (ATELIER_BENCH_PROXY=0 turns them off): a loopback HTTP proxy (the `proxy` package, its own Node
+ * process) serves `curl -x` and the manager through it (absolute-form http, the onread path). With openssl
+ * (ATELIER_BENCH_TLS=0 turns it off) the same file is also served over TLS (a throwaway certificate), and the
+ * manager fetches it directly and through a CONNECT tunnel (TLS over the tunnel: 'data' chunks copied into the
+ * receive buffers). Those rows use the hashing mode 'auto' picks. The proxy's CPU comes from /proc (Linux).
  */
 import { execFile, spawn } from 'node:child_process'
 import crypto from 'node:crypto'
@@ -21,14 +27,21 @@ import os from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
+import https from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { createProxy } from 'proxy'
 import { listen, serveBytes, defaultFaults } from '../e2e/fixtures/remote/fixture-http'
 import { DownloadManager } from '../main/downloads/manager'
+import type { ProxyResolver } from '../main/platform/proxy'
+import { hasOpenssl, makeLocalhostCert } from '../main/platform/test-proxy'
 
 const run = promisify(execFile)
 const SIZE = Number(process.env.ATELIER_BENCH_DOWNLOAD_BYTES ?? 2 * 1024 ** 3)
 const RUNS = Math.max(1, Number(process.env.ATELIER_BENCH_RUNS ?? 5))
 const FULL_RANDOM = process.env.ATELIER_BENCH_RANDOM === '1'
 const BASELINE = process.env.ATELIER_BENCH_BASELINE
+const WITH_PROXY = process.env.ATELIER_BENCH_PROXY !== '0'
+const WITH_TLS = WITH_PROXY && process.env.ATELIER_BENCH_TLS !== '0' && hasOpenssl()
 const MiB = 1024 * 1024
 const GiB = 1024 ** 3
 
@@ -77,6 +90,8 @@ interface Sample {
   serverCpu: number
   /** 1-minute load average when the sample started */
   load: number
+  /** CPU seconds of the proxy process meanwhile (proxied samples on Linux) */
+  proxyCpu?: number
 }
 
 let serverOrigin = ''
@@ -84,20 +99,41 @@ async function serverCpuNow(): Promise<number> {
   return Number(await (await fetch(`${serverOrigin}/__cpu`)).text())
 }
 
-/** Run one download and add the server's CPU seconds to its sample. */
-async function sampled(fn: () => Promise<Omit<Sample, 'serverCpu'>>): Promise<Sample> {
-  const s0 = await serverCpuNow()
+/** CPU seconds of a child process from /proc (Linux); null elsewhere. */
+function procCpu(pid: number | undefined): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100 // utime + stime, USER_HZ = 100 on Linux
+  } catch {
+    return null
+  }
+}
+let proxyPid: number | undefined
+
+/** Run one download and add the server's (and the proxy's) CPU seconds to its sample. */
+async function sampled(
+  fn: () => Promise<Omit<Sample, 'serverCpu'>>,
+  o: { tls?: Server; proxied?: boolean } = {},
+): Promise<Sample> {
+  const { tls } = o
+  const s0 = tls ? (procCpu(tls.pid) ?? 0) : await serverCpuNow()
+  const p0 = o.proxied ? procCpu(proxyPid) : null
   const sample = await fn()
-  return { ...sample, serverCpu: (await serverCpuNow()) - s0 }
+  const p1 = o.proxied ? procCpu(proxyPid) : null
+  const s1 = tls ? (procCpu(tls.pid) ?? 0) : await serverCpuNow()
+  return { ...sample, serverCpu: s1 - s0, ...(p0 !== null && p1 !== null ? { proxyCpu: p1 - p0 } : {}) }
 }
 
 const load1 = (): number => Math.round((os.loadavg()[0] ?? 0) * 100) / 100
 
-/** `curl -o <out>`; CPU time from bash's `times` (children's user + sys). */
-async function curl(url: string, out: string): Promise<Omit<Sample, 'serverCpu'>> {
+/** `curl -o <out>` (through `proxy` when given); CPU time from bash's `times` (children's user + sys). */
+async function curl(url: string, out: string, proxy?: string): Promise<Omit<Sample, 'serverCpu'>> {
   const load = load1()
-  const script = `curl -s -f -o "$1" -w '%{size_download} %{time_total}\\n' "$2"; times`
-  const { stdout } = await run('bash', ['-c', script, 'bench', out, url])
+  const script = `curl -s -f -o "$1" -w '%{size_download} %{time_total}\\n' "$2" \${3:+-x "$3"}; times`
+  const { stdout } = await run('bash', ['-c', script, 'bench', out, url, proxy ?? ''], {
+    env: { ...process.env, http_proxy: '', HTTP_PROXY: '', https_proxy: '', HTTPS_PROXY: '' },
+  })
   const lines = stdout.trim().split('\n')
   const [bytes, secs] = (lines[0] ?? '').split(' ').map(Number)
   if (bytes !== SIZE) throw new Error(`curl fetched ${bytes} bytes, expected ${SIZE}`)
@@ -135,10 +171,12 @@ async function manager(
   sha: string,
   tag: string,
   hashInWorker: 'never' | 'always',
+  net: { proxy?: ProxyResolver; ca?: Buffer } = {},
 ): Promise<Omit<Sample, 'serverCpu'>> {
   const stateDir = path.join(dir, `state-${tag}`)
   const dest = path.join(dir, `dest-${tag}`)
-  const m = await impl.open({ stateDir, progressIntervalMs: 250, hashInWorker })
+  // Direct rows say so explicitly (an HTTPS_PROXY in the bench's environment must not leak into them).
+  const m = await impl.open({ stateDir, progressIntervalMs: 250, hashInWorker, proxy: () => null, ...net })
   try {
     const load = load1()
     const t0 = performance.now()
@@ -173,6 +211,9 @@ const summary = (xs: Sample[]) => ({
   cpuSecondsPerGiB: r2(median(xs.map(cpuPerGiB))),
   runsCpuSecondsPerGiB: xs.map((x) => r2(cpuPerGiB(x))),
   serverCpuSecondsPerGiB: r2(median(xs.map((x) => x.serverCpu / (SIZE / GiB)))),
+  ...(xs.some((x) => x.proxyCpu !== undefined)
+    ? { proxyCpuSecondsPerGiB: r2(median(xs.map((x) => (x.proxyCpu ?? 0) / (SIZE / GiB)))) }
+    : {}),
   load1: xs.map((x) => x.load),
 })
 /** Manager vs curl: ratio of the medians, and the median of the per-round ratios (robust to load drift). */
@@ -196,8 +237,34 @@ async function serve(file: string): Promise<void> {
   process.stdout.write(`${l.url}/big.safetensors\n`)
 }
 
-async function startServer(file: string): Promise<{ url: string; close(): Promise<void> }> {
-  const child = spawn(process.execPath, [...process.execArgv, import.meta.filename, '--serve', file], {
+/** TLS server mode: the same bytes over https with the certificate in argv (key, cert files). */
+async function serveTls(file: string, key: string, cert: string): Promise<void> {
+  const bytes = { size: SIZE, etag: '"bench"', lastModified: new Date(), diskPath: file }
+  const server = https.createServer(
+    { key: fs.readFileSync(key), cert: fs.readFileSync(cert) },
+    (req, res) => {
+      void serveBytes(req, res, bytes, defaultFaults())
+    },
+  )
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  process.stdout.write(`https://localhost:${(server.address() as AddressInfo).port}/big.safetensors\n`)
+}
+
+/** Proxy mode: a loopback HTTP proxy (absolute-form requests and CONNECT). */
+async function serveProxy(): Promise<void> {
+  const server = createProxy()
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  process.stdout.write(`http://127.0.0.1:${(server.address() as AddressInfo).port}\n`)
+}
+
+interface Server {
+  url: string
+  pid: number | undefined
+  close(): Promise<void>
+}
+
+async function startServer(file: string, mode = '--serve', ...extra: string[]): Promise<Server> {
+  const child = spawn(process.execPath, [...process.execArgv, import.meta.filename, mode, file, ...extra], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ATELIER_BENCH_DOWNLOAD_BYTES: String(SIZE) },
   })
@@ -207,6 +274,7 @@ async function startServer(file: string): Promise<{ url: string; close(): Promis
   })
   return {
     url,
+    pid: child.pid,
     close: async () => {
       child.kill()
       await new Promise((r) => child.once('exit', r))
@@ -228,6 +296,22 @@ async function main(): Promise<void> {
   const server = await startServer(src)
   serverOrigin = new URL(server.url).origin
   const baseline = await loadBaseline()
+  const proxyServer = WITH_PROXY ? await startServer('', '--proxy') : null
+  proxyPid = proxyServer?.pid
+  const viaProxy: ProxyResolver | undefined = proxyServer ? () => new URL(proxyServer.url) : undefined
+  let tls: { server: Server; ca: Buffer } | null = null
+  if (WITH_TLS) {
+    const { key, cert } = makeLocalhostCert()
+    await fs.promises.writeFile(path.join(dir, 'key.pem'), key)
+    await fs.promises.writeFile(path.join(dir, 'cert.pem'), cert)
+    const server = await startServer(
+      src,
+      '--serve-tls',
+      path.join(dir, 'key.pem'),
+      path.join(dir, 'cert.pem'),
+    )
+    tls = { server, ca: cert }
+  }
   const loadStart = os.loadavg()
   try {
     const curlOk = await hasCurl()
@@ -238,7 +322,13 @@ async function main(): Promise<void> {
       worker: [] as Sample[],
       baseInline: [] as Sample[],
       baseWorker: [] as Sample[],
+      proxyCurl: [] as Sample[],
+      proxyManager: [] as Sample[],
+      tlsDirect: [] as Sample[],
+      tlsProxy: [] as Sample[],
     }
+    const autoWorker = os.availableParallelism() >= 2
+    const autoHash = autoWorker ? 'always' : 'never'
     for (let i = 0; i < RUNS; i++) {
       s.floor.push(await sampled(() => (curlOk ? curl(server.url, '/dev/null') : nodeGet(server.url))))
       if (curlOk) {
@@ -251,6 +341,33 @@ async function main(): Promise<void> {
       if (baseline) {
         s.baseInline.push(await sampled(() => manager(baseline, server.url, dir, sha, `bi${i}`, 'never')))
         s.baseWorker.push(await sampled(() => manager(baseline, server.url, dir, sha, `bw${i}`, 'always')))
+      }
+      if (proxyServer && viaProxy) {
+        if (curlOk) {
+          const out = path.join(dir, 'curl.out')
+          s.proxyCurl.push(await sampled(() => curl(server.url, out, proxyServer.url), { proxied: true }))
+          await fs.promises.rm(out, { force: true })
+        }
+        s.proxyManager.push(
+          await sampled(
+            () => manager(DownloadManager, server.url, dir, sha, `p${i}`, autoHash, { proxy: viaProxy }),
+            { proxied: true },
+          ),
+        )
+      }
+      if (tls && viaProxy) {
+        const { server: t, ca } = tls
+        s.tlsDirect.push(
+          await sampled(() => manager(DownloadManager, t.url, dir, sha, `t${i}`, autoHash, { ca }), {
+            tls: t,
+          }),
+        )
+        s.tlsProxy.push(
+          await sampled(
+            () => manager(DownloadManager, t.url, dir, sha, `tp${i}`, autoHash, { ca, proxy: viaProxy }),
+            { tls: t, proxied: true },
+          ),
+        )
       }
     }
     // What hashInWorker 'auto' picks for this file on this machine (see DownloadManagerOptions).
@@ -279,6 +396,23 @@ async function main(): Promise<void> {
             },
           }
         : null,
+      proxy: proxyServer
+        ? {
+            what: 'loopback HTTP proxy (`proxy` npm package, its own Node process); manager rows hash as autoHashing',
+            curlThroughProxy: curlOk ? summary(s.proxyCurl) : null,
+            managerThroughProxy: summary(s.proxyManager),
+            managerThroughProxyVsCurlThroughProxy: curlOk ? ratio(s.proxyManager, s.proxyCurl) : null,
+            baseline: 'n/a: the code before this change ignores proxies',
+          }
+        : null,
+      tls: tls
+        ? {
+            what: 'the same file over https (throwaway certificate), manager direct and through a CONNECT tunnel',
+            managerDirect: summary(s.tlsDirect),
+            managerThroughConnect: summary(s.tlsProxy),
+            connectVsDirect: ratio(s.tlsProxy, s.tlsDirect),
+          }
+        : null,
       autoHashing: autoMode,
       ratios: {
         managerVsCurlNull: vsFloor,
@@ -297,9 +431,14 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
   } finally {
     await server.close()
+    await proxyServer?.close()
+    await tls?.server.close()
     await fs.promises.rm(dir, { recursive: true, force: true })
   }
 }
 
 if (process.argv[2] === '--serve') await serve(process.argv[3] ?? '')
+else if (process.argv[2] === '--serve-tls')
+  await serveTls(process.argv[3] ?? '', process.argv[4] ?? '', process.argv[5] ?? '')
+else if (process.argv[2] === '--proxy') await serveProxy()
 else await main()
