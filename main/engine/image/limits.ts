@@ -5,14 +5,16 @@
  * that fits.
  */
 
-/** Most pixels an input image may have (decoded by sharp): 36 MP covers 6000x6000 and 24 MP photos. */
-export const MAX_INPUT_PIXELS = 36_000_000
-/** Most pixels of an upscaled, outpainted or SD-upscaled picture (8192x8192). */
-export const MAX_OUTPUT_PIXELS = 8192 * 8192
-/** Most pixels the diffusion model runs at in one pass (txt2img, img2img, inpaint, hires fix): 4096x4096. */
-export const MAX_GENERATION_PIXELS = 4096 * 4096
-/** Largest input an upscaler model runs on without tiling (tile 0). */
-export const MAX_UNTILED_PIXELS = 1024 * 1024
+import { largestWithin, MAX_OUTPUT_PIXELS } from '../../../preload/image-limits'
+
+export {
+  largestWithin,
+  MAX_GENERATION_PIXELS,
+  MAX_GENERATION_SIDE,
+  MAX_INPUT_PIXELS,
+  MAX_OUTPUT_PIXELS,
+  MAX_UNTILED_PIXELS,
+} from '../../../preload/image-limits'
 
 export class ImageSizeError extends RangeError {
   constructor(message: string) {
@@ -23,23 +25,6 @@ export class ImageSizeError extends RangeError {
 
 function mp(pixels: number): string {
   return `${Math.round(pixels / 1e5) / 10} MP`
-}
-
-/** The largest width x height with the same aspect ratio, each a multiple of `multiple`, within `limit`. */
-export function largestWithin(
-  width: number,
-  height: number,
-  limit: number,
-  multiple = 1,
-): { width: number; height: number } {
-  const s = Math.min(1, Math.sqrt(limit / (width * height)))
-  let w = Math.max(multiple, Math.floor((width * s) / multiple) * multiple)
-  let h = Math.max(multiple, Math.floor((height * s) / multiple) * multiple)
-  while (w * h > limit && (w > multiple || h > multiple)) {
-    if (w >= h) w -= multiple
-    else h -= multiple
-  }
-  return { width: w, height: h }
 }
 
 /**

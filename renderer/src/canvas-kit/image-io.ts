@@ -88,3 +88,20 @@ export async function copyPng(bytes: Uint8Array): Promise<boolean> {
     return false
   }
 }
+
+/** The image redrawn at `width` x `height` (high-quality smoothing) as a new PNG, named "<name> (W×H)". */
+export async function resizeImage(img: LoadedImage, width: number, height: number): Promise<LoadedImage> {
+  const canvas = document.createElement('canvas')
+  canvas.width = width
+  canvas.height = height
+  const ctx = canvas.getContext('2d')
+  if (!ctx) throw new Error('This browser cannot create a 2D canvas to resize the image.')
+  ctx.imageSmoothingEnabled = true
+  ctx.imageSmoothingQuality = 'high'
+  ctx.drawImage(img.element, 0, 0, width, height)
+  const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'))
+  canvas.width = canvas.height = 0
+  if (!blob) throw new Error(`The image could not be resized to ${width}×${height}.`)
+  const stem = img.name.replace(/\.(png|jpe?g|webp)$/i, '')
+  return loadImage(new Uint8Array(await blob.arrayBuffer()), `${stem} (${width}×${height}).png`)
+}

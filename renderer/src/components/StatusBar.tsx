@@ -14,14 +14,24 @@ export function StatusBar(): React.JSX.Element {
     // The provider that opened is known after a generation; a new preference applies to the next one.
     const offFinished = api.on('generate:finished', refresh)
     const offSettings = api.on('settings:changed', refresh)
-    void api
-      .invoke('jobs:list', {})
-      .then((r) => r.ok && setJobs(Object.fromEntries(r.value.map((j) => [j.id, j]))))
+    const loadJobs = (): void =>
+      void api
+        .invoke('jobs:list', {})
+        .then((r) => r.ok && setJobs(Object.fromEntries(r.value.map((j) => [j.id, j]))))
+    loadJobs()
     const offJobs = api.on('jobs:progress', (job) => setJobs((prev) => ({ ...prev, [job.id]: job })))
+    // Back after a drop (or a server restart): what runs now, and the server's info, replace what was seen.
+    const offConnection = api.onConnection((state) => {
+      if (state !== 'open') return
+      setError(undefined)
+      refresh()
+      loadJobs()
+    })
     return () => {
       offFinished()
       offSettings()
       offJobs()
+      offConnection()
     }
   }, [])
 

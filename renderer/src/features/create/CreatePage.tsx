@@ -1,6 +1,8 @@
 import { useCallback } from 'react'
+import { useConnection } from '../../api/use-connection'
 import { downloadBytes } from '../../canvas-kit/image-io'
 import { GenerationPanel } from '../studio/GenerationPanel'
+import { waitingText } from '../studio/job-recovery'
 import type { ModeInputs } from '../studio/params'
 import { useStore } from '../studio/store'
 import { generate, sendTo, startRequest, studio } from '../studio/studio-state'
@@ -36,12 +38,14 @@ function CreateGrid(): React.JSX.Element {
   const job = useStore(studio, (s) => (s.job?.mode === 'txt2img' ? s.job : undefined))
   const busy = useStore(studio, (s) => s.job !== undefined || s.starting)
   const last = useStore(studio, (s) => s.create)
+  const lost = useConnection() === 'lost'
 
   if (job)
     return (
       <div className="create-grid running" data-testid="create-grid" aria-busy="true">
         <p className="grid-title" data-testid="grid-title">
-          {actionTitle(job.action ?? 'grid')} — step {job.step}/{job.total || '…'}
+          {actionTitle(job.action ?? 'grid')} —{' '}
+          {lost ? waitingText(job) : `step ${job.step}/${job.total || '…'}`}
         </p>
         {job.previewUrl ? (
           <img

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react'
 import type { MidjourneyParse } from '../../../../preload/contract-types'
 import { api } from '../../api/client'
+import { AdapterCheck } from '../studio/AdapterCheck'
 import { useStore } from '../studio/store'
 import { setParams, studio } from '../studio/studio-state'
 
@@ -145,6 +146,12 @@ export function MidjourneyBar({ onSubmit }: { onSubmit: () => void }): React.JSX
             ))}
           </ul>
         )}
+        {/* Image prompts typed in the bar: said at once when no IP-Adapter / image encoder can run them. */}
+        {parse &&
+          parse.text === value &&
+          (parse.blend || parse.images.length > 0 || parse.iw !== undefined) && (
+            <AdapterCheck purpose={parse.blend ? '/blend' : 'An image prompt'} />
+          )}
       </div>
     </div>
   )

@@ -1,6 +1,7 @@
-import { useEffect, useState } from 'react'
+import { useCallback, useEffect, useState } from 'react'
 import type { OutputImage } from '../../../../preload/contract-types'
 import { bytesUrl } from '../../canvas-kit/image-io'
+import { AdapterCheck } from '../studio/AdapterCheck'
 import { familyBase, gallery } from '../studio/generation-adapter'
 import { BLEND_MAX, BLEND_MIN, blendRequest, blendSize, type BlendShape } from '../studio/image-prompts'
 import { useStore } from '../studio/store'
@@ -63,6 +64,9 @@ export function BlendAction({ items }: { items: OutputImage[] }): React.JSX.Elem
   const starting = useStore(studio, (s) => s.starting)
   const message = useStore(studio, (s) => s.message)
   const running = job !== undefined || starting
+  // No IP-Adapter or image encoder: said (with an install) before any image is picked; picks are kept.
+  const [ready, setReady] = useState(false)
+  const onReady = useCallback((r: boolean) => setReady(r), [])
   // the checkpoint list (and the chosen one) even when no studio tab was opened yet
   useEffect(() => ensureLibrary(), [])
 
@@ -89,6 +93,7 @@ export function BlendAction({ items }: { items: OutputImage[] }): React.JSX.Elem
           aria-label="Blend images"
           style={{ display: 'grid', gap: 8, minWidth: 0, maxWidth: '100%', marginTop: 8 }}
         >
+          <AdapterCheck purpose="Blend" onReady={onReady} />
           <p className="hint">
             Pick {BLEND_MIN} to {BLEND_MAX} images: they are merged without text (Midjourney /blend), with the
             checkpoint {checkpoint ? `“${checkpoint.name}”` : '(choose one in a studio tab)'}.
@@ -125,7 +130,8 @@ export function BlendAction({ items }: { items: OutputImage[] }): React.JSX.Elem
               className="primary"
               style={{ width: 'auto', padding: '6px 14px' }}
               data-testid="blend-start"
-              disabled={running || picked.length < BLEND_MIN}
+              disabled={running || !ready || picked.length < BLEND_MIN}
+              title={ready ? undefined : 'Blend needs an IP-Adapter and an image encoder (see above)'}
               onClick={start}
             >
               Blend {picked.length} image{picked.length === 1 ? '' : 's'}

@@ -7,6 +7,7 @@ import { formatCount, kindName } from './format'
 import { ImageBox } from './ImageBox'
 import { browseHref, modelHref, replaceModelsHash } from './route'
 import { scrollParent } from './dom'
+import { deadlineMessage, SEARCH_DEADLINE_MS, sourceName, withDeadline } from './search-deadline'
 
 interface Filters {
   source: RemoteSourceName
@@ -113,7 +114,12 @@ export function BrowseView({ params }: { params: URLSearchParams }): React.JSX.E
     if (results.key === key) return
     let live = true
     const f = JSON.parse(key) as Filters
-    void api.invoke('models:search', request(f, null)).then((r) => {
+    // Bounded: an unreachable or silent source becomes an error with Retry instead of an endless wait.
+    void withDeadline(
+      api.invoke('models:search', request(f, null)),
+      SEARCH_DEADLINE_MS,
+      deadlineMessage(f.source),
+    ).then((r) => {
       if (!live) return
       const next: Results = r.ok
         ? { key, items: r.value.items, cursor: r.value.nextCursor }
@@ -138,7 +144,11 @@ export function BrowseView({ params }: { params: URLSearchParams }): React.JSX.E
         io.disconnect()
         setLoadingMore(true)
         const f = JSON.parse(key) as Filters
-        void api.invoke('models:search', request(f, cursor)).then((r) => {
+        void withDeadline(
+          api.invoke('models:search', request(f, cursor)),
+          SEARCH_DEADLINE_MS,
+          deadlineMessage(f.source),
+        ).then((r) => {
           setLoadingMore(false)
           setResults((prev) => {
             if (prev.key !== key) return prev
@@ -162,6 +172,10 @@ export function BrowseView({ params }: { params: URLSearchParams }): React.JSX.E
   }, [cursor, key, loadingMore])
 
   const opts = options[filters.source]
+  const retry = (): void => {
+    cached = { key: '', items: [], cursor: null }
+    setResults(cached)
+  }
   const blurNsfw = settings?.nsfw !== 'show'
   return (
     <section className="browse" aria-label="Browse models">
@@ -260,8 +274,18 @@ export function BrowseView({ params }: { params: URLSearchParams }): React.JSX.E
         <p className="muted small">Mature models and images are hidden (Settings → Mature content).</p>
       )}
       {results.error && !loading && (
-        <p className="error" role="alert">
-          {results.error}
+        <div className="search-error" role="alert" data-testid="search-error">
+          <p className="error">{results.error}</p>
+          <button type="button" data-testid="search-retry" onClick={retry}>
+            Retry
+          </button>
+        </div>
+      )}
+      {loading && (
+        <p className="search-loading muted" role="status" data-testid="search-loading">
+          <span className="spinner" aria-hidden="true" />
+          Searching {sourceName(filters.source)}
+          {filters.query ? ` for “${filters.query}”` : ''}…
         </p>
       )}
       {loading ? (
@@ -270,7 +294,7 @@ export function BrowseView({ params }: { params: URLSearchParams }): React.JSX.E
             <div key={i} className="card skeleton" aria-hidden />
           ))}
         </div>
-      ) : results.items.length === 0 && !results.error ? (
+      ) : results.error && results.items.length === 0 ? null : results.items.length === 0 ? (
         <div className="empty">
           <p>Nothing found{filters.query ? ` for “${filters.query}”` : ''}.</p>
           <p className="muted">Try fewer filters or another source.</p>

@@ -1,7 +1,9 @@
 import { useEffect, useRef } from 'react'
 import { ASPECTS, floor8, sizeForAspect, snap8 } from '../../canvas-kit/geometry'
+import { useConnection } from '../../api/use-connection'
 import { EstimateLine } from './EstimateLine'
 import { FewStepChip } from './FewStepChip'
+import { waitingText } from './job-recovery'
 import { familyBase } from './generation-adapter'
 import { LoraPicker } from './LoraPicker'
 import { ImagePrompts } from './ImagePrompts'
@@ -43,6 +45,8 @@ function GenerateBar({
   const starting = useStore(studio, (s) => s.starting)
   const message = useStore(studio, (s) => s.message)
   const running = job !== undefined || starting
+  // While the connection is down the job's fate is unknown: say so instead of a frozen "step 1/N".
+  const lost = useConnection() === 'lost' && job !== undefined
   const start = useRef<() => void>(() => undefined)
   useEffect(() => {
     start.current = () => {
@@ -72,7 +76,8 @@ function GenerateBar({
           type="button"
           className="primary cancel"
           data-testid="cancel"
-          disabled={!job || job.cancelling}
+          disabled={!job || job.cancelling || lost}
+          title={lost ? 'Cancel needs the connection to Atelier' : undefined}
           onClick={() => void cancelJob()}
         >
           {job?.cancelling ? 'Cancelling…' : 'Cancel'}
@@ -90,16 +95,18 @@ function GenerateBar({
       )}
       {!running && <EstimateLine mode={mode} />}
       {running && (
-        <div className="progress" data-testid="progress">
+        <div className={lost ? 'progress lost' : 'progress'} data-testid="progress">
           <div className="progress-track">
             <div className="progress-fill" style={{ width: `${Math.round(fraction * 100)}%` }} />
           </div>
           <span className="progress-text">
-            {job && job.total > 0
-              ? `${job.mode !== mode ? `${job.mode}: ` : ''}step ${job.step}/${job.total}` +
-                (job.batchCount > 1 ? ` · batch ${job.batch + 1}/${job.batchCount}` : '') +
-                ` · ETA ${formatEta(job.etaMs)}`
-              : 'Starting… (loading the model the first time)'}
+            {job && lost
+              ? waitingText(job)
+              : job && job.total > 0
+                ? `${job.mode !== mode ? `${job.mode}: ` : ''}step ${job.step}/${job.total}` +
+                  (job.batchCount > 1 ? ` · batch ${job.batch + 1}/${job.batchCount}` : '') +
+                  ` · ETA ${formatEta(job.etaMs)}`
+                : 'Starting… (loading the model the first time)'}
           </span>
         </div>
       )}

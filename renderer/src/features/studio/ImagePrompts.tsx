@@ -1,7 +1,5 @@
-import { useEffect, useRef, useState } from 'react'
-import type { LibraryModel } from '../../../../preload/contract'
+import { useRef, useState } from 'react'
 import type { GenerateMode } from '../../../../preload/contract-types'
-import { api } from '../../api/client'
 import { imageFileOf, loadImageFile } from '../../canvas-kit/image-io'
 import { familyLabel } from './generation-adapter'
 import {
@@ -13,7 +11,9 @@ import {
   setImagePromptWeight,
   takesImagePrompts,
 } from './image-prompts'
+import { AdapterCheck } from './AdapterCheck'
 import { useStore } from './store'
+import { useLibraryList } from './use-library-list'
 import { selectedCheckpoint, studio } from './studio-state'
 
 const thumb: React.CSSProperties = {
@@ -22,25 +22,6 @@ const thumb: React.CSSProperties = {
   objectFit: 'cover',
   borderRadius: 4,
   flex: 'none',
-}
-
-/** Library lists of one type (IP-Adapters, image encoders), refreshed on `library:changed`. */
-function useLibraryList(type: 'ip-adapter' | 'image-encoder'): LibraryModel[] {
-  const [list, setList] = useState<LibraryModel[]>([])
-  useEffect(() => {
-    let live = true
-    const load = (): void =>
-      void api
-        .invoke('library:list', { type })
-        .then((r) => live && r.ok && setList(r.value.filter((m) => !m.problem)))
-    load()
-    const off = api.on('library:changed', load)
-    return () => {
-      live = false
-      off()
-    }
-  }, [type])
-  return list
 }
 
 /**
@@ -54,8 +35,8 @@ export function ImagePrompts({ mode }: { mode: GenerateMode }): React.JSX.Elemen
   const adapter = useStore(imagePrompts, (s) => s.adapter)
   const encoder = useStore(imagePrompts, (s) => s.encoder)
   const checkpoint = useStore(studio, selectedCheckpoint)
-  const adapters = useLibraryList('ip-adapter')
-  const encoders = useLibraryList('image-encoder')
+  const adapters = useLibraryList('ip-adapter') ?? []
+  const encoders = useLibraryList('image-encoder') ?? []
   const fileRef = useRef<HTMLInputElement>(null)
   const [error, setError] = useState<string>()
   const [dragging, setDragging] = useState(false)
@@ -77,6 +58,7 @@ export function ImagePrompts({ mode }: { mode: GenerateMode }): React.JSX.Elemen
   return (
     <fieldset className="image-prompts" data-testid="image-prompts">
       <legend>Image prompts</legend>
+      <AdapterCheck purpose="Image prompts" compact={slots.length === 0} />
       {slots.map((s) => (
         <div key={s.id} className="lora-row" data-testid="ip-slot" style={{ alignItems: 'center' }}>
           {s.url ? <img src={s.url} alt={s.name} style={thumb} /> : <span className="hint">{s.name}</span>}

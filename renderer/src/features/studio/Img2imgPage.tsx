@@ -1,6 +1,7 @@
 import { useCallback } from 'react'
 import type { LoadedImage } from '../../canvas-kit/image-io'
 import { GenerationPanel } from './GenerationPanel'
+import { ResizeOffer } from './ResizeOffer'
 import { ImageDrop } from './ImageDrop'
 import type { ModeInputs } from './params'
 import { ResultsView } from './ResultsView'
@@ -24,6 +25,7 @@ export function Img2imgPage(): React.JSX.Element {
   return (
     <section className="studio img2img">
       <div className="studio-main two-up">
+        <ResizeOffer tab="img2img" />
         <ImageDrop image={input} onImage={onImage} label="Input image" />
         <ResultsView tab="img2img" />
       </div>

@@ -97,6 +97,43 @@ export function InpaintCanvas({
     moveCursor(p.x, p.y, !vp.isPanning())
   }
 
+  // Keyboard painting (the canvas takes focus): arrows move the brush by half its size, Shift+arrows paint
+  // a line as they move, Enter paints a dot; B / E / [ ] and Ctrl+Z work as with the mouse.
+  const keyPos = useRef<{ x: number; y: number } | null>(null)
+  const onKeyDown = (e: React.KeyboardEvent<HTMLDivElement>): void => {
+    const at = keyPos.current ?? { x: image.width / 2, y: image.height / 2 }
+    const mode = tool === 'eraser' ? 'erase' : 'paint'
+    if (e.key === 'Enter') {
+      e.preventDefault()
+      surface.beginStroke(at.x, at.y, brushSize, mode)
+      surface.endStroke()
+      keyPos.current = at
+      moveCursor(at.x, at.y, true)
+      return
+    }
+    const dir: Record<string, [number, number]> = {
+      ArrowLeft: [-1, 0],
+      ArrowRight: [1, 0],
+      ArrowUp: [0, -1],
+      ArrowDown: [0, 1],
+    }
+    const d = dir[e.key]
+    if (!d) return
+    e.preventDefault()
+    const step = Math.max(1, Math.round(brushSize / 2))
+    const next = {
+      x: Math.min(image.width, Math.max(0, at.x + d[0] * step)),
+      y: Math.min(image.height, Math.max(0, at.y + d[1] * step)),
+    }
+    if (e.shiftKey) {
+      surface.beginStroke(at.x, at.y, brushSize, mode)
+      surface.extendStroke(next.x, next.y)
+      surface.endStroke()
+    }
+    keyPos.current = next
+    moveCursor(next.x, next.y, true)
+  }
+
   const onPointerUp = (e: React.PointerEvent<HTMLDivElement>): void => {
     if (vp.panPointerUp(e.nativeEvent)) return
     if (surface.stroking) surface.endStroke()
@@ -107,8 +144,17 @@ export function InpaintCanvas({
       ref={box}
       className={`canvas-box ${vp.spaceHeld ? 'panning' : 'painting'}`}
       data-testid="inpaint-canvas"
-      role="img"
-      aria-label="Mask canvas: paint the area to repaint (B brush, E eraser, [ ] size, space to pan)"
+      role="application"
+      tabIndex={0}
+      aria-label="Mask canvas"
+      aria-roledescription="mask canvas"
+      aria-describedby="mask-canvas-keys"
+      onKeyDown={onKeyDown}
+      onFocus={() => {
+        const at = keyPos.current ?? { x: image.width / 2, y: image.height / 2 }
+        moveCursor(at.x, at.y, true)
+      }}
+      onBlur={() => moveCursor(0, 0, false)}
       data-view={`${view.scale},${view.x},${view.y}`}
       onPointerDown={onPointerDown}
       onPointerMove={onPointerMove}
@@ -172,6 +218,11 @@ export function InpaintCanvas({
         </Layer>
       </Stage>
       <ViewControls vp={vp} />
+      <p id="mask-canvas-keys" className="visually-hidden">
+        Paint the area to repaint. Mouse: drag to paint, wheel to zoom, space or middle button to pan.
+        Keyboard: arrow keys move the brush, Shift with an arrow paints a line, Enter paints a dot; B brush, E
+        eraser, [ and ] brush size, Ctrl+Z undo.
+      </p>
     </div>
   )
 }

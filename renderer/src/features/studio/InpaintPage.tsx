@@ -5,6 +5,7 @@ import { maskAlphaFromImage, MaskSurface } from '../../canvas-kit/mask-surface'
 import { isTypingTarget } from '../../canvas-kit/use-viewport'
 import type { InpaintArea, MaskedContent } from '../../../../preload/contract-types'
 import { GenerationPanel } from './GenerationPanel'
+import { ResizeOffer } from './ResizeOffer'
 import { ImageDrop, useImageIntake } from './ImageDrop'
 import { InpaintCanvas, type MaskTool } from './InpaintCanvas'
 import type { ModeInputs } from './params'
@@ -264,7 +265,10 @@ function MaskEditor({ image }: { image: LoadedImage }): React.JSX.Element {
               ? ' · paint a mask to see the area'
               : ''}
         </span>
-        <span className="hint">Wheel: zoom · Space/middle-drag: pan · [ ]: size · Ctrl+Z / Ctrl+Shift+Z</span>
+        <span className="hint">
+          Wheel: zoom · Space/middle-drag: pan · [ ]: size · Ctrl+Z / Ctrl+Shift+Z · keyboard: arrows,
+          Shift+arrows paint, Enter
+        </span>
       </div>
       {(error ?? intake.error) && (
         <p className="message error" role="alert">
@@ -292,6 +296,7 @@ export function InpaintPage(): React.JSX.Element {
   return (
     <section className="studio inpaint">
       <div className="studio-main stacked">
+        <ResizeOffer tab="inpaint" />
         {image ? (
           <MaskEditor key={image.url} image={image} />
         ) : (

@@ -3,6 +3,7 @@ import { snap8, zoomOutExtension, type Extension } from '../../canvas-kit/geomet
 import type { LoadedImage } from '../../canvas-kit/image-io'
 import { prefillPreview } from '../../canvas-kit/prefill'
 import { GenerationPanel } from './GenerationPanel'
+import { ResizeOffer } from './ResizeOffer'
 import { ImageDrop, useImageIntake } from './ImageDrop'
 import { OutpaintCanvas } from './OutpaintCanvas'
 import type { ModeInputs } from './params'
@@ -179,6 +180,7 @@ export function OutpaintPage(): React.JSX.Element {
   return (
     <section className="studio outpaint">
       <div className="studio-main stacked">
+        <ResizeOffer tab="outpaint" />
         {image ? (
           <Board image={image} />
         ) : (

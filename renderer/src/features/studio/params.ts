@@ -11,6 +11,7 @@ import type {
   ResizeMode,
 } from '../../../../preload/contract-types'
 import { floor8, snap8, type Extension } from '../../canvas-kit/geometry'
+import { tooLargeError } from './input-size'
 
 /**
  * A1111 sampler names the engine runs (v1.10 menu order). They run the A1111 / k-diffusion way (the DPM++
@@ -156,6 +157,11 @@ export function buildRequest(
   if (mode !== 'txt2img' && !inputs.image)
     throw new Error('Add an input image first (drop, paste or open one).')
   if (mode === 'inpaint' && !inputs.mask) throw new Error('Paint a mask first: white areas are repainted.')
+  const tooLarge =
+    mode !== 'txt2img' && inputs.imageWidth && inputs.imageHeight
+      ? tooLargeError(inputs.imageWidth, inputs.imageHeight)
+      : undefined
+  if (tooLarge) throw new Error(tooLarge)
   const req: GenerateRequest = {
     mode,
     model: p.model,

@@ -22,6 +22,7 @@ import { api } from '../../api/client'
 import { withUpscaleOptions } from '../upscale/upscale-options'
 import { withImagePrompts } from './image-prompts'
 import { createStore } from './store'
+import { lostJobMessage } from './job-recovery'
 
 export type StudioTab = 'img2img' | 'inpaint' | 'outpaint'
 export const STUDIO_TABS: readonly StudioTab[] = ['img2img', 'inpaint', 'outpaint']
@@ -114,7 +115,11 @@ function rememberedModel(): string | undefined {
 export function setInput(tab: StudioTab, img: LoadedImage | undefined): void {
   const old = studio.get().inputs[tab]
   if (old && old !== img) releaseUnlessShared(old, tab)
-  studio.set((s) => ({ inputs: { ...s.inputs, [tab]: img } }))
+  // A new input makes the tab's last error moot ("Add an input image first", the size of the old one).
+  studio.set((s) => ({
+    inputs: { ...s.inputs, [tab]: img },
+    ...(s.message?.tab === tab && s.message.kind === 'error' ? { message: undefined } : {}),
+  }))
 }
 
 function releaseUnlessShared(img: LoadedImage, tab: StudioTab): void {
@@ -382,16 +387,16 @@ export async function reattach(): Promise<void> {
   const active = r.value
   if (s.job && !active.some((a) => a.jobId === s.job?.jobId)) {
     const lost = s.job
+    // Finished jobs stay in `jobs:list` for an hour; a job it does not know was lost with a restart.
+    const jobs = await api.invoke('jobs:list', {})
+    const record = jobs.ok ? jobs.value.find((j) => j.id === lost.jobId) : undefined
+    if (studio.get().job?.jobId !== lost.jobId) return
     if (lost.previewUrl) URL.revokeObjectURL(lost.previewUrl)
     studio.set({
       job: undefined,
       starting: false,
-      outputsVersion: s.outputsVersion + 1,
-      message: {
-        tab: lost.mode,
-        kind: 'error',
-        text: 'The connection to Atelier was lost during this generation and the job is no longer running (it finished or Atelier restarted); finished images are in the Gallery.',
-      },
+      outputsVersion: studio.get().outputsVersion + 1,
+      message: { tab: lost.mode, ...lostJobMessage(lost, record) },
     })
   }
   const newest = active[active.length - 1]
