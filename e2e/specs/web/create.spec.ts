@@ -4,10 +4,9 @@
  * of each state go to e2e/screenshots/create-*.png.
  */
 import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import { expect, test, type Locator, type Page } from '@playwright/test'
-import { SCREENSHOTS, serveApp, type ServedApp } from '../../fixtures/server'
+import { freePort, SCREENSHOTS, serveApp, type ServedApp } from '../../fixtures/server'
 import { sharedMissing, studioHome } from '../../fixtures/studio-home'
 
 const skipReason = sharedMissing()
@@ -22,17 +21,6 @@ let port = 0
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SCREENSHOTS, `create-${name}.png`) })
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as net.AddressInfo).port
-      srv.close(() => resolve(p))
-    })
-  })
 }
 
 async function openCreate(page: Page): Promise<void> {
