@@ -372,15 +372,19 @@ describe('ComfyUI graphs are untrusted input', () => {
     types['3']!.inputs.cfg = { x: 1 }
     types['5']!.inputs.width = 1e9
     types['7']!.inputs.text = 12
+    types['6']!.inputs.text = ['30', 0]
+    types['30'] = { class_type: 'StringConcatenate', inputs: { string_a: 'a', string_b: ['31', 0] } }
     const r = parseComfyGraph(JSON.stringify(types))
     expect(r.params.steps).toBeUndefined()
     expect(r.params.seed).toBeUndefined()
     expect(r.params.width).toBeUndefined()
     expect(r.params.negativePrompt).toBe('')
+    expect(r.params.prompt).toBe('<lora:add_detail:0.6> <lora:hanfu_loha:0.5:0.8>')
     expect(r.notRestored).toEqual([
       'seed -5 is not a non-negative integer',
       'steps: "twenty" is not a number',
       'cfg: {"x":1} is not a number',
+      'CLIPTextEncode text comes from StringConcatenate (not a literal value)',
       'negative prompt is not text',
       'size 1000000000x768 is out of range',
     ])

@@ -192,7 +192,10 @@ function nodesFromWorkflow(j: unknown): Map<string, Node> {
 }
 
 class Graph {
-  constructor(readonly nodes: Map<string, Node>) {}
+  constructor(
+    readonly nodes: Map<string, Node>,
+    private readonly notes: string[],
+  ) {}
 
   node(link: Link, from: string): Node {
     const n = this.nodes.get(String(link[0]))
@@ -247,6 +250,7 @@ class Graph {
       const x = src.inputs[k]
       if (x !== undefined && !isLink(x) && !isObj(x) && !Array.isArray(x)) return x
     }
+    this.notes.push(`${n.type} ${input} comes from ${src.type} (not a literal value)`)
     return undefined
   }
 }
@@ -357,8 +361,8 @@ function loraTag(l: ModelChain['loras'][number]): string {
 /** Restores generation parameters from a ComfyUI `prompt` (API) or `workflow` (editor) JSON text. */
 export function parseComfyGraph(textIn: string, from: 'prompt' | 'workflow' = 'prompt'): ComfyParseResult {
   const j = parseJson(textIn, from === 'prompt' ? 'the "prompt" chunk' : 'the "workflow" chunk')
-  const g = new Graph(from === 'prompt' ? nodesFromPrompt(j) : nodesFromWorkflow(j))
   const notes: string[] = []
+  const g = new Graph(from === 'prompt' ? nodesFromPrompt(j) : nodesFromWorkflow(j), notes)
   const { node: s, others } = pickSampler(g)
   const extra: Record<string, string> = { 'Sampler convention': 'comfy' }
   const p: GenerationParameters = { prompt: '', negativePrompt: '', extra }
