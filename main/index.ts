@@ -7,22 +7,28 @@ import { safeStorageSecretBox } from './app/secrets'
 import { electronStore } from './app/store'
 import { useSystemProxy } from './app/proxy'
 import { registerIpc } from './ipc'
-import { atelierHome } from './platform/paths'
+import { appPaths, chooseDataFolder } from './platform/paths'
 import { createApi } from './services/api'
+import { keyFileSecretBox } from './services/secrets'
 
 const outDir = path.join(import.meta.dirname, '..')
 const devUrl = process.env.ELECTRON_RENDERER_URL
 
 app.enableSandbox()
 
+// One data folder for the app and the CLI (ATELIER_HOME, else Electron's userData location computed in plain
+// Node, or the CLI's former folder when only it holds data): Electron's own files go there too, set before
+// anything reads userData.
+const home = chooseDataFolder().home
+app.setPath('userData', home)
+
 void app.whenReady().then(() => {
   useSystemProxy(session.defaultSession)
-  const home = process.env.ATELIER_HOME ? atelierHome() : app.getPath('userData')
   const { services, handlers } = createApi({
     home,
     mode: 'desktop',
     store: electronStore(home),
-    secretBox: safeStorageSecretBox(),
+    secretBox: safeStorageSecretBox(keyFileSecretBox(appPaths(home).keyFile)),
   })
   let win: BrowserWindow | undefined = createMainWindow(outDir, devUrl)
   const unregister = registerIpc(

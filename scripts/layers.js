@@ -8,16 +8,8 @@
 const DOORS = ['cli', 'server', 'ipc', 'app']
 const dir = (name) => `./main/${name}`
 
-/** CLI commands that still open the library or the engine themselves (moved onto services one by one). */
-export const DOOR_EXCEPTIONS = [
-  'main/cli/commands/convert.ts',
-  'main/cli/commands/generate.ts',
-  'main/cli/commands/library.ts',
-  'main/cli/commands/probe.ts',
-  'main/cli/commands/prompt.ts',
-  'main/cli/commands/reference.ts',
-  'main/cli/commands/upscale.ts',
-]
+/** Files of the doors allowed to reach below services/: none (every CLI command runs on services/). */
+export const DOOR_EXCEPTIONS = []
 
 function zone(target, from, why, except) {
   return {
@@ -66,7 +58,7 @@ export function layerZones({ tests }) {
   ]
 }
 
-/** Doors reach only services/ and platform/ (plus DOOR_EXCEPTIONS while they move onto services). */
+/** Doors reach only services/ and platform/. */
 export function doorZones() {
   return [
     {

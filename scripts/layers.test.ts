@@ -61,6 +61,33 @@ describe('layer rules', () => {
     expect(c.join('\n')).toMatch(/A door .* goes through services\//)
   }, 120_000)
 
+  it('holds for every door file (no exceptions), and a type-only import below services fails too', async () => {
+    const doorFiles = ['cli', 'server', 'ipc', 'app']
+      .flatMap((d) =>
+        fs
+          .readdirSync(path.join(root, 'main', d), { recursive: true, encoding: 'utf8' })
+          .map((f) => `main/${d}/${f}`),
+      )
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.includes('__planted'))
+    expect(doorFiles).toContain('main/cli/commands/generate.ts')
+    for (const f of doorFiles) {
+      const config = (await eslint.calculateConfigForFile(path.join(root, f))) as {
+        rules?: Record<string, [string, { zones: { message: string }[] }]>
+      }
+      const zones = config.rules?.['import-x/no-restricted-paths']?.[1].zones ?? []
+      expect(
+        zones.some((z) => /A door .* goes through services/.test(z.message)),
+        f,
+      ).toBe(true)
+    }
+    const commands = path.join(root, 'main', 'cli', 'commands')
+    const c = await lint(
+      path.join(commands, `__planted-${process.pid}.ts`),
+      "import type { ModelRecord } from '../../library/types'\nexport type X = ModelRecord\n",
+    ).finally(() => fs.rmSync(path.join(commands, `__planted-${process.pid}.ts`), { force: true }))
+    expect(c.join('\n')).toMatch(/A door .* goes through services\//)
+  }, 120_000)
+
   it('passes imports that go down the layers', async () => {
     const ok = await lint(
       path.join(planted('engine'), 'ok.ts'),

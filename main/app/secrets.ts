@@ -1,8 +1,11 @@
 import { safeStorage } from 'electron'
 import type { SecretBox } from '../services/secrets'
 
-/** Secrets encrypted with the OS keychain through Electron safeStorage. */
-export function safeStorageSecretBox(): SecretBox {
+/**
+ * Secrets encrypted with the OS keychain through Electron safeStorage. `earlier` reads values another box wrote
+ * into the shared data folder (`atelier serve` and the CLI use the key file), so a key saved there works here too.
+ */
+export function safeStorageSecretBox(earlier?: SecretBox): SecretBox {
   return {
     kind: 'safe-storage',
     encrypt(plain) {
@@ -11,8 +14,9 @@ export function safeStorageSecretBox(): SecretBox {
       return `ss1:${safeStorage.encryptString(plain).toString('base64')}`
     },
     decrypt(text) {
-      if (!text.startsWith('ss1:')) throw new Error('The stored secret is not in a known format.')
-      return safeStorage.decryptString(Buffer.from(text.slice(4), 'base64'))
+      if (text.startsWith('ss1:')) return safeStorage.decryptString(Buffer.from(text.slice(4), 'base64'))
+      if (earlier) return earlier.decrypt(text)
+      throw new Error('The stored secret is not in a known format.')
     },
   }
 }

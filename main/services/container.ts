@@ -22,6 +22,18 @@ export interface ServicesOptions {
   store?: KeyValueStore
   secretBox?: SecretBox
   env?: NodeJS.ProcessEnv
+  /**
+   * The CLI's differences, each a folder or a rule, never another code path: requests may name any existing
+   * file (the user types paths; over IPC and the WebSocket a path must lie inside a library folder), extra
+   * embedding folders, a tokenizer, and where images and conversions go.
+   */
+  allowPaths?: boolean
+  embeddingDirs?: string[]
+  tokenizer?: string
+  /** Default `<home>/outputs` (the gallery). */
+  outputsDir?: string
+  /** Default `<home>/cache/onnx`. */
+  conversionCache?: string
 }
 
 /** The composition of every service; each door (IPC, serve, CLI) builds one and calls it through the handlers. */
@@ -37,6 +49,10 @@ export interface Services {
   generation: GenerationService
   models: ModelsService
   upscale: UpscaleJobs
+  /** Model, LoRA, embedding, upscaler and image-prompt names to files, through the library the settings name. */
+  resolvers: GenerationResolvers
+  /** `<home>/cache/onnx` unless the options name another. */
+  conversionCache: string
   dispose(): Promise<void>
 }
 
@@ -46,20 +62,29 @@ export function createServices(opts: ServicesOptions): Services {
   const store = opts.store ?? fileStore(opts.home)
   const bus = new EventBus()
   const jobs = new JobManager(bus)
-  const gallery = new GalleryStore(paths.outputs, readImageParameters)
+  const gallery = new GalleryStore(opts.outputsDir ?? paths.outputs, readImageParameters)
+  const conversionCache = opts.conversionCache ?? paths.conversionCache
   const settings = new SettingsService(store, opts.home, bus, env)
   const secrets = new SecretsService(store, opts.secretBox ?? keyFileSecretBox(paths.keyFile), env)
   const models = new ModelsService({ home: opts.home, settings, secrets, bus, jobs })
   const tokenizers = tokenizerDir(paths.tokenizers)
-  // Names resolve through the library the Models section manages (its folder follows the settings).
+  // Names resolve through the library the Models section manages (its folder follows the settings; the
+  // folders added to it, e.g. by `atelier library scan <folder>`, count as library folders too).
+  let latest: GenerationResolvers | undefined
   const current = async (): Promise<GenerationResolvers> => {
     const s = settings.get()
-    return createResolvers({
-      library: await models.library(),
-      roots: [s.libraryRoot, ...s.extraLibraryRoots],
+    const library = await models.library()
+    const roots = [
+      ...new Set([s.libraryRoot, ...library.getRoots().map((r) => r.path), ...s.extraLibraryRoots]),
+    ]
+    latest = createResolvers({
+      library,
+      roots,
       // Requests over IPC / the WebSocket name library models; a path must lie inside a library folder.
-      allowPaths: false,
+      allowPaths: opts.allowPaths ?? false,
+      ...(opts.embeddingDirs ? { embeddingDirs: opts.embeddingDirs } : {}),
     })
+    return latest
   }
   const resolvers: GenerationResolvers = {
     ...delegateImagePromptResolvers(current),
@@ -72,6 +97,8 @@ export function createServices(opts: ServicesOptions): Services {
       const r = await current()
       return r.upscaler ? r.upscaler(name) : name
     },
+    // Synchronous: the library of the model this request resolved a moment before.
+    taesd: () => latest?.taesd?.() ?? [],
   }
   const generation = new GenerationService({
     executionProvider: () => settings.get().executionProvider,
@@ -80,10 +107,11 @@ export function createServices(opts: ServicesOptions): Services {
     jobs,
     gallery,
     resolvers,
-    cacheRoot: paths.conversionCache,
+    cacheRoot: conversionCache,
     calibrationFile: path.join(paths.home, 'calibration.json'),
     tokenizerCacheDir: tokenizers,
     appVersion: APP_VERSION,
+    ...(opts.tokenizer ? { tokenizer: opts.tokenizer } : {}),
   })
   const upscale = new UpscaleJobs({
     session: () => ({ preference: settings.get().executionProvider }),
@@ -103,6 +131,8 @@ export function createServices(opts: ServicesOptions): Services {
     gallery,
     generation,
     upscale,
+    resolvers,
+    conversionCache,
     async dispose() {
       jobs.dispose()
       await generation.dispose()

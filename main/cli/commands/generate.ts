@@ -13,18 +13,10 @@ import type {
   ResizeMode,
   SamplerConvention,
 } from '../../../preload/contract-types'
-import { Library } from '../../library/library'
-import { appPaths, atelierHome } from '../../platform/paths'
-import { APP_VERSION } from '../../services/container'
 import { AppError } from '../../services/errors'
-import { EventBus } from '../../services/events'
-import { GalleryStore } from '../../services/generation/gallery'
-import { readImageParameters } from '../../services/generation/parameters'
-import { createResolvers } from '../../services/generation/resolve'
-import { GenerationService } from '../../services/generation/service'
-import { JobManager } from '../../services/jobs'
 import { CliError } from '../errors'
 import { progressBar } from '../progress'
+import { withServices, type CliServicesOptions } from '../services'
 import { addImagePromptOptions, imagePromptRequest } from './image-prompt-flags'
 
 export interface GenerateOptions {
@@ -259,22 +251,17 @@ export async function runGenerate(mode: GenerateMode, o: GenerateOptions): Promi
 
 /** `--estimate`: time and peak memory of the request (calibrating first with `--calibrate`), nothing made. */
 async function printEstimate(req: GenerateRequest, o: GenerateOptions): Promise<void> {
-  const home = o.home ? path.resolve(o.home) : atelierHome()
-  const paths = appPaths(home)
-  const library = fs.existsSync(o.model) ? undefined : await Library.open(home).catch(() => undefined)
-  try {
-    const model = await createResolvers({ library, roots: [paths.library] }).model(req.model)
+  await withServices(servicesOptions(o), async (s) => {
+    const model = await s.resolvers.model(req.model)
     const e = await estimateGeneration(req, {
       modelPath: model.path,
-      calibrationFile: path.join(paths.home, 'calibration.json'),
-      cacheRoot: o.cache ? path.resolve(o.cache) : paths.conversionCache,
+      calibrationFile: path.join(s.home, 'calibration.json'),
+      cacheRoot: s.conversionCache,
       calibrateIfMissing: o.calibrate === true,
       onStatus: (m) => void (o.quiet ? undefined : process.stderr.write(`${m}\n`)),
     })
     process.stdout.write(`${describeEstimate(e)}\n`)
-  } finally {
-    await library?.dispose()
-  }
+  })
 }
 
 export interface WrittenImage {
@@ -284,85 +271,78 @@ export interface WrittenImage {
   seed?: number
 }
 
-/** Runs one request through the generation service and writes image i to `fileFor(i)`. */
+type ServiceFlags = Pick<GenerateOptions, 'home' | 'cache' | 'tokenizer' | 'embeddings'>
+
+/** The flags that choose the data folder, the conversion cache, the tokenizer and extra embedding folders. */
+function servicesOptions(o: ServiceFlags): CliServicesOptions {
+  return {
+    home: o.home,
+    ...(o.cache ? { conversionCache: path.resolve(o.cache) } : {}),
+    ...(o.tokenizer ? { tokenizer: path.resolve(o.tokenizer) } : {}),
+    embeddingDirs: (o.embeddings ?? []).map((d) => path.resolve(d)),
+  }
+}
+
+/**
+ * Runs one request through the app's generation service (the data folder's settings and library) and writes
+ * image i to `fileFor(i)`. The images are made in a temporary gallery, so the app's gallery stays as it was.
+ */
 export async function runRequest(
   req: GenerateRequest,
-  o: Pick<GenerateOptions, 'model' | 'home' | 'cache' | 'tokenizer' | 'quiet' | 'embeddings'>,
+  o: Pick<GenerateOptions, 'model' | 'quiet'> & ServiceFlags,
   fileFor: (i: number) => string,
 ): Promise<WrittenImage[]> {
   const mode = req.mode
-  const home = o.home ? path.resolve(o.home) : atelierHome()
-  const paths = appPaths(home)
-  const isPath = fs.existsSync(o.model)
-  const library = isPath ? undefined : await Library.open(home).catch(() => undefined)
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-generate-'))
-  const bus = new EventBus()
-  const jobs = new JobManager(bus)
-  const service = new GenerationService({
-    bus,
-    jobs,
-    gallery: new GalleryStore(tmp, readImageParameters),
-    resolvers: createResolvers({
-      library,
-      roots: [paths.library],
-      embeddingDirs: (o.embeddings ?? []).map((d) => path.resolve(d)),
-    }),
-    cacheRoot: o.cache ? path.resolve(o.cache) : paths.conversionCache,
-    appVersion: APP_VERSION,
-    tokenizer: o.tokenizer ? path.resolve(o.tokenizer) : undefined,
-    tokenizerCacheDir: path.join(paths.tokenizers, 'openai-clip-vit-large-patch14'),
-  })
-  let bar: ReturnType<typeof progressBar> | undefined
-  let jobId = ''
-  const finished = new Promise<GenerationResult>((resolve) => {
-    bus.subscribe((e) => {
-      if (e.name === 'generate:finished' && e.payload.jobId === jobId) resolve(e.payload)
-      if (o.quiet) return
-      if (e.name === 'generate:progress' && e.payload.jobId === jobId) {
-        const p = e.payload
-        bar ??= progressBar(mode, p.total * p.batchCount, ' steps')
-        bar.update(p.batch * p.total + p.step, `batch ${p.batch + 1}/${p.batchCount}`)
-      } else if (e.name === 'jobs:progress' && e.payload.id === jobId && !bar && e.payload.message) {
-        process.stderr.write(`${e.payload.message}\n`)
+  try {
+    return await withServices({ ...servicesOptions(o), outputsDir: tmp }, async (s) => {
+      let bar: ReturnType<typeof progressBar> | undefined
+      let jobId = ''
+      const finished = new Promise<GenerationResult>((resolve) => {
+        s.bus.subscribe((e) => {
+          if (e.name === 'generate:finished' && e.payload.jobId === jobId) resolve(e.payload)
+          if (o.quiet) return
+          if (e.name === 'generate:progress' && e.payload.jobId === jobId) {
+            const p = e.payload
+            bar ??= progressBar(mode, p.total * p.batchCount, ' steps')
+            bar.update(p.batch * p.total + p.step, `batch ${p.batch + 1}/${p.batchCount}`)
+          } else if (e.name === 'jobs:progress' && e.payload.id === jobId && !bar && e.payload.message) {
+            process.stderr.write(`${e.payload.message}\n`)
+          }
+        })
+      })
+      const onSigint = (): void => {
+        if (jobId) s.generation.cancel(jobId)
+      }
+      process.once('SIGINT', onSigint)
+      try {
+        jobId = (await s.generation.start(req)).jobId
+        const result = await finished
+        bar?.stop()
+        if (result.state !== 'done') {
+          const why = result.error ? result.error.message : 'cancelled'
+          throw new CliError(`${mode} ${result.state}: ${why}`, result.state === 'cancelled' ? 130 : 1)
+        }
+        const written: WrittenImage[] = []
+        result.images.forEach((img, i) => {
+          const dest = fileFor(i)
+          fs.mkdirSync(path.dirname(dest), { recursive: true })
+          fs.copyFileSync(path.join(tmp, img.fileName), dest)
+          process.stdout.write(`${dest} (${img.width}x${img.height}, seed ${img.seed ?? '?'})\n`)
+          written.push({
+            file: dest,
+            width: img.width,
+            height: img.height,
+            ...(img.seed !== undefined ? { seed: img.seed } : {}),
+          })
+        })
+        return written
+      } finally {
+        bar?.stop()
+        process.removeListener('SIGINT', onSigint)
       }
     })
-  })
-  const onSigint = (): void => {
-    if (jobId) service.cancel(jobId)
-  }
-  process.once('SIGINT', onSigint)
-  try {
-    try {
-      jobId = (await service.start(req)).jobId
-    } catch (err) {
-      throw new CliError(err instanceof Error ? err.message : String(err))
-    }
-    const result = await finished
-    bar?.stop()
-    if (result.state !== 'done') {
-      const why = result.error ? result.error.message : 'cancelled'
-      throw new CliError(`${mode} ${result.state}: ${why}`, result.state === 'cancelled' ? 130 : 1)
-    }
-    const written: WrittenImage[] = []
-    result.images.forEach((img, i) => {
-      const dest = fileFor(i)
-      fs.mkdirSync(path.dirname(dest), { recursive: true })
-      fs.copyFileSync(path.join(tmp, img.fileName), dest)
-      process.stdout.write(`${dest} (${img.width}x${img.height}, seed ${img.seed ?? '?'})\n`)
-      written.push({
-        file: dest,
-        width: img.width,
-        height: img.height,
-        ...(img.seed !== undefined ? { seed: img.seed } : {}),
-      })
-    })
-    return written
   } finally {
-    bar?.stop()
-    process.removeListener('SIGINT', onSigint)
-    jobs.dispose()
-    await service.dispose()
-    await library?.dispose()
     fs.rmSync(tmp, { recursive: true, force: true })
   }
 }

@@ -67,7 +67,7 @@ describe('atelier library', () => {
     expect(rm.out).toMatch(/^Moved inplace\.safetensors to .*trash/)
     expect(fs.existsSync(path.join(webui, 'models', 'Lora', 'inplace.safetensors'))).toBe(false)
     expect((await cli(home, 'rm', 'nothing-like-this')).err).toMatch(
-      /no model named or with id "nothing-like-this"/,
+      /No model named or with id "nothing-like-this"/,
     )
 
     expect(await cli(home, 'doctor')).toMatchObject({ code: 0, out: 'All 2 models look fine.\n' })

@@ -1,13 +1,9 @@
 import type { Command } from 'commander'
-import { lookupFromCivitai } from '../../library/civitai-info'
-import { LibraryError } from '../../library/errors'
-import { Library } from '../../library/library'
-import type { ModelFamily, ModelRecord, ModelSource, ModelType, ScanProgress } from '../../library/types'
-import { MODEL_TYPES } from '../../library/types'
-import { atelierHome } from '../../platform/paths'
-import { CivitaiClient } from '../../remote/civitai/client'
+import type { ModelFamily, ModelRecord, ModelSource, ModelType, ScanProgress } from '../../services/models'
+import { MODEL_TYPES } from '../../services/models'
 import { CliError } from '../errors'
 import { progressBar } from '../progress'
+import { withServices, type Services } from '../services'
 
 const FAMILIES: readonly ModelFamily[] = [
   'sd-1',
@@ -34,17 +30,18 @@ function pick<T extends string>(
   return hit
 }
 
-async function withLibrary<T>(fn: (lib: Library) => Promise<T>): Promise<T> {
-  const lib = await Library.open(atelierHome())
-  try {
-    return await fn(lib)
-  } catch (err) {
-    if (err instanceof LibraryError) throw new CliError(err.message)
-    throw err
-  } finally {
-    for (const w of lib.warnings) process.stderr.write(`warning: ${w}\n`)
-    await lib.dispose()
-  }
+type Library = Awaited<ReturnType<Services['models']['library']>>
+
+/** The library of the data folder, in the folder its settings name (as the app opens it). */
+async function withLibrary<T>(fn: (lib: Library, services: Services) => Promise<T>): Promise<T> {
+  return withServices({}, async (s) => {
+    const lib = await s.models.library()
+    try {
+      return await fn(lib, s)
+    } finally {
+      for (const w of lib.warnings) process.stderr.write(`warning: ${w}\n`)
+    }
+  })
 }
 
 function sizeLabel(bytes: number): string {
@@ -119,7 +116,9 @@ function scanBar(): { onProgress: (p: ScanProgress) => void; stop: () => void } 
 export function registerLibrary(program: Command): void {
   const lib = program
     .command('library')
-    .description('the local model library (checkpoints, LoRAs, VAEs, embeddings) under ATELIER_HOME')
+    .description(
+      "the local model library (checkpoints, LoRAs, VAEs, embeddings) in the settings' library folder and the folders added to it",
+    )
 
   lib
     .command('list')
@@ -201,12 +200,17 @@ export function registerLibrary(program: Command): void {
       'identify local models on Civitai by SHA-256 (100 per request) and save their metadata beside them',
     )
     .option('--all', 'also refresh models that already have Civitai metadata')
-    .option('--civitai-url <url>', 'Civitai origin (a mirror or a test fixture)', 'https://civitai.com')
+    .option(
+      '--civitai-url <url>',
+      'another Civitai origin (a mirror; gets no key); default: the settings (ATELIER_CIVITAI_URL) with the stored key',
+    )
     .option('--json', 'print the summary as JSON')
-    .action(async (opts: { all?: boolean; civitaiUrl: string; json?: boolean }) => {
-      await withLibrary(async (l) => {
-        const lookup = lookupFromCivitai(new CivitaiClient({ baseUrl: opts.civitaiUrl }))
-        const s = await l.matchCivitai(lookup, { all: opts.all })
+    .action(async (opts: { all?: boolean; civitaiUrl?: string; json?: boolean }) => {
+      await withLibrary(async (l, services) => {
+        const s = await services.models.libraryMatch({
+          all: opts.all,
+          ...(opts.civitaiUrl ? { baseUrl: opts.civitaiUrl } : {}),
+        })
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(s, null, 2)}\n`)
           return
@@ -254,7 +258,7 @@ export function registerLibrary(program: Command): void {
     .command('rm')
     .description('delete a model and its sidecars (or move them to the trash folder)')
     .argument('<model>', 'name or id')
-    .option('--trash', 'move to <ATELIER_HOME>/trash instead of deleting')
+    .option('--trash', 'move to the trash folder of the data folder instead of deleting')
     .action(async (model: string, opts: { trash?: boolean }) => {
       await withLibrary(async (l) => {
         const { record, trashedTo } = await l.delete(model, { trash: opts.trash })

@@ -1,43 +1,26 @@
 /**
  * `atelier models search|show|install|tokenizer`: Civitai and Hugging Face from the terminal, through the same
- * ModelsService as the app (settings, keys and the download queue under ATELIER_HOME; ATELIER_CIVITAI_URL,
+ * ModelsService as the app (settings, keys and the download queue of the data folder; ATELIER_CIVITAI_URL,
  * ATELIER_HF_URL, ATELIER_CIVITAI_KEY and ATELIER_HF_TOKEN override them).
  */
 import type { Command } from 'commander'
 import type { DownloadInfo, ModelCard, ModelDetails, ModelKind } from '../../../preload/contract'
-import { atelierHome, appPaths } from '../../platform/paths'
-import { AppError } from '../../services/errors'
-import { EventBus } from '../../services/events'
-import { JobManager } from '../../services/jobs'
 import { parseModelRef, type ModelRef } from '../../services/models/refs'
 import { searchFilled } from '../../services/models/search-fill'
-import { ModelsService } from '../../services/models/service'
-import { keyFileSecretBox, SecretsService } from '../../services/secrets'
-import { SettingsService } from '../../services/settings'
-import { fileStore } from '../../services/store'
+import type { ModelsService } from '../../services/models/service'
 import { CliError } from '../errors'
 import { progressBar } from '../progress'
+import { withServices } from '../services'
 
 const KINDS: readonly ModelKind[] = ['checkpoint', 'lora', 'embedding', 'vae', 'controlnet', 'upscaler']
 
 async function withModels<T>(
   fn: (m: ModelsService, hosts: { civitai: string; hf: string }) => Promise<T>,
 ): Promise<T> {
-  const home = atelierHome()
-  const store = fileStore(home)
-  const bus = new EventBus()
-  const settings = new SettingsService(store, home, bus)
-  const secrets = new SecretsService(store, keyFileSecretBox(appPaths(home).keyFile))
-  const models = new ModelsService({ home, settings, secrets, bus, jobs: new JobManager(bus), eager: true })
-  const s = settings.get()
-  try {
-    return await fn(models, { civitai: new URL(s.civitaiBaseUrl).host, hf: new URL(s.hfBaseUrl).host })
-  } catch (err) {
-    if (err instanceof AppError) throw new CliError(err.message)
-    throw err
-  } finally {
-    await models.dispose()
-  }
+  return withServices({}, (s) => {
+    const { civitaiBaseUrl, hfBaseUrl } = s.settings.get()
+    return fn(s.models, { civitai: new URL(civitaiBaseUrl).host, hf: new URL(hfBaseUrl).host })
+  })
 }
 
 function num(n: number | null): string {

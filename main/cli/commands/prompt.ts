@@ -1,11 +1,9 @@
 import type { Command } from 'commander'
+import path from 'node:path'
 import readline from 'node:readline'
-import { describePrompt, formatBreakdown } from '../../engine/prompt/describe'
-import { a1111PairsLine } from '../../engine/prompt/pairs'
-import { findTokenizer } from '../../engine/tokenizer'
-import { embeddingName } from '../../model-formats/embedding'
-import { embeddingFilesIn } from '../../services/generation/resolve'
+import { a1111PairsLine, explainPrompt, formatBreakdown } from '../../services/prompt'
 import { CliError } from '../errors'
+import { withServices } from '../services'
 
 interface PromptOptions {
   a1111Pairs?: boolean
@@ -38,7 +36,7 @@ export function registerPrompt(program: Command): void {
     .option('--json', 'print the breakdown as JSON')
     .option(
       '--embeddings <dir>',
-      'folder of textual-inversion embeddings whose names to recognise (repeatable)',
+      "folder of textual-inversion embeddings whose names to recognise (repeatable; the library's always are)",
       (v: string, acc: string[] = []) => [...acc, v],
     )
     .action(async (prompt: string | undefined, o: PromptOptions) => {
@@ -51,16 +49,9 @@ export function registerPrompt(program: Command): void {
         throw new CliError('give a prompt (or --a1111-pairs with JSON lines on stdin)')
       const steps = Number(o.steps)
       if (!Number.isInteger(steps) || steps < 1) throw new CliError(`--steps: ${o.steps} is not a step count`)
-      let encode: ((t: string) => number[]) | undefined
-      try {
-        const tok = await findTokenizer(o.tokenizer ? { explicit: o.tokenizer } : {})
-        encode = (t) => tok.encode(t)
-      } catch (err) {
-        if (o.tokenizer) throw new CliError(err instanceof Error ? err.message : String(err))
-        // no tokenizer installed: the breakdown goes without chunk counts
-      }
-      const embeddingNames = (o.embeddings ?? []).flatMap((d) => embeddingFilesIn(d).map(embeddingName))
-      const b = describePrompt(prompt, { steps, encode, embeddingNames })
+      const b = await withServices({ embeddingDirs: (o.embeddings ?? []).map((d) => path.resolve(d)) }, (s) =>
+        explainPrompt(s, prompt, { steps, ...(o.tokenizer ? { tokenizer: o.tokenizer } : {}) }),
+      )
       process.stdout.write(`${o.json ? JSON.stringify(b, null, 2) : formatBreakdown(b)}\n`)
     })
 }

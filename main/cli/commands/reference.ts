@@ -1,10 +1,8 @@
 import type { Command } from 'commander'
 import os from 'node:os'
 import path from 'node:path'
-import { formatResults, runReference } from '../../engine/reference/run'
-import { isProviderPreference } from '../../engine/runtime/providers'
-import { appPaths } from '../../platform/paths'
-import { CliError } from '../errors'
+import { formatResults, runReferenceSet } from '../../services/devtools'
+import { withServices } from '../services'
 
 interface ReferenceOptions {
   out: string
@@ -28,25 +26,17 @@ export function registerReference(program: Command): void {
     .option('--provider <name>', 'execution provider: auto, cpu, cuda, dml, coreml, webgpu', 'cpu')
     .option('--quiet', 'print only the table')
     .action(async (manifest: string, o: ReferenceOptions) => {
-      if (!isProviderPreference(o.provider))
-        throw new CliError(`--provider: unknown provider "${o.provider}"`)
-      const cacheRoot = o.cache ? path.resolve(o.cache) : appPaths().conversionCache
       const log = o.quiet ? undefined : (s: string) => process.stderr.write(`${s}\n`)
-      let results
-      try {
-        results = await runReference(path.resolve(manifest), {
-          out: path.resolve(o.out),
+      const results = await withServices(o.cache ? { conversionCache: path.resolve(o.cache) } : {}, (s) =>
+        runReferenceSet(s, {
+          manifest,
+          out: o.out,
           cases: o.case,
-          cacheRoot,
+          provider: o.provider,
           log,
-          session: {
-            preference: o.provider,
-            onFallback: (s) => log?.(`provider ${s.provider} skipped: ${s.reason}`),
-          },
-        })
-      } catch (err) {
-        throw new CliError(err instanceof Error ? err.message : String(err))
-      }
+          onFallback: (skip) => log?.(`provider ${skip.provider} skipped: ${skip.reason}`),
+        }),
+      )
       process.stdout.write(`${formatResults(results)}${os.EOL}`)
       const bad = results.filter((r) => r.status === 'fail' || r.status === 'error')
       for (const r of bad) if (r.message) process.stderr.write(`${r.name}: ${r.message}\n`)

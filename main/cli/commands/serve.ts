@@ -1,9 +1,9 @@
 import type { Command } from 'commander'
-import path from 'node:path'
-import { atelierHome, repoRoot } from '../../platform/paths'
+import { repoRoot } from '../../platform/paths'
 import { defaultRendererDir, rendererBuilt, startServer } from '../../server'
 import { createApi } from '../../services/api'
 import { CliError } from '../errors'
+import { cliHome } from '../services'
 
 export function registerServe(program: Command): void {
   program
@@ -18,7 +18,7 @@ export function registerServe(program: Command): void {
       const port = Number(o.port)
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new CliError(`--port must be 0..65535, got ${o.port}`)
-      const home = o.home ? path.resolve(o.home) : atelierHome()
+      const home = cliHome(o.home)
       const rendererDir = process.env.ATELIER_RENDERER_DIR ?? defaultRendererDir(repoRoot())
       if (!rendererBuilt(rendererDir))
         throw new CliError(`The UI is not built (${rendererDir}): run \`npm run build\` first.`)

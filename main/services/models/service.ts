@@ -33,7 +33,8 @@ import type {
 import { DownloadManager } from '../../downloads/manager'
 import type { DownloadProgress } from '../../downloads/types'
 import { FINAL_STATES } from '../../downloads/types'
-import { Library } from '../../library/library'
+import { lookupFromCivitai } from '../../library/civitai-info'
+import { Library, type MatchSummary } from '../../library/library'
 import { publicRecord, type LibraryQuery, type ModelRecord } from '../../library/types'
 import { isReallyInside } from '../../platform/contain'
 import { credentialOrigins } from '../../remote/credentials'
@@ -529,6 +530,18 @@ export class ModelsService {
         })),
       }
     })
+  }
+
+  /**
+   * Identify library models on Civitai by SHA-256 (100 per request) and save their metadata beside them: the
+   * configured Civitai with the stored key, or `baseUrl` (a mirror), which gets no key.
+   */
+  async libraryMatch(opts: { all?: boolean; baseUrl?: string } = {}): Promise<MatchSummary> {
+    const lib = await this.library()
+    const client = opts.baseUrl
+      ? new CivitaiClient({ baseUrl: opts.baseUrl, retry: this.o.retry })
+      : this.civitai()
+    return mapped(() => lib.matchCivitai(lookupFromCivitai(client), { all: opts.all }))
   }
 
   async libraryRoots(): Promise<LibraryRootInfo[]> {
