@@ -210,6 +210,36 @@ describe.skipIf(!hasOpenssl())('https through a CONNECT tunnel', () => {
     ).rejects.toMatchObject({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
   })
 
+  it('reads a chunked body inside the tunnel with the sink pausing every few commits', async () => {
+    Object.assign(faults, { chunked: true, dropAfterBytes: null })
+    try {
+      const res = await httpGet(new URL(`${origin}/tiny.safetensors`), {
+        headers: {},
+        idleTimeoutMs: 5000,
+        ca: tls.cert,
+        proxy: via(proxy.url),
+      })
+      expect(res.headers['transfer-encoding']).toBe('chunked')
+      const hash = crypto.createHash('sha256')
+      let buf = Buffer.alloc(7000) // odd size: TLS records straddle the sink's buffers
+      let commits = 0
+      await res.pipe({
+        space: () => buf,
+        commit(n) {
+          hash.update(buf.subarray(0, n))
+          buf = Buffer.alloc(7000)
+          if (++commits % 5 !== 0) return true
+          setImmediate(() => res.resume())
+          return false
+        },
+      })
+      expect(hash.digest('hex')).toBe(env.models.checkpoint.sha256)
+      expect(commits).toBeGreaterThan(10)
+    } finally {
+      faults.chunked = false
+    }
+  })
+
   it('CONNECT refused with 407, or to a proxy that is down: ProxyError with a clear message', async () => {
     const authed = await startTestProxy({ user: 'u', pass: 'secret' })
     try {
