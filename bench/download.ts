@@ -336,12 +336,18 @@ async function main(): Promise<void> {
         s.toFile.push(await sampled(() => curl(server.url, out)))
         await fs.promises.rm(out, { force: true })
       }
-      s.inline.push(await sampled(() => manager(DownloadManager, server.url, dir, sha, `i${i}`, 'never')))
-      s.worker.push(await sampled(() => manager(DownloadManager, server.url, dir, sha, `w${i}`, 'always')))
-      if (baseline) {
-        s.baseInline.push(await sampled(() => manager(baseline, server.url, dir, sha, `bi${i}`, 'never')))
-        s.baseWorker.push(await sampled(() => manager(baseline, server.url, dir, sha, `bw${i}`, 'always')))
+      // Odd rounds run the baseline checkout first, so neither side always follows curl's file write.
+      const current = async (): Promise<void> => {
+        s.inline.push(await sampled(() => manager(DownloadManager, server.url, dir, sha, `i${i}`, 'never')))
+        s.worker.push(await sampled(() => manager(DownloadManager, server.url, dir, sha, `w${i}`, 'always')))
       }
+      const before = async (impl: Manager): Promise<void> => {
+        s.baseInline.push(await sampled(() => manager(impl, server.url, dir, sha, `bi${i}`, 'never')))
+        s.baseWorker.push(await sampled(() => manager(impl, server.url, dir, sha, `bw${i}`, 'always')))
+      }
+      if (baseline && i % 2 === 1) await before(baseline)
+      await current()
+      if (baseline && i % 2 === 0) await before(baseline)
       if (proxyServer && viaProxy) {
         if (curlOk) {
           const out = path.join(dir, 'curl.out')
