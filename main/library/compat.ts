@@ -1,3 +1,4 @@
+import { familyLabel } from '../../preload/family-label'
 import type { ModelFamily, ModelType, ProbeFamily } from './types'
 
 /**
@@ -82,18 +83,6 @@ export function a1111SdVersion(family: ModelFamily | null): string {
   return 'Unknown'
 }
 
-const FAMILY_LABEL: Record<ModelFamily, string> = {
-  'sd-1': 'SD 1.x',
-  'sd-2': 'SD 2.x',
-  sdxl: 'SDXL',
-  'sd-3': 'SD 3.x',
-  'flux-1': 'Flux.1',
-  'flux-2': 'Flux.2',
-  auraflow: 'AuraFlow',
-  kolors: 'Kolors',
-  other: 'another base',
-}
-
 const SUB_BASE_LABEL: Record<string, string> = {
   'sd-1.4': 'SD 1.4',
   'sd-1.5': 'SD 1.5',
@@ -105,10 +94,6 @@ const SUB_BASE_LABEL: Record<string, string> = {
   illustrious: 'Illustrious',
   noobai: 'NoobAI',
   'playground-v2': 'Playground v2',
-}
-
-export function familyLabel(f: ModelFamily): string {
-  return FAMILY_LABEL[f]
 }
 
 export function subBaseLabel(s: string): string {

@@ -1,14 +1,6 @@
+import { familyLabel } from '../../../preload/family-label'
 import type { Base, ModelType, ProbeResult, Variant } from './types'
 import { ProbeError, RUNNABLE_BASES } from './types'
-
-const LABEL: Record<Base, string> = { 'sd-1': 'SD 1.x', 'sd-2': 'SD 2.x', sdxl: 'SDXL' }
-
-/** Human name of a family: 'SD 1.x', 'SD 1.x inpainting', 'SDXL refiner', ... */
-export function familyLabel(base: Base | null, variant: Variant = 'normal'): string {
-  const b = base ? LABEL[base] : 'an unknown base model'
-  const v = { normal: '', inpaint: ' inpainting', depth: ' depth', refiner: ' refiner' }[variant]
-  return b + v
-}
 
 /** 'sd-1', 'sd-1-inpaint', 'sdxl-refiner', ...; a VAE of unknown base fits any ('any'). */
 export function familyId(base: Base | null, variant: Variant, type?: ModelType): string {
@@ -21,7 +13,7 @@ export function notRunnableReason(
 ): string | undefined {
   const kind = p.type === 'checkpoint' ? 'checkpoints' : `${p.type === 'lora' ? 'LoRA' : p.type}s`
   if (p.format === 'onnx') return 'ONNX pipeline folders are recognised but not yet runnable'
-  const runs = RUNNABLE_BASES.map((b) => LABEL[b]).join(' and ')
+  const runs = RUNNABLE_BASES.map((b) => familyLabel(b)).join(' and ')
   if (p.base && !RUNNABLE_BASES.includes(p.base)) {
     return `${familyLabel(p.base, p.variant)} ${kind} are recognised but not supported yet (Atelier runs ${runs})`
   }

@@ -1,5 +1,6 @@
 import path from 'node:path'
-import { familyId, familyLabel, notRunnableReason } from './compat'
+import { familyLabel } from '../../../preload/family-label'
+import { familyId, notRunnableReason } from './compat'
 import { FLAVOR_LABEL, flavorFromBaseModel, flavorFromHints } from './flavor'
 import { probeEmbedding } from './embedding'
 import type { KeyEntry } from './keys'

@@ -3,7 +3,8 @@
  * states plus 'unknown' (nothing to compare with). Never used to hide anything: shown as a badge with a reason.
  */
 import type { CompatAgainst, CompatInfo, ModelKind } from '../../../preload/contract-models'
-import { compatibility, familyLabel, parseBaseModel, type CompatSubject } from '../../library/compat'
+import { familyLabel } from '../../../preload/family-label'
+import { compatibility, parseBaseModel, type CompatSubject } from '../../library/compat'
 import type { ModelFamily, ModelRecord, ModelType } from '../../library/types'
 import { RUNNABLE_BASES } from '../../model-formats/probe/types'
 

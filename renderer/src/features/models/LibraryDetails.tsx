@@ -1,8 +1,9 @@
 import { useEffect, useMemo, useRef, useState } from 'react'
 import type { LibraryModel, LibraryModelDetails } from '../../../../preload/contract'
+import { familyLabel } from '../../../../preload/family-label'
 import { api } from '../../api/client'
 import { CompatDetails, Tag, VerifiedTag } from './Badges'
-import { familyName, formatBytes, formatDate, kindName } from './format'
+import { formatBytes, formatDate, kindName } from './format'
 import { sendToStudio } from './handoff'
 import { ImageBox } from './ImageBox'
 import { sanitizeHtml } from './sanitize'
@@ -76,7 +77,7 @@ export function LibraryDetails({
       />
       <div className="row wrap">
         <Tag tone="accent">{kindName(m.type)}</Tag>
-        <Tag>{familyName(m.family)}</Tag>
+        <Tag>{familyLabel(m.family)}</Tag>
         {m.baseModel && <Tag>{m.baseModel}</Tag>}
         {m.variant && m.variant !== 'normal' && <Tag>{m.variant}</Tag>}
         <VerifiedTag m={m} />

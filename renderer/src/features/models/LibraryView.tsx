@@ -7,10 +7,11 @@ import type {
   LibraryModelType,
   LibrarySource,
 } from '../../../../preload/contract'
+import { familyLabel } from '../../../../preload/family-label'
 import { api } from '../../api/client'
 import { Tag, VerifiedTag } from './Badges'
 import { useLibraryVersion } from './data'
-import { familyName, formatBytes, kindName } from './format'
+import { formatBytes, kindName } from './format'
 import { healthOf } from './health'
 import { ImageBox } from './ImageBox'
 import { LibraryDetails } from './LibraryDetails'
@@ -128,7 +129,7 @@ export function LibraryView({ params }: { params: URLSearchParams }): React.JSX.
           <option value="">All bases</option>
           {FAMILIES.map((f) => (
             <option key={f} value={f}>
-              {familyName(f)}
+              {familyLabel(f)}
             </option>
           ))}
         </select>
@@ -214,7 +215,7 @@ export function LibraryView({ params }: { params: URLSearchParams }): React.JSX.
                       </button>
                     </td>
                     <td>{kindName(m.type)}</td>
-                    <td>{familyName(m.family)}</td>
+                    <td>{familyLabel(m.family)}</td>
                     <td>{formatBytes(m.size)}</td>
                     <td>
                       {m.source === 'huggingface'
@@ -278,7 +279,7 @@ function LibraryCard({
           {m.name}
         </strong>
         <span className="muted small">
-          {kindName(m.type)} · {familyName(m.family)}
+          {kindName(m.type)} · {familyLabel(m.family)}
         </span>
         <span className="muted small">{formatBytes(m.size)}</span>
       </div>

@@ -36,22 +36,6 @@ export function formatDate(iso: string | null | undefined): string {
   return Number.isNaN(d.getTime()) ? '' : d.toLocaleDateString()
 }
 
-const FAMILY: Record<string, string> = {
-  'sd-1': 'SD 1.x',
-  'sd-2': 'SD 2.x',
-  sdxl: 'SDXL',
-  'sd-3': 'SD 3',
-  'flux-1': 'Flux.1',
-  'flux-2': 'Flux.2',
-  auraflow: 'AuraFlow',
-  kolors: 'Kolors',
-  other: 'Other',
-}
-
-export function familyName(f: string | null | undefined): string {
-  return f ? (FAMILY[f] ?? f) : 'Unknown base'
-}
-
 const KIND: Record<string, string> = {
   checkpoint: 'Checkpoint',
   lora: 'LoRA',

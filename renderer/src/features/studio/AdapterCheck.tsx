@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react'
 import { api } from '../../api/client'
-import { familyLabel } from './generation-adapter'
+import { familyLabel } from '../../../../preload/family-label'
 import { missingForImagePrompts, missingText, setupFiles } from './image-prompt-setup'
 import { useStore } from './store'
 import { selectedCheckpoint, studio } from './studio-state'

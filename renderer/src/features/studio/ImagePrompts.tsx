@@ -1,7 +1,7 @@
 import { useRef, useState } from 'react'
 import type { GenerateMode } from '../../../../preload/contract-types'
+import { familyLabel } from '../../../../preload/family-label'
 import { imageFileOf, loadImageFile } from '../../canvas-kit/image-io'
-import { familyLabel } from './generation-adapter'
 import {
   addImagePrompt,
   imagePrompts,

@@ -1,12 +1,7 @@
 import { useEffect, useState } from 'react'
 import type { CompatInfo } from '../../../../preload/contract'
-import {
-  familyLabel,
-  library,
-  loraCompatibility,
-  type CompatState,
-  type LibraryModel,
-} from './generation-adapter'
+import { familyLabel } from '../../../../preload/family-label'
+import { library, loraCompatibility, type CompatState, type LibraryModel } from './generation-adapter'
 import { withTriggerWords } from './params'
 import { useStore } from './store'
 import { selectedCheckpoint, setParams, studio } from './studio-state'

@@ -1,4 +1,4 @@
-import { familyLabel } from './generation-adapter'
+import { familyLabel } from '../../../../preload/family-label'
 import { useStore } from './store'
 import { refreshLibrary, selectedCheckpoint, setParams, studio } from './studio-state'
 

@@ -1,4 +1,4 @@
-import { familyLabel } from './generation-adapter'
+import { familyLabel } from '../../../../preload/family-label'
 import { useStore } from './store'
 import { selectedCheckpoint, setParams, studio } from './studio-state'
 

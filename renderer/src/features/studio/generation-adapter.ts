@@ -3,6 +3,7 @@
  * api/client. Every image crosses as bytes; nothing here names a file path.
  */
 import type { LibraryModel, LibraryModelDetails, Req } from '../../../../preload/contract'
+import { familyLabel } from '../../../../preload/family-label'
 import type {
   GenerateRequest,
   GenerationProgress,
@@ -62,22 +63,6 @@ export function loraCompatibility(
   if (lora.subBase && checkpoint.subBase && lora.subBase !== checkpoint.subBase)
     return { state: 'partial', reason: `trained on ${lora.subBase}, the checkpoint is ${checkpoint.subBase}` }
   return { state: 'compatible', reason: `same base (${familyLabel(lora.family)})` }
-}
-
-const FAMILY_LABELS: Record<string, string> = {
-  'sd-1': 'SD 1.x',
-  'sd-2': 'SD 2.x',
-  sdxl: 'SDXL',
-  'sd-3': 'SD 3',
-  'flux-1': 'FLUX.1',
-  'flux-2': 'FLUX.2',
-  auraflow: 'AuraFlow',
-  kolors: 'Kolors',
-  other: 'Other',
-}
-
-export function familyLabel(family: string | null): string {
-  return family ? (FAMILY_LABELS[family] ?? family) : 'unknown'
 }
 
 /** Native resolution of a family (size presets scale around it). */
