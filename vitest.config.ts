@@ -10,6 +10,8 @@ export default defineConfig({
       'bench/**/*.test.ts',
     ],
     environment: 'node',
+    // Seeded tiny models (SD 1.5, SDXL, LoRA, upscaler, IP-Adapter), written once per run and cached.
+    globalSetup: ['bench/fixtures/tiny-models.setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -10,10 +10,10 @@ import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { convertCheckpoint } from '../convert/convert'
 import type { ConvertedModel } from '../convert/convert'
 import { applyLoras } from '../lora/variant'
-import { repoRoot } from '../../platform/paths'
 import { runStudio, withDefaults } from '../pipelines/generate'
 import type { StudioEnv } from '../pipelines/generate'
 import { ModelSet } from '../runtime/model-set'
@@ -24,15 +24,14 @@ import { ImagePromptRuntime } from './runtime'
 import { ipUnetVariant } from './unet-variant'
 import { IP_SCALE_INPUT } from './unet-hook'
 
-const shared = path.resolve(repoRoot(), '../shared')
-const SD1 = path.join(shared, 'oracle', 'tiny-sd15.safetensors')
-const LORA = path.join(shared, 'oracle', 'tiny-lora.safetensors')
-const BPE = path.join(shared, 'oracle', 'clip', 'bpe_simple_vocab_16e6.txt.gz')
-const XL = path.join(shared, 'oracle-sdxl', 'tiny-sdxl.safetensors')
-const ADAPTER = path.join(shared, 'oracle-ipadapter', 'tiny-ip-adapter.safetensors')
-const ENCODER = path.join(shared, 'oracle-ipadapter', 'image_encoder')
-const HAVE = [SD1, LORA, BPE, ADAPTER, ENCODER].every((f) => fs.existsSync(f))
-if (!HAVE) console.warn(`image-prompt studio tests skipped: ${shared} lacks the oracle sets`)
+// Seeded tiny models written by the tests themselves (bench/fixtures/tiny-models.ts; no ../shared needed).
+const tiny = await ensureTinyModels()
+const SD1 = tiny.sd15
+const LORA = tiny.lora
+const BPE = tiny.tokenizer
+const XL = tiny.sdxl
+const ADAPTER = tiny.ipAdapter
+const ENCODER = tiny.imageEncoder
 
 const files = { adapter: ADAPTER, encoder: ENCODER }
 
@@ -56,7 +55,7 @@ function diff(a: Uint8Array, b: Uint8Array): number {
   return m
 }
 
-describe.skipIf(!HAVE)('image prompts in the studio pipeline (tiny SD 1.5)', () => {
+describe('image prompts in the studio pipeline (tiny SD 1.5)', () => {
   let tmp = ''
   let cache = ''
   let converted: ConvertedModel
@@ -187,11 +186,9 @@ describe.skipIf(!HAVE)('image prompts in the studio pipeline (tiny SD 1.5)', () 
   })
 
   it('refuses an adapter of another family and a ready ONNX export, naming both', async () => {
-    if (fs.existsSync(XL)) {
-      const xl = await convertCheckpoint(XL, { cacheRoot: cache })
-      await expect(ipUnetVariant(xl, ADAPTER, { cacheRoot: cache })).rejects.toThrow(IpAdapterError)
-      await expect(ipUnetVariant(xl, ADAPTER, { cacheRoot: cache })).rejects.toThrow(/tiny-sdxl/)
-    }
+    const xl = await convertCheckpoint(XL, { cacheRoot: cache })
+    await expect(ipUnetVariant(xl, ADAPTER, { cacheRoot: cache })).rejects.toThrow(IpAdapterError)
+    await expect(ipUnetVariant(xl, ADAPTER, { cacheRoot: cache })).rejects.toThrow(/tiny-sdxl/)
     const onnxDir: ConvertedModel = {
       ...converted,
       manifest: { ...converted.manifest, source: { ...converted.manifest.source, kind: 'onnx' } },

@@ -3,6 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { TINY_SD15_LAYERS, writeAdapterFile } from '../../../e2e/fixtures/lycoris-files'
 import type { FixtureAdapterKind } from '../../../e2e/fixtures/lycoris-files'
 import { readLora } from '../../model-formats/lora/lora-file'
@@ -11,7 +12,6 @@ import type { LycoPart, Mat } from '../../model-formats/lora/lycoris'
 import { lohaAsPairs, modulesFor } from './delta'
 import { applyLoras } from './variant'
 import type { LoraSpec } from './variant'
-import { repoRoot } from '../../platform/paths'
 import { convertCheckpoint } from '../convert/convert'
 import type { ConvertedModel } from '../convert/convert'
 import { ModelSet } from '../runtime/model-set'
@@ -21,10 +21,9 @@ import { ModelSet } from '../runtime/model-set'
  * merge mode agree, adapters of mixed kinds stack, and files for another family are refused from the header.
  */
 
-const ORACLE = path.resolve(repoRoot(), '../shared/oracle')
-const CKPT = path.join(ORACLE, 'tiny-sd15.safetensors')
-const present = fs.existsSync(CKPT)
-if (!present) console.warn(`skipping LyCORIS engine tests: ${CKPT} is absent`)
+// Seeded tiny models written by the tests themselves (bench/fixtures/tiny-models.ts; no ../shared needed).
+const tiny = await ensureTinyModels()
+const CKPT = tiny.sd15
 
 let tmp: string
 let cacheRoot: string
@@ -38,7 +37,7 @@ beforeAll(async () => {
     files[k] = path.join(tmp, `${k}.safetensors`)
     await writeAdapterFile(files[k] as string, k, TINY_SD15_LAYERS, { seed: 10 + i, scale: 0.3 })
   }
-  if (present) base = await convertCheckpoint(CKPT, { cacheRoot, precision: 'fp32' })
+  base = await convertCheckpoint(CKPT, { cacheRoot, precision: 'fp32' })
 }, 120_000)
 afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true })
@@ -119,7 +118,7 @@ describe('LoHa as a low-rank pair', () => {
   })
 })
 
-describe.skipIf(!present)('LyCORIS on the tiny SD 1.5', () => {
+describe('LyCORIS on the tiny SD 1.5', () => {
   it('a multiplier change keeps the graph and its session; the result equals a merge at that multiplier', async () => {
     const spec = (m: number): LoraSpec[] => [{ path: files.loha as string, multiplier: m }]
     const a = await applyLoras(base, spec(0.5), { cacheRoot })
@@ -204,11 +203,9 @@ describe.skipIf(!present)('LyCORIS on the tiny SD 1.5', () => {
   })
 })
 
-const SDXL_CKPT = path.resolve(repoRoot(), '../shared/oracle-sdxl/tiny-sdxl.safetensors')
-const sdxlPresent = fs.existsSync(SDXL_CKPT)
-if (!sdxlPresent) console.warn(`skipping the SDXL LyCORIS test: ${SDXL_CKPT} is absent`)
+const SDXL_CKPT = tiny.sdxl
 
-describe.skipIf(!sdxlPresent)('LyCORIS on the tiny SDXL (both text encoders, SGM UNet names)', () => {
+describe('LyCORIS on the tiny SDXL (both text encoders, SGM UNet names)', () => {
   it('LoHa + LoKr + DoRA at once: in-graph deltas equal merged weights, and change every graph', async () => {
     const xl = await convertCheckpoint(SDXL_CKPT, { cacheRoot, precision: 'fp32' })
     const layers = [

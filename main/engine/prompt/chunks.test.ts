@@ -241,14 +241,11 @@ describe.skipIf(!haveOracle)('with real CLIP BPE ids (oracle tokenizer case)', (
   })
 })
 
-// Real tokenizer (main/engine/tokenizer) when it exists: imported dynamically so this file compiles without it.
+// Real tokenizer (main/engine/tokenizer) with the vocabulary the repository ships (resources/tokenizer/).
 const tokenizerDir = path.resolve(__dirname, '../tokenizer')
-const bpeFile = path.resolve(__dirname, '../../../../shared/oracle/clip/bpe_simple_vocab_16e6.txt.gz')
-const haveTokenizer = existsSync(path.join(tokenizerDir, 'index.ts')) && existsSync(bpeFile)
-if (!haveTokenizer)
-  console.warn('skipping real-tokenizer chunk test: main/engine/tokenizer/index.ts or BPE file missing')
+const bpeFile = path.resolve(__dirname, '../../../resources/tokenizer/bpe_simple_vocab_16e6.txt.gz')
 
-describe.skipIf(!haveTokenizer)('with the real CLIP tokenizer', () => {
+describe('with the real CLIP tokenizer', () => {
   it('chunks a long prompt with BREAK and weights', async () => {
     const mod = (await import(/* @vite-ignore */ path.join(tokenizerDir, 'index.ts'))) as {
       ClipTokenizer?: { fromBpeGz(file: string): Promise<{ encode(text: string): number[] }> }

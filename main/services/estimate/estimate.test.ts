@@ -8,12 +8,12 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { FULL_SD15 } from '../../../bench/fixtures/full-sd15'
 import { unetFlops as benchUnetFlops } from '../../../bench/unet-common'
 import { runCli } from '../../cli/index'
 import type { Calibration } from '../../engine/estimate/estimate'
 import { estimateRequest, unetFlops, vaeDecodeFlops, weightBytes } from '../../engine/estimate/estimate'
-import { repoRoot } from '../../platform/paths'
 import { EventBus } from '../events'
 import { GalleryStore } from '../generation/gallery'
 import { readImageParameters } from '../generation/parameters'
@@ -21,11 +21,10 @@ import { createResolvers } from '../generation/resolve'
 import { GenerationService } from '../generation/service'
 import { JobManager } from '../jobs'
 
-const ORACLE = path.resolve(repoRoot(), '../shared/oracle')
-const TINY = path.join(ORACLE, 'tiny-sd15.safetensors')
-const BPE = path.join(ORACLE, 'clip/bpe_simple_vocab_16e6.txt.gz')
-const HAVE = fs.existsSync(TINY) && fs.existsSync(BPE)
-if (!HAVE) console.warn(`estimate CLI tests skipped: ${ORACLE} not found (../shared is absent)`)
+// Seeded tiny models written by the tests themselves (bench/fixtures/tiny-models.ts; no ../shared needed).
+const tiny = await ensureTinyModels()
+const TINY = tiny.sd15
+const BPE = tiny.tokenizer
 
 const CAL: Calibration = {
   unetSeconds: 1,
@@ -119,7 +118,7 @@ describe('estimate model', () => {
   })
 })
 
-describe.skipIf(!HAVE)('estimate through the CLI (tiny SD 1.5)', () => {
+describe('estimate through the CLI (tiny SD 1.5)', () => {
   let tmp = ''
   beforeAll(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-estimate-'))

@@ -7,8 +7,8 @@ import os from 'node:os'
 import path from 'node:path'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import type { GenerateRequest, GenerationResult } from '../../../preload/contract-types'
-import { repoRoot } from '../../platform/paths'
 import { EventBus } from '../events'
 import { JobManager } from '../jobs'
 import { GalleryStore } from './gallery'
@@ -16,13 +16,12 @@ import { readImageParameters } from './parameters'
 import { createResolvers } from './resolve'
 import { GenerationService } from './service'
 
-const ORACLE = path.resolve(repoRoot(), '../shared/oracle')
-const TINY = path.join(ORACLE, 'tiny-sd15.safetensors')
-const HAVE = fs.existsSync(TINY)
-if (!HAVE) console.warn(`create tests skipped: ${TINY} not found (../shared is absent)`)
+// Seeded tiny models written by the tests themselves (bench/fixtures/tiny-models.ts; no ../shared needed).
+const tiny = await ensureTinyModels()
+const TINY = tiny.sd15
 const SLOW = 300_000
 
-describe.skipIf(!HAVE)('Create: Midjourney flags in every mode, variation seeds (tiny SD 1.5)', () => {
+describe('Create: Midjourney flags in every mode, variation seeds (tiny SD 1.5)', () => {
   let tmp = ''
   let service: GenerationService
   let bus: EventBus

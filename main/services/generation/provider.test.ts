@@ -3,8 +3,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { softwareVulkanEnv } from '../../engine/runtime/software-vulkan'
-import { repoRoot } from '../../platform/paths'
 
 /**
  * The Settings execution provider reaches generation: the same txt2img job run with `cpu` and with `webgpu`
@@ -12,12 +12,13 @@ import { repoRoot } from '../../platform/paths'
  * infotext says `Execution provider: ...`. WebGPU comes from SwiftShader in a child process's environment.
  */
 
-const ORACLE = path.resolve(repoRoot(), '../shared/oracle')
-const TINY = path.join(ORACLE, 'tiny-sd15.safetensors')
-const BPE = path.join(ORACLE, 'clip/bpe_simple_vocab_16e6.txt.gz')
-const HAVE = fs.existsSync(TINY) && fs.existsSync(BPE)
+// Seeded tiny models written by the tests themselves (bench/fixtures/tiny-models.ts; no ../shared needed).
+const tiny = await ensureTinyModels()
+const TINY = tiny.sd15
+const BPE = tiny.tokenizer
+// Only a missing software Vulkan (SwiftShader) may skip this: a machine resource, not reference data.
 const vk = softwareVulkanEnv()
-const skip = !HAVE ? `${ORACLE} is absent` : 'reason' in vk ? vk.reason : undefined
+const skip = 'reason' in vk ? vk.reason : undefined
 if (skip) console.warn(`skipping the provider-setting generation test: ${skip}`)
 
 interface Run {

@@ -8,6 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import type { GenerateRequest, GenerationProgress, GenerationResult } from '../../../preload/contract-types'
 import { writeRandomTaesd } from '../../engine/taesd/fixture'
 import { TaesdModel } from '../../engine/taesd/model'
@@ -23,11 +24,10 @@ import { readImageParameters } from './parameters'
 import { createResolvers } from './resolve'
 import { GenerationService } from './service'
 
-const ORACLE = path.resolve(repoRoot(), '../shared/oracle')
-const TINY = path.join(ORACLE, 'tiny-sd15.safetensors')
-const BPE = path.join(ORACLE, 'clip/bpe_simple_vocab_16e6.txt.gz')
-const HAVE = fs.existsSync(TINY) && fs.existsSync(BPE)
-if (!HAVE) console.warn(`TAESD generation tests skipped: ${ORACLE} not found (../shared is absent)`)
+// Seeded tiny models written by the tests themselves (bench/fixtures/tiny-models.ts; no ../shared needed).
+const tiny = await ensureTinyModels()
+const TINY = tiny.sd15
+const BPE = tiny.tokenizer
 
 let tmp = ''
 let taesd = ''
@@ -114,7 +114,7 @@ describe('TAESD in the library', () => {
   })
 })
 
-describe.skipIf(!HAVE)('TAESD in generation (tiny SD 1.5)', () => {
+describe('TAESD in generation (tiny SD 1.5)', () => {
   let service: GenerationService
   let jobs: JobManager
   let bus: EventBus

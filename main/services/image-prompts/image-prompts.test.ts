@@ -10,9 +10,9 @@ import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import type { GenerateRequest, GenerationResult } from '../../../preload/contract-types'
 import { runCli } from '../../cli/index'
-import { repoRoot } from '../../platform/paths'
 import { AppError } from '../errors'
 import { EventBus } from '../events'
 import { GalleryStore } from '../generation/gallery'
@@ -24,14 +24,13 @@ import { GenerationService } from '../generation/service'
 import { JobManager } from '../jobs'
 import { checkImageUrl, prepareImagePrompts } from './prepare'
 
-const shared = path.resolve(repoRoot(), '../shared')
-const SD1 = path.join(shared, 'oracle', 'tiny-sd15.safetensors')
-const XL = path.join(shared, 'oracle-sdxl', 'tiny-sdxl.safetensors')
-const BPE = path.join(shared, 'oracle', 'clip', 'bpe_simple_vocab_16e6.txt.gz')
-const ADAPTER = path.join(shared, 'oracle-ipadapter', 'tiny-ip-adapter.safetensors')
-const ENCODER = path.join(shared, 'oracle-ipadapter', 'image_encoder')
-const HAVE = [SD1, BPE, ADAPTER, ENCODER].every((f) => fs.existsSync(f))
-if (!HAVE) console.warn(`image-prompt service tests skipped: ${shared} lacks the oracle sets`)
+// Seeded tiny models written by the tests themselves (bench/fixtures/tiny-models.ts; no ../shared needed).
+const tiny = await ensureTinyModels()
+const SD1 = tiny.sd15
+const XL = tiny.sdxl
+const BPE = tiny.tokenizer
+const ADAPTER = tiny.ipAdapter
+const ENCODER = tiny.imageEncoder
 
 const SLOW = 300_000
 
@@ -68,7 +67,7 @@ describe('image prompt URLs', () => {
   })
 })
 
-describe.skipIf(!HAVE)('image prompts in the service', () => {
+describe('image prompts in the service', () => {
   let tmp = ''
   let roots: string[] = []
   let gallery: GalleryStore
@@ -165,10 +164,9 @@ describe.skipIf(!HAVE)('image prompts in the service', () => {
         resolvers: createResolvers({ roots: [] }),
       }),
     ).rejects.toThrow(/need an IP-Adapter model/)
-    if (fs.existsSync(XL))
-      await expect(
-        prepareImagePrompts({ ...base, model: XL, imagePrompts: img }, { path: XL, name: 'tiny-sdxl' }, deps),
-      ).rejects.toThrow(/No IP-Adapter in the library fits tiny-sdxl/)
+    await expect(
+      prepareImagePrompts({ ...base, model: XL, imagePrompts: img }, { path: XL, name: 'tiny-sdxl' }, deps),
+    ).rejects.toThrow(/No IP-Adapter in the library fits tiny-sdxl/)
     await expect(
       prepareImagePrompts({ ...base, prompt: '/blend https://x.org/a.png' }, model, deps),
     ).rejects.toThrow(/2 to 5 images/)

@@ -6,16 +6,16 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureTinyModels, TINY_ENCODER } from '../../../bench/fixtures/tiny-models'
 import { Library } from '../../library/library'
 import { writeSafetensors } from '../../model-formats/safetensors'
-import { repoRoot } from '../../platform/paths'
 import { createResolvers } from '../generation/resolve'
 import { installFileName, isImagePromptPickle } from './image-prompt-files'
 import { imagePromptModelInfo } from '../../model-formats/probe/image-prompt'
 
-const SET = path.resolve(repoRoot(), '../shared/oracle-ipadapter')
-const HAVE = fs.existsSync(path.join(SET, 'tiny-ip-adapter.safetensors'))
-if (!HAVE) console.warn(`IP-Adapter library tests skipped: ${SET} is absent`)
+// Seeded tiny models written by the tests themselves (bench/fixtures/tiny-models.ts; no ../shared needed).
+const tiny = await ensureTinyModels()
+const ENCODER = path.join(tiny.imageEncoder, 'model.safetensors')
 
 let tmp = ''
 beforeAll(() => {
@@ -58,16 +58,17 @@ describe('image-prompt models: remote files that install as pickles', () => {
   })
 })
 
-describe.skipIf(!HAVE)('image-prompt models in the library', () => {
+describe('image-prompt models in the library', () => {
   it('probes adapters (family by token width) and encoders; other files are left to the generic probe', async () => {
-    const a = await imagePromptModelInfo(path.join(SET, 'tiny-ip-adapter.safetensors'))
+    const a = await imagePromptModelInfo(tiny.ipAdapter)
     expect(a).toMatchObject({ type: 'ip-adapter', family: null, format: 'safetensors', note: null })
     expect(a?.architecture).toMatch(/4 image tokens, 16 layers, CLIP embeddings 48/)
-    const e = await imagePromptModelInfo(path.join(SET, 'image_encoder', 'model.safetensors'))
+    const e = await imagePromptModelInfo(ENCODER)
     expect(e).toMatchObject({ type: 'image-encoder', note: null })
-    expect(e?.architecture).toMatch(/64 wide, 2 layers.*embeddings 48/)
-    expect(await imagePromptModelInfo(path.join(SET, 'manifest.json'))).toBeNull()
-    expect(await imagePromptModelInfo(path.join(SET, 'unet_ip.safetensors'))).toBeNull()
+    const { width, layers, projection } = TINY_ENCODER
+    expect(e?.architecture).toMatch(new RegExp(`${width} wide, ${layers} layers.*embeddings ${projection}`))
+    expect(await imagePromptModelInfo(path.join(tiny.imageEncoder, 'config.json'))).toBeNull()
+    expect(await imagePromptModelInfo(tiny.sd15)).toBeNull()
     // an SD 1.5-sized adapter is filed as sd-1
     const sd15 = path.join(tmp, 'sd15-shapes.safetensors')
     const z = (shape: number[]) => ({
@@ -93,14 +94,8 @@ describe.skipIf(!HAVE)('image-prompt models in the library', () => {
       const dir = lib.libraryDir
       fs.mkdirSync(path.join(dir, 'ip-adapters'), { recursive: true })
       fs.mkdirSync(path.join(dir, 'image-encoders'), { recursive: true })
-      fs.copyFileSync(
-        path.join(SET, 'tiny-ip-adapter.safetensors'),
-        path.join(dir, 'ip-adapters', 'tiny-ip.safetensors'),
-      )
-      fs.copyFileSync(
-        path.join(SET, 'image_encoder', 'model.safetensors'),
-        path.join(dir, 'image-encoders', 'tiny-vision.safetensors'),
-      )
+      fs.copyFileSync(tiny.ipAdapter, path.join(dir, 'ip-adapters', 'tiny-ip.safetensors'))
+      fs.copyFileSync(ENCODER, path.join(dir, 'image-encoders', 'tiny-vision.safetensors'))
       await lib.scan()
       const types = lib.list().map((r) => [r.name, r.type])
       expect(types).toEqual(
