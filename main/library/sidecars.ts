@@ -13,7 +13,7 @@ import type {
   ModelVariant,
   ProbeFamily,
 } from './types'
-import { MODEL_TYPES } from './types'
+import { MODEL_FAMILIES, MODEL_SOURCES, MODEL_TYPES, PROBE_FAMILIES } from './types'
 
 /**
  * Files that live beside a model `<stem>.<ext>` and travel with it:
@@ -102,18 +102,6 @@ export interface AtelierSidecar {
   addedAt: string
 }
 
-const SOURCES: readonly ModelSource[] = ['civitai', 'huggingface', 'local']
-const PROBE_FAMILIES: readonly ProbeFamily[] = ['sd-1', 'sd-2', 'sdxl']
-const FAMILIES: readonly ModelFamily[] = [
-  ...PROBE_FAMILIES,
-  'sd-3',
-  'flux-1',
-  'flux-2',
-  'auraflow',
-  'kolors',
-  'other',
-]
-
 function oneOf<T extends string>(v: unknown, allowed: readonly T[]): T | null {
   return typeof v === 'string' && (allowed as readonly string[]).includes(v) ? (v as T) : null
 }
@@ -163,14 +151,14 @@ export async function readAtelierSidecar(stem: string): Promise<AtelierSidecar |
     size,
     mtimeMs,
     type,
-    family: oneOf(raw.family, FAMILIES),
+    family: oneOf(raw.family, MODEL_FAMILIES),
     probeFamily: oneOf(raw.probeFamily, PROBE_FAMILIES),
     subBase: str(raw.subBase),
     variant: oneOf(raw.variant, ['normal', 'inpaint', 'depth', 'refiner'] as const),
     architecture: str(raw.architecture),
     format: str(raw.format) ?? 'unknown',
     note: str(raw.note),
-    source: oneOf(raw.source, SOURCES) ?? 'local',
+    source: oneOf(raw.source, MODEL_SOURCES) ?? 'local',
     civitai: parseCivitaiRef(raw.civitai),
     huggingface: parseHfRef(raw.huggingface),
     expectedSha256: str(raw.expectedSha256)?.toLowerCase() ?? null,

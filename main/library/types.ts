@@ -23,10 +23,21 @@ export type ProbeFamily = Base
  * (a Flux LoRA is listed and labelled even though Atelier cannot run it).
  */
 export type ModelFamily = ProbeFamily | 'sd-3' | 'flux-1' | 'flux-2' | 'auraflow' | 'kolors' | 'other'
+export const PROBE_FAMILIES: readonly ProbeFamily[] = ['sd-1', 'sd-2', 'sdxl']
+export const MODEL_FAMILIES: readonly ModelFamily[] = [
+  ...PROBE_FAMILIES,
+  'sd-3',
+  'flux-1',
+  'flux-2',
+  'auraflow',
+  'kolors',
+  'other',
+]
 
 /** depth (SD 2 depth2img) and refiner (SDXL refiner) are recognised, listed, and not run. */
 export type ModelVariant = Variant
 export type ModelSource = 'civitai' | 'huggingface' | 'local'
+export const MODEL_SOURCES: readonly ModelSource[] = ['civitai', 'huggingface', 'local']
 /** verified: SHA-256 equals the hash Civitai/HF published; mismatch: it differs; unverified: nothing to compare. */
 export type Verification = 'verified' | 'unverified' | 'mismatch'
 

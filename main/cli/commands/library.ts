@@ -1,22 +1,12 @@
 import type { Command } from 'commander'
-import type { ModelFamily, ModelRecord, ModelSource, ModelType, ScanProgress } from '../../services/models'
-import { MODEL_TYPES } from '../../services/models'
+import type { ModelRecord, ModelType, ScanProgress } from '../../services/models'
+import { MODEL_FAMILIES, MODEL_SOURCES, MODEL_TYPES } from '../../services/models'
 import { CliError } from '../errors'
 import { progressBar } from '../progress'
 import { withServices, type Services } from '../services'
 
-const FAMILIES: readonly ModelFamily[] = [
-  'sd-1',
-  'sd-2',
-  'sdxl',
-  'sd-3',
-  'flux-1',
-  'flux-2',
-  'auraflow',
-  'kolors',
-  'other',
-]
-const SOURCES: readonly ModelSource[] = ['civitai', 'huggingface', 'local']
+const FAMILIES = MODEL_FAMILIES
+const SOURCES = MODEL_SOURCES
 
 function pick<T extends string>(
   value: string | undefined,
