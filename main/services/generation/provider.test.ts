@@ -91,7 +91,7 @@ describe.skipIf(skip !== undefined)('execution provider setting', () => {
   )
 })
 
-describe.skipIf(!HAVE)('compute precision setting', () => {
+describe('compute precision setting', () => {
   it(
     'reaches the sessions: the CPU stays fp32; with the CPU fp16 check on, fp16 runs the fp16 UNet graph',
     { timeout: 900_000 },
