@@ -15,7 +15,7 @@ import { writeEmbeddingFixture } from '../../model-formats/embedding-fixtures'
 import { repoRoot } from '../../platform/paths'
 import { createServices } from '../../services/container'
 import { readImageParameters } from '../../services/generation/parameters'
-import { cli, cliSources, type CliSources } from '../testing'
+import { cli, cliSources, type CliRun, type CliSources } from '../testing'
 
 const SLOW = 600_000
 const ORACLE = path.resolve(repoRoot(), '../shared/oracle/manifest.json')
@@ -31,6 +31,9 @@ describe('every CLI command uses the settings of the data folder', () => {
   let webui = '' // a folder added with `library scan`
   let picture = ''
   let mask = ''
+  // Run first (the other cases use the added folder and the Civitai metadata), checked in the first case.
+  let scan: CliRun
+  let match: CliRun
   const CKPT = 'onePathModel'
   const LORA = 'scannedStyle'
   const UPSCALER = 'libUpscaler'
@@ -87,6 +90,8 @@ describe('every CLI command uses the settings of the data folder', () => {
       ])
       .png()
       .toFile(mask)
+    scan = await cli('library', 'scan', webui)
+    match = await cli('library', 'match', '--json')
   }, SLOW)
 
   afterAll(async () => {
@@ -95,7 +100,6 @@ describe('every CLI command uses the settings of the data folder', () => {
   })
 
   it('library scan / list / match: the settings folder and the added one, Civitai with the stored key', async () => {
-    const scan = await cli('library', 'scan', webui)
     expect(scan.code, scan.err).toBe(0)
     expect(scan.out).toMatch(/^4 models \(4 new, 0 gone\)/)
     const list = await cli('library', 'list', '--json')
@@ -109,7 +113,6 @@ describe('every CLI command uses the settings of the data folder', () => {
     // The default library folder was never made.
     expect(fs.existsSync(path.join(home, 'models'))).toBe(false)
 
-    const match = await cli('library', 'match', '--json')
     expect(match.code, match.err).toBe(0)
     expect(JSON.parse(match.out)).toMatchObject({ matched: 1 })
     expect(fs.existsSync(path.join(lib, 'checkpoints', `${CKPT}.civitai.info`))).toBe(true)
@@ -133,7 +136,7 @@ describe('every CLI command uses the settings of the data folder', () => {
   })
 
   it(
-    'txt2img / img2img / inpaint by library name; a checkpoint path takes its LoRA from the scanned folder',
+    'txt2img / img2img / inpaint by library name; a checkpoint path takes LoRAs and embeddings from the library',
     async () => {
       /** `atelier <mode> --model <model> … --out <tmp>/<name>.png`; the written file. */
       const run = async (mode: string, model: string, name: string, ...args: string[]): Promise<string> => {
@@ -162,6 +165,9 @@ describe('every CLI command uses the settings of the data folder', () => {
       )
       const pixels = (f: string): Promise<Buffer> => sharp(f).raw().toBuffer()
       expect((await pixels(flagged)).equals(await pixels(tagged))).toBe(true)
+      // … and so do the embeddings (the library's, by file name in the prompt).
+      const embedded = await run('txt2img', tiny.sd15, 'by-path-emb', '--prompt', `a cat, ${EMBEDDING}`)
+      expect(params(embedded).text).toMatch(new RegExp(`TI hashes: "?${EMBEDDING}: [0-9a-f]{12}`))
 
       const i2i = await run(
         'img2img',
