@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU numbers in one go, for a machine with a GPU: the oracle sets on CUDA and WebGPU, the Settings "Test"
-# graph, and UNet step times (SD 1.5 512x512 batch 2, SDXL 1024x1024 batch 2; fp32 and fp16 weights).
+# graph, and UNet step times (SD 1.5 512x512 batch 2, SDXL 1024x1024 batch 2), each in fp32 and fp16 compute
+# (fp16: runtime/fp16.ts graphs; the oracle's fp16 run is checked under the fp16 rule).
 # Prints JSON (bench/gpu.ts). CUDA needs onnxruntime-node's CUDA 12 provider:
 #   ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci     (Linux x64)
 # Usage: bench/gpu.sh [--providers cuda,webgpu] [--parts test,oracle,step] [--runs 5]

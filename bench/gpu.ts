@@ -4,6 +4,7 @@ import { runReference } from '../main/engine/reference/run'
 import { testProvider } from '../main/engine/runtime/provider-check'
 import type { ProviderName } from '../main/engine/runtime/providers'
 import { openSession } from '../main/engine/runtime/session'
+import { webGpuProbe } from '../main/engine/runtime/webgpu'
 import { convertCheckpoint } from '../main/engine/convert/convert'
 import { repoRoot } from '../main/platform/paths'
 import { ensureFullSd15 } from './fixtures/full-sd15'
@@ -14,12 +15,13 @@ import { benchDir, loadAverage, median } from './unet-common'
  * GPU numbers on a machine with a GPU (bench/gpu.sh runs this): for each provider in `--providers`
  * (default cuda,webgpu)
  * - `test`: the Settings "Test" graph (does the provider open, its time);
- * - `oracle`: every case of every ../shared/oracle* set through `atelier reference` on that provider
- *   (pass/fail counts, failing cases, seconds);
+ * - `oracle`: every case of every ../shared/oracle* set through `atelier reference` on that provider, in
+ *   fp32 and in fp16 compute (the fp16 rule of engine/reference/tolerance.ts for what fp16 graphs
+ *   produced): pass/fail counts, failing cases, seconds;
  * - `step`: one UNet evaluation, SD 1.5 at 512x512 batch 2 and SDXL at 1024x1024 batch 2 (random-weight
- *   full-size checkpoints from bench/fixtures), weights stored fp32 and fp16: session creation and the
- *   median of `--runs` evaluations after one warm-up. Compute is fp32 in both (fp16 storage is cast at
- *   session creation; fp16 compute graphs are not implemented yet, see README "GPU").
+ *   full-size checkpoints from bench/fixtures): fp32 (fp32 weights, fp32 compute) and fp16 (fp16 weights,
+ *   the fp16 compute graph of runtime/fp16.ts): session creation and the median of `--runs` evaluations
+ *   after one warm-up; `compute` says what actually ran (a provider without fp16 support runs fp32).
  * Prints JSON.
  *
  *   npx tsx bench/gpu.ts [--providers cuda,webgpu] [--parts test,oracle,step] [--runs 5]
@@ -43,16 +45,16 @@ function rand(n: number, seed: number): Float32Array {
   })
 }
 
-async function oracle(provider: ProviderName) {
+async function oracle(provider: ProviderName, precision: 'fp32' | 'fp16') {
   const out: Record<string, unknown> = {}
   for (const set of SETS) {
     const manifest = path.resolve(repoRoot(), '../shared', set, 'manifest.json')
     const t0 = performance.now()
     try {
       const results = await runReference(manifest, {
-        out: path.join(benchDir('gpu'), `ref-${provider}-${set}`),
+        out: path.join(benchDir('gpu'), `ref-${provider}-${precision}-${set}`),
         cacheRoot: path.join(benchDir('gpu'), 'cache'),
-        session: { preference: provider },
+        session: { preference: provider, precision },
       })
       out[set] = {
         pass: results.filter((r) => r.status === 'pass').length,
@@ -76,7 +78,7 @@ async function step(provider: ProviderName, family: 'sd15' | 'sdxl', precision: 
   const unet = converted.paths.unet as string
   const [lat, ctxDim] = family === 'sd15' ? [64, 768] : [128, 2048]
   const t0 = performance.now()
-  const opened = await openSession(unet, { preference: provider })
+  const opened = await openSession(unet, { preference: provider, precision }, 'unet')
   const createMs = performance.now() - t0
   try {
     const s = opened.session
@@ -102,6 +104,7 @@ async function step(provider: ProviderName, family: 'sd15' | 'sdxl', precision: 
     }
     return {
       provider: opened.provider,
+      compute: opened.compute,
       skipped: opened.skipped,
       createMs,
       stepMsMedian: median(times),
@@ -117,11 +120,13 @@ async function main(): Promise<void> {
   for (const p of providers) {
     const r: Record<string, unknown> = {}
     if (parts.includes('test')) r.test = await testProvider(p)
-    if (parts.includes('oracle')) r.oracle = await oracle(p)
+    if (parts.includes('oracle'))
+      for (const precision of ['fp32', 'fp16'] as const) r[`oracle_${precision}`] = await oracle(p, precision)
+    if (p === 'webgpu') r.webgpuAdapter = await webGpuProbe().catch((err: unknown) => String(err))
     if (parts.includes('step'))
       for (const family of ['sd15', 'sdxl'] as const)
         for (const precision of ['fp32', 'fp16'] as const) {
-          const key = `${family === 'sd15' ? 'sd15_512_b2' : 'sdxl_1024_b2'}_${precision}_weights`
+          const key = `${family === 'sd15' ? 'sd15_512_b2' : 'sdxl_1024_b2'}_${precision}`
           try {
             r[key] = await step(p, family, precision)
           } catch (err) {

@@ -91,6 +91,13 @@ export interface ReferenceRequest {
   cases?: string[]
   /** Default cpu. */
   provider?: string
+  /**
+   * Compute precision of the text encoders, UNet and image encoder (default fp32). 'fp16' runs them as fp16
+   * graphs on GPU providers, and on the CPU as `cpuFp16` says (default 'emulate'); the tensors that passed
+   * through them are then held to the fp16 rule (engine/reference/tolerance.ts).
+   */
+  precision?: string
+  cpuFp16?: string
   log?: (line: string) => void
   onFallback?: (s: ProviderSkip) => void
 }
@@ -100,13 +107,23 @@ export async function runReferenceSet(
   req: ReferenceRequest,
 ): Promise<CaseResult[]> {
   const preference = providerPreference(req.provider ?? 'cpu')
+  const precision = req.precision ?? 'fp32'
+  if (precision !== 'fp32' && precision !== 'fp16')
+    throw new AppError('invalid-input', `precision must be fp32 or fp16, got "${precision}"`)
+  const cpuFp16 = req.cpuFp16 ?? 'emulate'
+  if (cpuFp16 !== 'emulate' && cpuFp16 !== 'native')
+    throw new AppError('invalid-input', `the CPU's fp16 mode must be emulate or native, got "${cpuFp16}"`)
   try {
     return await runReference(path.resolve(req.manifest), {
       out: path.resolve(req.out),
       cases: req.cases ?? [],
       cacheRoot: services.conversionCache,
       log: req.log,
-      session: { preference, ...(req.onFallback ? { onFallback: req.onFallback } : {}) },
+      session: {
+        preference,
+        ...(precision === 'fp16' ? { precision, cpuFp16 } : {}),
+        ...(req.onFallback ? { onFallback: req.onFallback } : {}),
+      },
     })
   } catch (err) {
     throw new AppError('invalid-input', message(err))

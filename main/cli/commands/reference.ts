@@ -9,6 +9,8 @@ interface ReferenceOptions {
   case: string[]
   cache?: string
   provider: string
+  precision: string
+  cpuFp16: string
   quiet?: boolean
 }
 
@@ -24,6 +26,16 @@ export function registerReference(program: Command): void {
     .option('--case <name>', 'run only this case (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
     .option('--cache <dir>', 'conversion cache folder (default: the data folder cache)')
     .option('--provider <name>', 'execution provider: auto, cpu, cuda, dml, coreml, webgpu', 'cpu')
+    .option(
+      '--precision <p>',
+      'fp32, or fp16: text encoders, UNet and image encoder as fp16 graphs (fp32 islands), checked under the fp16 rule',
+      'fp32',
+    )
+    .option(
+      '--cpu-fp16 <mode>',
+      'with --precision fp16 on the CPU provider: emulate (fp32 kernels, fp16 rounding) or native (fp16 tensors)',
+      'emulate',
+    )
     .option('--quiet', 'print only the table')
     .action(async (manifest: string, o: ReferenceOptions) => {
       const log = o.quiet ? undefined : (s: string) => process.stderr.write(`${s}\n`)
@@ -33,6 +45,8 @@ export function registerReference(program: Command): void {
           out: o.out,
           cases: o.case,
           provider: o.provider,
+          precision: o.precision,
+          cpuFp16: o.cpuFp16,
           log,
           onFallback: (skip) => log?.(`provider ${skip.provider} skipped: ${skip.reason}`),
         }),

@@ -8,7 +8,8 @@ import type { ReferenceCase, ReferenceManifest } from './manifest'
 import { loadManifest } from './manifest'
 import { ReferenceModels } from './models'
 import type { Comparison, Tolerance } from './tolerance'
-import { compareTensors, toleranceFor } from './tolerance'
+import { compareTensors, fp16Tolerance, toleranceFor } from './tolerance'
+import { fp16RunCount } from '../runtime/session'
 
 /**
  * Runs the cases of a reference manifest from their inputs alone (given tensors, parameters, model files)
@@ -21,6 +22,8 @@ export type CaseStatus = 'pass' | 'fail' | 'written' | 'skipped' | 'error'
 export interface TensorCheck {
   name: string
   tolerance: Tolerance
+  /** 'fp16': the tensor passed through fp16 compute graphs and is held to the fp16 rule (fp16Tolerance). */
+  rule?: 'fp16'
   comparison?: Comparison
   /** The expected tensor is not in the case file (a stripped copy): nothing to compare. */
   absent?: boolean
@@ -87,7 +90,9 @@ async function runCase(
         return readTensor(st, n)
       },
     }
+    const fp16Before = fp16RunCount()
     const outputs = await runner(ctx)
+    const ranFp16 = fp16RunCount() > fp16Before
     fs.mkdirSync(opts.out, { recursive: true })
     const output = path.join(opts.out, `${c.name}.safetensors`)
     await writeSafetensors(output, outputs, { case: c.name, producer: 'atelier reference' })
@@ -105,10 +110,13 @@ async function runCase(
         continue
       }
       const ref = await readTensor(st, name)
+      const half =
+        ranFp16 && ref.dtype === 'F32' ? fp16Tolerance(c, name, tol, ref.data as Float32Array) : tol
       checks.push({
         name,
-        tolerance: tol,
-        comparison: compareTensors(mine.data, ref.data, tol, { actual: mine.shape, expected: ref.shape }),
+        tolerance: half,
+        ...(half !== tol ? { rule: 'fp16' as const } : {}),
+        comparison: compareTensors(mine.data, ref.data, half, { actual: mine.shape, expected: ref.shape }),
       })
     }
     const failed = checks.some((k) => k.missing || (k.comparison && !k.comparison.pass))
@@ -179,7 +187,11 @@ export function formatResults(results: CaseResult[]): string {
       continue
     }
     for (const k of r.checks) {
-      const tol = k.tolerance.exact ? 'exact' : `atol ${k.tolerance.atol} rtol ${k.tolerance.rtol}`
+      const tol = k.tolerance.exact
+        ? 'exact'
+        : k.rule === 'fp16'
+          ? `fp16 rule: atol ${fmt(k.tolerance.atol)} rtol ${k.tolerance.rtol}`
+          : `atol ${k.tolerance.atol} rtol ${k.tolerance.rtol}`
       const res = k.missing
         ? 'FAIL (not produced)'
         : k.absent

@@ -49,6 +49,48 @@ export function toleranceFor(c: ReferenceCase, tensor: string, dtype?: string): 
   return { atol: 1e-5, rtol: 1e-5 }
 }
 
+/**
+ * The fp16 rule: the tolerance for a float tensor that passed through fp16 compute graphs (text encoders,
+ * UNet, image encoder on a GPU provider, or their CPU check), derived in the oracle docs
+ * (main/engine/reference/FP16.md) from measured fp16-vs-fp32 differences:
+ *
+ *   atol16 = max(atol32, min(2^14 * d64, 0.1 * max|expected|)),  rtol16 = rtol32
+ *
+ * d64 is the case's own measured fp32-vs-fp64 difference (caseFp64Diff): how strongly that computation
+ * amplifies rounding. fp16's unit roundoff is 2^13 times fp32's, so its error is about 2^13 * d64; the
+ * measured fp16 differences stayed at or below 0.89 of that (bench/fp16.ts), hence the factor 2^14. Over
+ * many sampler steps d64 also carries chaotic growth, so the term is capped at a tenth of the tensor's
+ * scale (worst measured pipeline difference: 0.057 of it); a case without a measured d64 gets the cap
+ * alone. Exact and integer tensors and the values of FP32_ALWAYS keep their fp32 tolerance. The rule applies only to cases
+ * in which an fp16 graph ran; the fp32 tolerances themselves are never changed.
+ */
+/**
+ * Tensors no fp16 graph computes: schedule values, masks, tokens, time ids, initial noise and VAE-encoded
+ * latents (the VAE runs fp32), and what the JS side computes (LoRA/LyCORIS weight deltas, embedding vectors
+ * and multipliers).
+ */
+const FP32_ALWAYS =
+  /timesteps|sigma|alphas|betas|mask|tokens|time_ids|x_init|init_latent|latent_image_scaled|^delta|inputs_embeds|multipliers|^vec\./
+
+export const FP16_RULE = { roundoffRatio: 2 ** 13, margin: 2, capOfScale: 0.1 } as const
+
+export function fp16Tolerance(
+  c: ReferenceCase,
+  tensor: string,
+  fp32: Tolerance,
+  expected: ArrayLike<number>,
+): Tolerance {
+  if (fp32.exact) return fp32
+  if (FP32_ALWAYS.test(tensor)) return fp32
+  const d64 = caseFp64Diff(c, tensor)
+  let scale = 0
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(Number(expected[i])))
+  const cap = FP16_RULE.capOfScale * scale
+  // A case without a measured d64: the cap alone.
+  const term = d64 === undefined ? cap : Math.min(FP16_RULE.margin * FP16_RULE.roundoffRatio * d64, cap)
+  return { atol: Math.max(fp32.atol, term), rtol: fp32.rtol }
+}
+
 export interface Comparison {
   pass: boolean
   maxAbs: number
@@ -93,4 +135,25 @@ export function compareTensors(
     if (!ok) bad++
   }
   return { pass: bad === 0, maxAbs, bad, count: expected.length }
+}
+
+/**
+ * The case's measured fp32-vs-fp64 difference (manifest `fp32_vs_fp64_max_abs_diff`, a number or an object
+ * of numbers) for one tensor: its own entry where the object names it, else the largest float entry
+ * (`uint8*` counts and `delta_max` are not float output differences). Undefined where the case has none.
+ */
+export function caseFp64Diff(c: ReferenceCase, tensor?: string): number | undefined {
+  const v = (c as Record<string, unknown>).fp32_vs_fp64_max_abs_diff
+  if (typeof v === 'number') return Number.isFinite(v) && v > 0 ? v : undefined
+  if (!v || typeof v !== 'object') return undefined
+  const own = tensor ? (v as Record<string, unknown>)[tensor] : undefined
+  if (typeof own === 'number' && own > 0) return own
+  let max = 0
+  const walk = (o: unknown, key: string): void => {
+    if (typeof o === 'number') {
+      if (!/^uint8|delta_max/.test(key) && Number.isFinite(o)) max = Math.max(max, o)
+    } else if (o && typeof o === 'object') for (const [k, x] of Object.entries(o)) walk(x, k)
+  }
+  walk(v, '')
+  return max > 0 ? max : undefined
 }

@@ -265,6 +265,13 @@ export function validateFeeds(graph: string, session: ort.InferenceSession, feed
   })
 }
 
+let fp16Runs = 0
+
+/** How many runs of fp16 graphs this process made (the oracle picks the fp16 tolerance rule by it). */
+export function fp16RunCount(): number {
+  return fp16Runs
+}
+
 /** One ONNX graph file owning at most one session: load / run / release. */
 export class OnnxGraph {
   private opened: OpenedSession | undefined
@@ -363,6 +370,7 @@ export class OnnxGraph {
           `${this.name}: no output(s) ${unknown.join(', ')} (it has ${s.outputNames.join(', ')})`,
         )
     }
+    if (this.opened?.compute !== 'fp32') fp16Runs++
     return outputs ? s.run(feeds, outputs) : s.run(feeds)
   }
 
