@@ -101,7 +101,11 @@ function CreateGrid(): React.JSX.Element {
           </figure>
         ))}
       </div>
-      <div className="grid-actions" role="group" aria-label="Upscale, vary or re-roll">
+      <div
+        className={images.length === 1 ? 'grid-actions single' : 'grid-actions'}
+        role="group"
+        aria-label="Upscale, vary or re-roll"
+      >
         {images.length > 1 &&
           images.map((_, i) => (
             <button
