@@ -311,6 +311,18 @@ test.describe('create: rough edges', () => {
   test('Blend with no IP-Adapter says so before picking, offers the install, and keeps the picks', async ({
     page,
   }) => {
+    // An image prompt typed in Create's bar (--iw) is told at once, before anything runs.
+    await open(page, 'create')
+    const bar = page.getByTestId('mj-bar')
+    await page.getByTestId('prompt').fill('a cat in a hat')
+    await expect(bar.getByTestId('adapter-check')).toBeHidden()
+    await page.getByTestId('prompt').fill('https://example.org/ref.png a cat in a hat --iw 1.5')
+    await expect(bar.getByTestId('adapter-check')).toContainText(
+      'An image prompt needs an IP-Adapter for SD 1.x and a CLIP image encoder; neither is installed.',
+    )
+    await expect(bar.getByTestId('adapter-install')).toBeVisible()
+    await shot(page, 'iw-install-offer')
+
     await open(page, 'gallery')
     await page.getByTestId('blend-open').click()
     const check = page.getByTestId('adapter-check')
