@@ -184,7 +184,8 @@ export interface GenerateRequest {
   batchSize?: number
   /** Batches run one after another. */
   batchCount?: number
-  clipSkip?: 1 | 2
+  /** A1111 Clip skip, 1 (the last text-encoder layer) to 12; SD 1.x only (SDXL ignores it, as A1111 does). */
+  clipSkip?: number
   /**
    * A standalone VAE (library id or name; a file path from the CLI) that decodes and encodes instead of the
    * checkpoint's own (A1111's "SD VAE"). Absent, 'Automatic' or 'None': the checkpoint's VAE.

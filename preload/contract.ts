@@ -80,7 +80,7 @@ export const generateRequestSchema = z
     height: multipleOf8('height').optional(),
     batchSize: z.number().int().min(1).max(16).optional(),
     batchCount: z.number().int().min(1).max(100).optional(),
-    clipSkip: z.union([z.literal(1), z.literal(2)]).optional(),
+    clipSkip: z.number().int().min(1).max(12).optional(),
     vae: z.string().min(1).max(4096).optional(),
     loras: z
       .array(z.object({ name: z.string().min(1).max(500), weight: z.number().min(-10).max(10) }).strict())

@@ -152,7 +152,8 @@ export function requestFromOptions(mode: GenerateMode, o: GenerateOptions): Gene
   }
   const clip = num(o.clipSkip, '--clip-skip')
   if (clip !== undefined) {
-    if (clip !== 1 && clip !== 2) throw new CliError('--clip-skip must be 1 or 2')
+    if (!Number.isInteger(clip) || clip < 1 || clip > 12)
+      throw new CliError('--clip-skip must be a whole number from 1 to 12 (A1111 Clip skip)')
     req.clipSkip = clip
   }
   const rng = pick(o.rng, '--rng', ['cpu', 'gpu'] as const)
@@ -392,7 +393,7 @@ function common(cmd: Command, mode: GenerateMode): Command {
     .option('--height <px>', 'height, a multiple of 8 (default 512; SDXL 1024)')
     .option('--batch <n>', 'images per batch (default 1)')
     .option('--batch-count <n>', 'batches (default 1)')
-    .option('--clip-skip <n>', 'CLIP skip: 1 or 2')
+    .option('--clip-skip <n>', 'A1111 Clip skip, 1 to 12: the N-th text-encoder layer from the end (SD 1.x)')
     .option('--rng <cpu|gpu>', "noise: 'cpu' (torch CPU, diffusers) or 'gpu' (CUDA Philox, A1111)")
     .option('--original-size <WxH>', 'SDXL size conditioning: original size (default: the output size)')
     .option('--target-size <WxH>', 'SDXL size conditioning: target size (default: the output size)')

@@ -10,7 +10,7 @@ import { sha256File } from '../../model-formats/hash'
  */
 
 /** Bump when graphs or their layout change: old entries are then ignored (and pruned). */
-export const CONVERTER_VERSION = 3
+export const CONVERTER_VERSION = 4
 
 export type Precision = 'fp16' | 'fp32'
 

@@ -23,6 +23,8 @@ const P = 'text_model'
 /** Optional inputs of the text encoder (see TextEncoderBuildOptions.embedsOverride). */
 export const EMBEDS_OVERRIDE = 'embeds_override'
 export const EMBEDS_MASK = 'embeds_mask'
+/** Every hidden state through the final LayerNorm, stacked (A1111 Clip skip; see buildTextEncoder). */
+export const CLIP_SKIP_OUTPUT = 'hidden_states_ln'
 
 /** Reads the architecture from the weight shapes (heads = width / 64, the OpenAI CLIP rule). */
 export function textEncoderConfig(
@@ -70,7 +72,8 @@ export interface TextEncoderBuildOptions {
  * `embeds_override` and `embeds_mask` (token-embedding rows to replace).
  * Outputs: `last_hidden_state` [batch, seq, width], `penultimate_hidden_state_ln` (output of layer L-1
  * through the final LayerNorm: "CLIP skip 2") and `penultimate_hidden_state` (output of layer L-1 without
- * it: what SDXL feeds its UNet from both encoders). When the weights hold a text projection (SDXL's second
+ * it: what SDXL feeds its UNet from both encoders), and `hidden_states_ln` [layers + 1, batch, seq, width] (every
+ * hidden state through the final LayerNorm: A1111's Clip skip N is index layers + 1 - N). When the weights hold a text projection (SDXL's second
  * encoder: `text_projection` [width, proj] applied as x @ P, or nn.Linear `text_projection.weight`), also
  * `text_embeds` [batch, proj]: the final-LayerNorm output at the position of the largest input id (the
  * first EOS when padding is 0, as OpenCLIP and CLIPTextModelWithProjection take it), projected.
@@ -131,6 +134,21 @@ export function buildTextEncoder(w: WeightProvider, opts: TextEncoderBuildOption
     'penultimate_hidden_state_ln',
   )
   g.output(g.op('Identity', [pen]), 'float32', dims, 'penultimate_hidden_state')
+  // A1111's Clip skip N (1 … layers + 1 in principle, 1 … 12 in its UI): hidden_states[-N] through the final
+  // LayerNorm. Every hidden state (the embeddings and each layer's output) is stacked and normalised once:
+  // [layers + 1, batch, seq, width], Clip skip N at index layers + 1 - N.
+  const axis0 = g.constInt64([0])
+  const stacked = g.op(
+    'Concat',
+    hidden.map((x) => g.op('Unsqueeze', [x, axis0])),
+    { axis: 0 },
+  )
+  g.output(
+    layerNorm(g, w, `${P}.final_layer_norm`, stacked, cfg.eps),
+    'float32',
+    [cfg.layers + 1, 'batch', 'seq', cfg.width],
+    CLIP_SKIP_OUTPUT,
+  )
   const proj = ['text_projection', 'text_projection.weight'].find((n) => w.has(n))
   if (proj) {
     // ids < 2^24 are exact in float32; ArgMax returns the first maximum.

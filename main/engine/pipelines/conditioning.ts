@@ -55,7 +55,7 @@ export interface ConditioningOptions {
   prompt: string
   negativePrompt: string
   batch: number
-  clipSkip?: 1 | 2
+  clipSkip?: number
   /** With false, the uncond pass is left out (guidance scale <= 1 and one sub-prompt). */
   cfg: boolean
   /** Textual-inversion embeddings the prompts may use by name (those of another width are ignored, as A1111 does). */
@@ -81,7 +81,7 @@ export interface EncodedBlock {
 async function encodeChunks(
   model: DiffusionModel,
   tokens: TokenizedPrompt,
-  clipSkip: 1 | 2,
+  clipSkip: number,
   vectorsOf: (name: string) => Float32Array,
 ): Promise<EncodedBlock> {
   const { ids, weights, chunkCount, chunkSize } = flattenChunks(tokens)

@@ -7,11 +7,11 @@ import type { EmbeddingRows } from '../runtime/model-set'
  */
 export interface DiffusionModel {
   readonly id: string
-  /** ids [batch, seq] -> hidden states [batch, seq, width]; clipSkip 2 = penultimate layer + final LN. */
+  /** ids [batch, seq] -> hidden states [batch, seq, width]; clipSkip N = the N-th layer from the end + final LN. */
   encodeText(
     ids: BigInt64Array,
     batch: number,
-    clipSkip?: 1 | 2,
+    clipSkip?: number,
     /** Textual-inversion vectors that replace token-embedding rows. */
     rows?: readonly EmbeddingRows[],
   ): Promise<ort.Tensor>

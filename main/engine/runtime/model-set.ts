@@ -16,6 +16,8 @@ export interface EmbeddingRows {
 }
 
 const EMBEDS_OVERRIDE = 'embeds_override'
+/** The text encoder's stacked, normalised hidden states (graphs/text-encoder CLIP_SKIP_OUTPUT). */
+const CLIP_SKIP_OUTPUT = 'hidden_states_ln'
 const EMBEDS_MASK = 'embeds_mask'
 
 export const COMPONENTS = ['text_encoder', 'text_encoder_2', 'unet', 'vae_encoder', 'vae_decoder'] as const
@@ -131,11 +133,14 @@ export class ModelSet {
     for (const c of components) await this.graphs[c]?.release()
   }
 
-  /** Text encoder: ids [batch, seq] -> hidden states [batch, seq, width]; clipSkip 2 = penultimate + LN. */
+  /**
+   * Text encoder: ids [batch, seq] -> hidden states [batch, seq, width]. clipSkip N (A1111's Clip skip) is the
+   * N-th hidden state from the end through the final LayerNorm: 1 the last layer, 2 the penultimate, ...
+   */
   async encodeText(
     ids: BigInt64Array,
     batch: number,
-    clipSkip: 1 | 2 = 1,
+    clipSkip = 1,
     rows: readonly EmbeddingRows[] = [],
   ): Promise<ort.Tensor> {
     await this.enter(['text_encoder'])
@@ -152,13 +157,27 @@ export class ModelSet {
           [batch, seq],
         )
       : new ort.Tensor('int64', ids, [batch, seq])
-    const want = clipSkip === 2 ? 'penultimate_hidden_state_ln' : 'last_hidden_state'
+    if (!Number.isInteger(clipSkip) || clipSkip < 1)
+      throw new Error(`Clip skip must be a whole number from 1, got ${clipSkip}`)
+    const want =
+      clipSkip === 1 ? 'last_hidden_state' : clipSkip === 2 ? 'penultimate_hidden_state_ln' : CLIP_SKIP_OUTPUT
     if (!g.outputNames.includes(want))
       throw new Error(
-        `model ${this.id}: its text encoder has no ${want} output (CLIP skip ${clipSkip} unsupported)`,
+        `model ${this.id}: its text encoder has no ${want} output (CLIP skip ${clipSkip} unsupported; a ready ONNX export or an older conversion)`,
       )
     const r = await g.run({ [input]: t, ...this.overrideFeeds(g, batch, seq, rows) }, [want])
-    return r[want] as ort.Tensor
+    const out = r[want] as ort.Tensor
+    if (want !== CLIP_SKIP_OUTPUT) return out
+    // [layers + 1, batch, seq, width]: Clip skip N is index layers + 1 - N.
+    const [states = 0] = out.dims
+    const index = states - clipSkip
+    if (index < 0)
+      throw new Error(
+        `Clip skip ${clipSkip} is more than this text encoder has layers (${states - 1}); use 1 to ${states - 1}`,
+      )
+    const size = out.dims.slice(1).reduce((a, b) => a * b, 1)
+    const data = (out.data as Float32Array).slice(index * size, (index + 1) * size)
+    return new ort.Tensor('float32', data, out.dims.slice(1))
   }
 
   /** The embeds_override / embeds_mask feeds of a text encoder graph (none for graphs without them). */

@@ -177,7 +177,7 @@ export function buildRequest(
   }
   if (p.loras.length > 0) req.loras = p.loras.map((l) => ({ name: l.name, weight: l.weight }))
   if (p.vae) req.vae = p.vae
-  if (p.clipSkip > 1) req.clipSkip = p.clipSkip as GenerateRequest['clipSkip']
+  if (p.clipSkip > 1) req.clipSkip = p.clipSkip
   if (p.rng === 'gpu') req.rng = 'gpu'
   if (inputs.image) req.image = inputs.image
   const useImageSize = mode === 'outpaint' || (p.sizeFromImage && mode !== 'txt2img')
