@@ -1,5 +1,6 @@
 import path from 'node:path'
 import { appPaths } from '../platform/paths'
+import { AppError } from './errors'
 import { EventBus } from './events'
 import { GalleryStore } from './generation/gallery'
 import { readImageParameters } from './generation/parameters'
@@ -92,6 +93,11 @@ export function createServices(opts: ServicesOptions): Services {
     // else the CLIP vocabulary bundled in resources/ (never the network).
     model: async (ref) => (await current()).model(ref),
     lora: async (name, from) => (await current()).lora(name, from),
+    vae: async (ref) => {
+      const r = await current()
+      if (!r.vae) throw new AppError('unsupported', 'This host cannot resolve VAE names.')
+      return r.vae(ref)
+    },
     embeddings: async () => (await current()).embeddings?.() ?? [],
     upscaler: async (name) => {
       const r = await current()
