@@ -7,6 +7,8 @@ import { markProviderFailed, physicalCores, providerCandidates } from './provide
 import type { Fp16Mode } from './fp16'
 import { toFp16Compute } from './fp16'
 import { webGpuHasF16, webGpuModel, webGpuProbe } from './webgpu'
+import { createThroughCache, OPTIMIZED_CACHE_PROVIDERS } from './optimized-cache'
+import type { OptimizedCacheOptions, OptimizedUse } from './optimized-cache'
 
 export interface SessionConfig {
   preference?: ProviderPreference
@@ -35,6 +37,12 @@ export interface SessionConfig {
    * tensors rounded to fp16 wherever the fp16 graph stores one).
    */
   cpuFp16?: Fp16Mode
+  /**
+   * Keep onnxruntime's optimised form of each graph file beside it and load that next time
+   * (optimized-cache.ts): for graphs inside the conversion cache, never for a user's own ONNX folder.
+   * Not used in low-memory mode (its weights would be fp32) nor for in-memory models.
+   */
+  optimizedCache?: boolean | OptimizedCacheOptions
 }
 
 export type ComputePrecision = 'fp32' | 'fp16'
@@ -60,12 +68,14 @@ export function computeModeFor(
 
 /**
  * How a converted model's weights should be stored for sessions with this config: 'fp32' (cast once at
- * conversion) when they will run on the CPU provider in normal memory mode — the session then has no casts
- * to fold and starts several times faster (bench/session.ts) — else 'fp16' (GPU providers take the fp16
- * graph; low-memory sessions keep fp16 weights and cast per layer).
+ * conversion) when they will run on the CPU provider in normal memory mode without the optimised-model
+ * cache — the session then has no casts to fold (bench/session.ts) — else 'fp16': GPU providers take the
+ * fp16 graph; low-memory sessions keep fp16 weights and cast per layer; with the optimised-model cache the
+ * fp32 form lives in ORT's saved copy, so the entry keeps hard links to the checkpoint (no second fp32 copy
+ * on disk).
  */
 export async function weightPrecisionFor(cfg: SessionConfig = {}): Promise<'fp16' | 'fp32'> {
-  if (cfg.lowMemory) return 'fp16'
+  if (cfg.lowMemory || cfg.optimizedCache) return 'fp16'
   return (await firstUsableProvider(cfg)) === 'cpu' ? 'fp32' : 'fp16'
 }
 
@@ -104,6 +114,8 @@ export interface OpenedSession {
   skipped: ProviderSkip[]
   /** What the session computes in: 'fp32', or the fp16 graph ('native'; 'emulate' on the CPU for the oracle). */
   compute: 'fp32' | Fp16Mode
+  /** How the optimised-model cache was used (absent when the config does not ask for it). */
+  optimized?: OptimizedUse
 }
 
 /** The model with the fp16 pass applied (bytes; external weights still load from the original folder). */
@@ -194,16 +206,34 @@ export async function openSession(
   const create = async (
     p: ProviderName,
     compute: OpenedSession['compute'],
-  ): Promise<ort.InferenceSession> => {
+  ): Promise<{ session: ort.InferenceSession; optimized?: OptimizedUse }> => {
     const opts = sessionOptions(p, cfg)
     const half = compute === 'fp32' ? { model, options: {} } : fp16Model(model, compute)
     // Then ORT 1.30's WebGPU kernel workarounds (webgpu.ts), on the graph as it will run.
     const prepared = p === 'webgpu' ? await webGpuModel(half.model) : { model: half.model, options: {} }
     const merged = mergeOptions(opts, half.options, prepared.options)
     const m = prepared.model
-    return typeof m === 'string'
-      ? ort.InferenceSession.create(m, merged)
-      : ort.InferenceSession.create(m, merged)
+    // A graph file as it is, on a provider whose optimised form is kept: through the cache.
+    if (
+      typeof m === 'string' &&
+      cfg.optimizedCache &&
+      !cfg.lowMemory &&
+      OPTIMIZED_CACHE_PROVIDERS.includes(p)
+    ) {
+      const c = await createThroughCache(
+        m,
+        p,
+        merged,
+        typeof cfg.optimizedCache === 'object' ? cfg.optimizedCache : {},
+      )
+      return { session: c.session, optimized: c.use }
+    }
+    return {
+      session:
+        typeof m === 'string'
+          ? await ort.InferenceSession.create(m, merged)
+          : await ort.InferenceSession.create(m, merged),
+    }
   }
   for (const p of order) {
     try {
@@ -211,14 +241,14 @@ export async function openSession(
       if (p === 'webgpu') await webGpuProbe()
       const compute = computeModeFor(p, cfg, graph)
       try {
-        return { session: await create(p, compute), provider: p, skipped, compute }
+        return { ...(await create(p, compute)), provider: p, skipped, compute }
       } catch (err) {
         if (compute === 'fp32') throw err
         // The fp16 graph did not open on this provider: its fp32 graph, on the same provider, before the CPU.
         const skip = { provider: p, reason: `fp16 compute failed, running fp32: ${firstLine(err)}` }
         skipped.push(skip)
         cfg.onFallback?.(skip)
-        return { session: await create(p, 'fp32'), provider: p, skipped, compute: 'fp32' }
+        return { ...(await create(p, 'fp32')), provider: p, skipped, compute: 'fp32' }
       }
     } catch (err) {
       if (p === 'cpu') {
@@ -304,6 +334,11 @@ export class OnnxGraph {
   /** 'fp32' or the fp16 graph's mode, once loaded. */
   get compute(): OpenedSession['compute'] | undefined {
     return this.opened?.compute
+  }
+
+  /** How the loaded session used the optimised-model cache, if the config asked for it. */
+  get optimized(): OptimizedUse | undefined {
+    return this.opened?.optimized
   }
 
   get inputNames(): readonly string[] {

@@ -241,7 +241,7 @@ export class JobRunner {
     for (const s of settled.skipped) this.onFallback(job, s)
     const converted = await convertCheckpoint(job.model.path, {
       cacheRoot: job.cacheRoot,
-      precision: await weightPrecisionFor({ lowMemory, preference }),
+      precision: await weightPrecisionFor({ lowMemory, preference, optimizedCache: true }),
       signal,
       onProgress: (p) =>
         status(
@@ -268,6 +268,8 @@ export class JobRunner {
       preference,
       precision,
       ...cpuFp16FromEnv(),
+      // ORT's optimised form of each graph, kept in the conversion cache (never in a user's ONNX folder).
+      optimizedCache: converted.manifest.source.kind !== 'onnx',
       onFallback: (s) => this.onFallback(job, s),
     })
     this.loaded = {
