@@ -236,7 +236,8 @@ export class JobRunner {
     status(`preparing ${label(job)}`)
     const lowMemory = job.request.lowMemory ?? defaultLowMemory(probe.base)
     // A WebGPU candidate is settled by a real adapter request first, so the weights are stored for the
-    // provider that will open (fp32 for CPU, fp16 for GPUs).
+    // provider that will open (fp16: GPUs take them as they are; the CPU's fp32 form is the optimised copy
+    // its first session saves).
     const settled = await settleProvider(preference)
     for (const s of settled.skipped) this.onFallback(job, s)
     const converted = await convertCheckpoint(job.model.path, {
