@@ -1,8 +1,10 @@
 /** Downloads through a loopback proxy: absolute-form http, CONNECT + TLS, resume, NO_PROXY, proxy failures. */
 import crypto from 'node:crypto'
 import fs from 'node:fs'
+import type { IncomingMessage } from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
+import { createProxy } from 'proxy'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { defaultFaults, serveBytes, type FaultSwitches } from '../../e2e/fixtures/remote/fixture-http'
 import { envProxyResolver, ProxyError, type ProxyResolver } from '../platform/proxy'
@@ -237,6 +239,41 @@ describe.skipIf(!hasOpenssl())('https through a CONNECT tunnel', () => {
       expect(commits).toBeGreaterThan(10)
     } finally {
       faults.chunked = false
+    }
+  })
+
+  it('an https:// proxy (TLS to the proxy): http in absolute form and https as TLS inside TLS', async () => {
+    const tlsProxy = createProxy(https.createServer({ key: tls.key, cert: tls.cert }))
+    const seen: string[] = []
+    tlsProxy.prependListener('request', (req: IncomingMessage) => seen.push(`${req.method} ${req.url}`))
+    tlsProxy.prependListener('connect', (req: IncomingMessage) => seen.push(`${req.method} ${req.url}`))
+    await new Promise<void>((r) => tlsProxy.listen(0, '127.0.0.1', r))
+    const proxyUrl = `https://localhost:${(tlsProxy.address() as net.AddressInfo).port}`
+    try {
+      for (const url of [dl(2002), `${origin}/tiny.safetensors`]) {
+        const res = await httpGet(new URL(url), {
+          headers: {},
+          idleTimeoutMs: 5000,
+          ca: tls.cert,
+          proxy: via(proxyUrl),
+        })
+        const hash = crypto.createHash('sha256')
+        let buf = Buffer.alloc(64 * 1024)
+        await res.pipe({
+          space: () => buf,
+          commit(n) {
+            hash.update(buf.subarray(0, n))
+            buf = Buffer.alloc(64 * 1024)
+            return true
+          },
+        })
+        expect(res.status).toBe(url === dl(2002) ? 307 : 200) // the API answers with a redirect to storage
+        if (res.status === 200) expect(hash.digest('hex')).toBe(env.models.checkpoint.sha256)
+      }
+      expect(seen).toEqual([`GET ${dl(2002)}`, `CONNECT ${new URL(origin).host}`])
+    } finally {
+      tlsProxy.closeAllConnections()
+      await new Promise((r) => tlsProxy.close(r))
     }
   })
 
