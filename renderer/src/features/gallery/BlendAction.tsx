@@ -1,7 +1,9 @@
 import { useCallback, useEffect, useState } from 'react'
 import type { OutputImage } from '../../../../preload/contract-types'
 import { bytesUrl } from '../../canvas-kit/image-io'
+import { useConnection } from '../../api/use-connection'
 import { AdapterCheck } from '../studio/AdapterCheck'
+import { waitingText } from '../studio/job-recovery'
 import { familyBase, gallery } from '../studio/generation-adapter'
 import { BLEND_MAX, BLEND_MIN, blendRequest, blendSize, type BlendShape } from '../studio/image-prompts'
 import { useStore } from '../studio/store'
@@ -64,6 +66,7 @@ export function BlendAction({ items }: { items: OutputImage[] }): React.JSX.Elem
   const starting = useStore(studio, (s) => s.starting)
   const message = useStore(studio, (s) => s.message)
   const running = job !== undefined || starting
+  const lost = useConnection() === 'lost'
   // No IP-Adapter or image encoder: said (with an install) before any image is picked; picks are kept.
   const [ready, setReady] = useState(false)
   const onReady = useCallback((r: boolean) => setReady(r), [])
@@ -139,7 +142,11 @@ export function BlendAction({ items }: { items: OutputImage[] }): React.JSX.Elem
           </div>
           {running && job?.mode === 'txt2img' && (
             <p className="hint" data-testid="blend-progress">
-              {job.total > 0 ? `Blending: step ${job.step}/${job.total}` : 'Blending: starting…'}
+              {lost
+                ? `Blending: ${waitingText(job)}`
+                : job.total > 0
+                  ? `Blending: step ${job.step}/${job.total}`
+                  : 'Blending: starting…'}
             </p>
           )}
           {message && message.tab === 'txt2img' && !running && (
