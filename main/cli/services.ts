@@ -35,13 +35,21 @@ export interface CliServicesOptions extends Omit<ServicesOptions, 'home' | 'mode
 /**
  * Runs `fn` with the services of the data folder and disposes them after. Requests may name files anywhere
  * (the user types the paths); a service error becomes `atelier: <message>` with exit code 1 (130 when cancelled).
+ * The download queue stays closed unless `downloads: true` (`atelier models`), so a command that only reads the
+ * library never resumes, or races, the desktop app's downloads.
  */
 export async function withServices<T>(
   opts: CliServicesOptions,
   fn: (services: Services) => Promise<T>,
 ): Promise<T> {
   const { home, ...rest } = opts
-  const services = createServices({ allowPaths: true, ...rest, home: cliHome(home), mode: 'server' })
+  const services = createServices({
+    allowPaths: true,
+    downloads: false,
+    ...rest,
+    home: cliHome(home),
+    mode: 'server',
+  })
   try {
     return await fn(services)
   } catch (thrown) {

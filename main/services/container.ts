@@ -35,6 +35,8 @@ export interface ServicesOptions {
   outputsDir?: string
   /** Default `<home>/cache/onnx`. */
   conversionCache?: string
+  /** false: the library without the download queue (nothing resumes or downloads). Default true. */
+  downloads?: boolean
 }
 
 /** The composition of every service; each door (IPC, serve, CLI) builds one and calls it through the handlers. */
@@ -67,7 +69,14 @@ export function createServices(opts: ServicesOptions): Services {
   const conversionCache = opts.conversionCache ?? paths.conversionCache
   const settings = new SettingsService(store, opts.home, bus, env)
   const secrets = new SecretsService(store, opts.secretBox ?? keyFileSecretBox(paths.keyFile), env)
-  const models = new ModelsService({ home: opts.home, settings, secrets, bus, jobs })
+  const models = new ModelsService({
+    home: opts.home,
+    settings,
+    secrets,
+    bus,
+    jobs,
+    ...(opts.downloads === false ? { queue: false } : {}),
+  })
   const tokenizers = tokenizerDir(paths.tokenizers)
   // Names resolve through the library the Models section manages (its folder follows the settings; the
   // folders added to it, e.g. by `atelier library scan <folder>`, count as library folders too).

@@ -17,7 +17,7 @@ const KINDS: readonly ModelKind[] = ['checkpoint', 'lora', 'embedding', 'vae', '
 async function withModels<T>(
   fn: (m: ModelsService, hosts: { civitai: string; hf: string }) => Promise<T>,
 ): Promise<T> {
-  return withServices({}, (s) => {
+  return withServices({ downloads: true }, (s) => {
     const { civitaiBaseUrl, hfBaseUrl } = s.settings.get()
     return fn(s.models, { civitai: new URL(civitaiBaseUrl).host, hf: new URL(hfBaseUrl).host })
   })

@@ -243,6 +243,12 @@ describe('every CLI command uses the settings of the data folder', () => {
     expect(install.code, install.err).toBe(0)
     expect(fs.existsSync(path.join(lib, 'loras', 'tinyStyleLora_v1.safetensors'))).toBe(true)
     expect(fs.existsSync(path.join(home, 'models'))).toBe(false)
+    // Commands that only read the library leave the download queue alone (no resume, no rewrite).
+    const queueFile = path.join(home, 'downloads', 'downloads.json')
+    const before = fs.statSync(queueFile).mtimeMs
+    expect((await cli('library', 'list')).code).toBe(0)
+    expect((await cli('probe', '--no-hash', 'tinyStyleLora_v1')).code).toBe(0)
+    expect(fs.statSync(queueFile).mtimeMs).toBe(before)
     const show = await cli('models', 'show', 'civitai:1002')
     expect(show.code, show.err).toBe(0)
     expect(show.out).toContain('[installed]')

@@ -76,12 +76,17 @@ export interface ModelsServiceOptions {
   fetchImage?: ImageFetcher
   /** Open the queue at once even when it is empty (the CLI and tests do). */
   eager?: boolean
+  /**
+   * false: open the library only, never the download queue (CLI commands that do not download: a one-shot
+   * `txt2img` must not resume, or fight over, the app's downloads). Default true.
+   */
+  queue?: boolean
 }
 
 interface Core {
   library: Library
-  downloads: DownloadManager
-  installer: Installer
+  /** null when the service was made with `queue: false`. */
+  queue: { downloads: DownloadManager; installer: Installer } | null
   close(): Promise<void>
 }
 
@@ -108,7 +113,7 @@ export class ModelsService {
       if (e.name === 'settings:changed') this.settingsChanged()
     })
     const queueFile = path.join(appPaths(o.home).downloads, 'downloads.json')
-    if (o.eager || fs.existsSync(queueFile))
+    if (o.queue !== false && (o.eager || fs.existsSync(queueFile)))
       void this.open().catch((err: unknown) => this.log(`cannot open the download queue: ${String(err)}`))
   }
 
@@ -154,6 +159,17 @@ export class ModelsService {
     // A relative folder would depend on the working directory: only absolute ones are honoured.
     const libraryDir = path.isAbsolute(s.libraryRoot) ? s.libraryRoot : paths.library
     const library = await Library.open(this.o.home, { libraryDir })
+    if (this.o.queue === false) {
+      const off = library.on('changed', (e) => this.o.bus.emit('library:changed', e))
+      return {
+        library,
+        queue: null,
+        close: async () => {
+          off()
+          await library.dispose()
+        },
+      }
+    }
     const downloads = await DownloadManager.open({
       stateDir: paths.downloads,
       concurrency: s.concurrentDownloads,
@@ -201,14 +217,20 @@ export class ModelsService {
     }
     return {
       library,
-      downloads,
-      installer,
+      queue: { downloads, installer },
       close: async () => {
         for (const off of offs) off()
         await downloads.dispose()
         await library.dispose()
       },
     }
+  }
+
+  /** The download queue and installer (an error where this service was made without them). */
+  private async queued(): Promise<{ downloads: DownloadManager; installer: Installer }> {
+    const { queue } = await this.open()
+    if (!queue) throw new AppError('unavailable', 'Downloads are not open here.')
+    return queue
   }
 
   /** A new library folder or download concurrency: close and reopen (synchronously swapped, so no call sees the old one). */
@@ -332,7 +354,7 @@ export class ModelsService {
 
   install(req: Req<'models:install'>): Promise<InstallResult> {
     return mapped(async () => {
-      const { installer } = await this.open()
+      const { installer } = await this.queued()
       if (req.source === 'civitai') {
         return installer.civitai(
           this.civitai(),
@@ -353,7 +375,7 @@ export class ModelsService {
 
   /** Resolves when every listed download is installed or has failed; the final infos. */
   async whenInstalled(ids: string[]): Promise<DownloadInfo[]> {
-    const { downloads } = await this.open()
+    const { downloads } = await this.queued()
     const settled = (d: DownloadInfo | undefined): boolean =>
       !d ||
       d.state === 'failed' ||
@@ -378,7 +400,7 @@ export class ModelsService {
     const dir = tokenizerDir(appPaths(this.o.home).tokenizers)
     if (hasTokenizer(dir)) return dir
     this.tokenizer ??= mapped(async () => {
-      const { downloads } = await this.open()
+      const { downloads } = await this.queued()
       return fetchClipTokenizer(appPaths(this.o.home).tokenizers, this.hf(), downloads)
     }).finally(() => {
       this.tokenizer = null
@@ -389,7 +411,7 @@ export class ModelsService {
   // ------------------------------------------------------------------------------------------ downloads
 
   async downloads(): Promise<DownloadInfo[]> {
-    const { downloads } = await this.open()
+    const { downloads } = await this.queued()
     return downloads
       .list()
       .filter((j) => readMeta(j.request.meta)?.install !== 'tokenizer' || !FINAL_STATES.includes(j.state))
@@ -399,7 +421,7 @@ export class ModelsService {
   }
 
   async downloadAction(action: 'pause' | 'resume' | 'cancel' | 'retry', id: string): Promise<DownloadInfo> {
-    const { downloads, installer } = await this.open()
+    const { downloads, installer } = await this.queued()
     const job = downloads.get(id)
     if (!job) throw new AppError('not-found', 'That download is no longer in the list.')
     if (action === 'retry') {
@@ -420,7 +442,7 @@ export class ModelsService {
   }
 
   async clearDownloads(): Promise<{ removed: number }> {
-    const { downloads } = await this.open()
+    const { downloads } = await this.queued()
     let removed = 0
     for (const j of downloads.list()) {
       const status = this.statuses.get(j.id)
