@@ -462,7 +462,12 @@ export function proxyAgents(
     override createConnection = proxiedConnector(false, resolver, (o) => net.createConnection(o)) as never
   }
   class HttpsAgent extends https.Agent {
-    override createConnection = proxiedConnector(true, resolver, (o) => tls.connect(o)) as never
+    // Direct: https.Agent's own connect (it reuses TLS sessions per host).
+    override createConnection = proxiedConnector(
+      true,
+      resolver,
+      (o) => https.Agent.prototype.createConnection.call(this, o as never) as net.Socket,
+    ) as never
   }
   return { http: new HttpAgent(options), https: new HttpsAgent(options) }
 }

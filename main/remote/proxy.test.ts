@@ -1,6 +1,8 @@
 /** The API clients (got) and public fetches through a loopback proxy. */
 import fs from 'node:fs/promises'
+import got from 'got'
 import http from 'node:http'
+import https from 'node:https'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -8,8 +10,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { CivitaiFixtureServer } from '../../e2e/fixtures/remote/civitai-server'
 import { makeFixtureModels } from '../../e2e/fixtures/remote/fixture-models'
 import { HfFixtureServer } from '../../e2e/fixtures/remote/hf-server'
-import type { ProxyResolver } from '../platform/proxy'
-import { startTestProxy, type TestProxy } from '../platform/test-proxy'
+import { agentsFor, type ProxyResolver } from '../platform/proxy'
+import { hasOpenssl, makeLocalhostCert, startTestProxy, type TestProxy } from '../platform/test-proxy'
 import { CivitaiClient } from './civitai/client'
 import { RemoteError } from './errors'
 import { HuggingFaceClient } from './huggingface/client'
@@ -104,6 +106,31 @@ describe('API clients through the proxy', () => {
       expect((await yes.search({ limit: 5 })).items.length).toBeGreaterThan(0)
     } finally {
       await authed.close()
+    }
+  })
+})
+
+describe.skipIf(!hasOpenssl())('https targets of got clients', () => {
+  it('direct and through CONNECT, the target certificate checked by name inside the tunnel', async () => {
+    const { key, cert } = makeLocalhostCert()
+    const server = https.createServer({ key, cert }, (_req, res) => res.end('ok'))
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const url = `https://localhost:${(server.address() as net.AddressInfo).port}/`
+    try {
+      const ca = { certificateAuthority: cert }
+      const direct = await got(url, { agent: agentsFor(() => null), https: ca, retry: { limit: 0 } }).text()
+      expect(direct).toBe('ok')
+      expect(proxy.log).toEqual([])
+      const tunnelled = await got(url, { agent: agentsFor(via(proxy.url)), https: ca, retry: { limit: 0 } })
+      expect(tunnelled.body).toBe('ok')
+      expect(proxy.log).toEqual([`CONNECT ${new URL(url).host}`])
+      const untrusted = await got(url, { agent: agentsFor(via(proxy.url)), retry: { limit: 0 } }).catch(
+        (e: { code?: string }) => e,
+      )
+      expect(untrusted).toMatchObject({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+    } finally {
+      server.closeAllConnections()
+      await new Promise((r) => server.close(r))
     }
   })
 })
