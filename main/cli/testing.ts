@@ -6,6 +6,8 @@
  *   const env = envScope(); env.set('ATELIER_HOME', dir); …; env.restore()
  *   const site = await cliSources(tmp, { checkpoint })           // sets ATELIER_HOME and the fixture URLs
  */
+import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { vi } from 'vitest'
@@ -18,8 +20,25 @@ export interface CliRun {
   err: string
 }
 
-/** `atelier <args>` in this process; stdout and stderr are captured (not printed), `stdin` replaces stdin. */
+let scratchHome: string | undefined
+
+/** A data folder for runs whose test sets none, so a test never writes into the user's real one. */
+function testHome(): string {
+  if (!scratchHome) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-cli-test-home-'))
+    scratchHome = dir
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
+  }
+  return scratchHome
+}
+
+/**
+ * `atelier <args>` in this process; stdout and stderr are captured (not printed), `stdin` replaces stdin.
+ * Without ATELIER_HOME (and `--home`), the run gets a scratch data folder of this test file.
+ */
 export async function cliRun(args: string[], opts: { stdin?: string } = {}): Promise<CliRun> {
+  const env = envScope()
+  if (!process.env.ATELIER_HOME) env.set('ATELIER_HOME', testHome())
   let out = ''
   let err = ''
   const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
@@ -39,6 +58,7 @@ export async function cliRun(args: string[], opts: { stdin?: string } = {}): Pro
     if (opts.stdin !== undefined && realStdin) Object.defineProperty(process, 'stdin', realStdin)
     o.mockRestore()
     e.mockRestore()
+    env.restore()
   }
 }
 
