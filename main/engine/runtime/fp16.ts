@@ -92,6 +92,9 @@ const MOVES = new Set([
   'Min',
 ])
 
+/** Layout ops a constant weight may pass through between its fp16 storage and an fp16 op. */
+const LAYOUT = new Set(['Transpose', 'Reshape', 'Squeeze', 'Unsqueeze', 'Identity', 'Flatten'])
+
 /** Output element types fixed by the op (not the input's). */
 const INT64_OUT = new Set(['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero'])
 const BOOL_OUT = new Set([
@@ -238,6 +241,16 @@ export function toFp16Compute(bytes: Uint8Array, opts: Fp16Options): Fp16Result 
     return out
   }
 
+  /** A constant that is an fp16 weight cast to fp32, possibly through layout ops. */
+  const fromHalfWeight = (name: string, depth = 0): boolean => {
+    const p = producer.get(name)
+    if (!p || act.has(name) || depth > 4) return false
+    const i0 = p.input?.[0]
+    if (!i0) return false
+    if (p.opType === 'Cast') return type.get(i0) === HALF
+    return LAYOUT.has(p.opType ?? '') && fromHalfWeight(i0, depth + 1)
+  }
+
   /**
    * The value `name` as element type `to` (cached). Emulated, every value is really fp32 and `type` says
    * whether it is already fp16-representable: an fp32 consumer reads any value as it is, an fp16 one gets
@@ -261,12 +274,34 @@ export function toFp16Compute(bytes: Uint8Array, opts: Fp16Options): Fp16Result 
       type.set(out, HALF)
     } else {
       if (t === to) return name
-      // An fp16 weight behind a Cast to fp32 feeds fp16 ops as it is stored.
+      // An fp16 weight behind a Cast to fp32 feeds fp16 ops as it is stored, also through the layout ops
+      // of a constant (a Linear weight's Transpose): no fp32 copy is folded at session creation.
       const p = producer.get(name)
       const src = p?.opType === 'Cast' ? p.input?.[0] : undefined
       if (to === HALF && src && type.get(src) === HALF && !act.has(name)) {
         converted.set(key, src)
         return src
+      }
+      const input0 = p?.input?.[0]
+      if (
+        to === HALF &&
+        p &&
+        input0 &&
+        !act.has(name) &&
+        LAYOUT.has(p.opType ?? '') &&
+        (p.output?.length ?? 0) === 1 &&
+        fromHalfWeight(input0)
+      ) {
+        out = fresh(name)
+        nodes.push({
+          ...p,
+          name: fresh(`${p.name ?? name}_h`),
+          input: [as(input0, HALF), ...(p.input ?? []).slice(1)],
+          output: [out],
+        })
+        type.set(out, HALF)
+        converted.set(key, out)
+        return out
       }
       out = fresh(name)
       castNode(to === HALF && !act.has(name) ? clipped(name) : name, to, out)
@@ -370,8 +405,17 @@ export function toFp16Compute(bytes: Uint8Array, opts: Fp16Options): Fp16Result 
     for (const f of finish) f()
     bump(compute === HALF ? fp16 : fp32, op)
   }
-  graph.node = nodes
-  graph.initializer = [...(graph.initializer ?? []), ...inits]
+  // Drop what nothing reads any more (the fp32 Casts and layout ops of weights that now feed fp16 ops).
+  const live = new Set<string>(outputsDeclared.keys())
+  const kept: onnx.INodeProto[] = []
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i] as onnx.INodeProto
+    if (!(n.output ?? []).some((o) => o && live.has(o))) continue
+    kept.push(n)
+    for (const x of n.input ?? []) if (x) live.add(x)
+  }
+  graph.node = kept.reverse()
+  graph.initializer = [...(graph.initializer ?? []), ...inits].filter((i) => live.has(i.name ?? ''))
   graph.valueInfo = []
   return { model: onnx.ModelProto.encode(model).finish(), fp16, fp32, casts }
 }
