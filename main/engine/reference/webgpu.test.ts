@@ -24,6 +24,10 @@ const SETS: Record<string, string[] | undefined> = {
   'oracle-sdxl': ['text_encoders', 'unet'],
   'oracle-upscale': ['rrdb_x4_odd', 'srvgg_x4'],
   'oracle-ipadapter': ['image_encoder'],
+  // A1111 / ComfyUI sampling (fractional t, [cond, uncond] batches, img2img with VAE posterior noise) and
+  // LyCORIS / embeddings. The CI subset costs about 3 CPU-minutes of SwiftShader (README, GPU).
+  'oracle-kdiff': ['sigmas', 'a1111_txt2img_euler', 'a1111_img2img_dpmpp_2m_karras'],
+  'oracle-addons': ['adapter_locon_cp', 'ti_prompts'],
 }
 
 const vk = softwareVulkanEnv()
