@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { readHeader } from '../model-formats/safetensors'
 import type { HashFileFn } from './hashing'
-import { abortError } from './hashing'
+import { abortError } from '../model-formats/hash'
 import type { IndexEntry } from './store'
 import type { DoctorIssue, DoctorReport, ProbeFn } from './types'
 

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto'
-import fs from 'node:fs'
+import { readFileChunks } from '../model-formats/hash'
 
 export interface FileHashes {
   sha256: string
@@ -17,46 +17,26 @@ export interface HashFileOptions {
 /** Hashing entry point used by the library (a seam: tests count its calls to prove rescans read nothing). */
 export type HashFileFn = (file: string, opts?: HashFileOptions) => Promise<FileHashes>
 
-const CHUNK = 4 * 1024 * 1024
-
 /** SHA-256 of the whole file and, in the same single read, of its data section (AutoV3). */
 export const hashFile: HashFileFn = async (file, opts = {}) => {
-  const handle = await fs.promises.open(file, 'r')
-  try {
-    const { size } = await handle.stat()
-    const full = crypto.createHash('sha256')
-    const dataStart = opts.dataStart ?? null
-    const data = dataStart !== null && dataStart <= size ? crypto.createHash('sha256') : null
-    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, size)))
-    let pos = 0
-    let lastReport = 0
-    while (pos < size) {
-      if (opts.signal?.aborted) throw abortError(opts.signal)
-      const { bytesRead } = await handle.read(buf, 0, Math.min(CHUNK, size - pos), pos)
-      if (bytesRead === 0) break
-      const chunk = buf.subarray(0, bytesRead)
+  const full = crypto.createHash('sha256')
+  const dataStart = opts.dataStart ?? null
+  let data: crypto.Hash | null = dataStart !== null ? crypto.createHash('sha256') : null
+  let size = 0
+  await readFileChunks(
+    file,
+    (chunk, pos) => {
       full.update(chunk)
-      if (data && dataStart !== null && pos + bytesRead > dataStart) {
+      size = pos + chunk.length
+      if (data && dataStart !== null && pos + chunk.length > dataStart)
         data.update(pos >= dataStart ? chunk : chunk.subarray(dataStart - pos))
-      }
-      pos += bytesRead
-      if (opts.onProgress && (pos - lastReport >= 16 * CHUNK || pos === size)) {
-        lastReport = pos
-        opts.onProgress(pos, size)
-      }
-    }
-    return {
-      sha256: full.digest('hex'),
-      autoV3: data ? data.digest('hex').slice(0, 12).toUpperCase() : null,
-    }
-  } finally {
-    await handle.close()
+    },
+    { signal: opts.signal, onProgress: opts.onProgress },
+  )
+  // A data section that starts past the end of the file has no AutoV3.
+  if (dataStart !== null && dataStart > size) data = null
+  return {
+    sha256: full.digest('hex'),
+    autoV3: data ? data.digest('hex').slice(0, 12).toUpperCase() : null,
   }
-}
-
-export function abortError(signal: AbortSignal): Error {
-  if (signal.reason instanceof Error) return signal.reason
-  const err = new Error('cancelled')
-  err.name = 'AbortError'
-  return err
 }

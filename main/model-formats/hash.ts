@@ -17,30 +17,51 @@ export interface HashOptions {
 
 const CHUNK = 4 * 1024 * 1024
 
-export async function sha256File(file: string, opts: HashOptions = {}): Promise<string> {
+/** The error a cancelled hash throws: the signal's reason when it is an Error, else an AbortError. */
+export function abortError(signal: AbortSignal): Error {
+  if (signal.reason instanceof Error) return signal.reason
+  const err = new Error('cancelled')
+  err.name = 'AbortError'
+  return err
+}
+
+/**
+ * The one read loop of every file hash: the file from `start` to its end in 4 MiB chunks through one reused
+ * buffer, `onChunk(chunk, position)` for each (the chunk is only valid during the call), cancellable between
+ * chunks, with `onProgress` at least every `progressEvery` bytes and at the end.
+ */
+export async function readFileChunks(
+  file: string,
+  onChunk: (chunk: Buffer, pos: number) => void,
+  opts: HashOptions & { progressEvery?: number } = {},
+): Promise<void> {
   const handle = await fs.promises.open(file, 'r')
   try {
     const { size } = await handle.stat()
-    const hash = crypto.createHash('sha256')
-    const buf = Buffer.allocUnsafe(CHUNK)
+    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, size)))
+    const every = opts.progressEvery ?? 16 * CHUNK
     let pos = opts.start ?? 0
     let lastReport = 0
     while (pos < size) {
-      if (opts.signal?.aborted)
-        throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('hashing cancelled')
-      const { bytesRead } = await handle.read(buf, 0, Math.min(CHUNK, size - pos), pos)
+      if (opts.signal?.aborted) throw abortError(opts.signal)
+      const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, size - pos), pos)
       if (bytesRead === 0) break
-      hash.update(buf.subarray(0, bytesRead))
+      onChunk(buf.subarray(0, bytesRead), pos)
       pos += bytesRead
-      if (opts.onProgress && (pos - lastReport >= 64 * CHUNK || pos === size)) {
+      if (opts.onProgress && (pos - lastReport >= every || pos === size)) {
         lastReport = pos
         opts.onProgress(pos, size)
       }
     }
-    return hash.digest('hex')
   } finally {
     await handle.close()
   }
+}
+
+export async function sha256File(file: string, opts: HashOptions = {}): Promise<string> {
+  const hash = crypto.createHash('sha256')
+  await readFileChunks(file, (chunk) => hash.update(chunk), { ...opts, progressEvery: 64 * CHUNK })
+  return hash.digest('hex')
 }
 
 export function autoV2(sha256: string): string {
