@@ -1,56 +1,6 @@
-import crypto from 'node:crypto'
 import fs from 'node:fs'
-import path from 'node:path'
+import { renameRetry } from '../platform/atomic-write'
 import { readTextCapped } from '../platform/read-capped'
-
-/**
- * Write a file so that readers see the old or the new content, never a torn one (temp + rename). `fsync`
- * (default on) also makes it survive a power cut; sidecars skip it (a lost one is rebuilt by a rescan).
- */
-export async function writeFileAtomic(
-  file: string,
-  data: string | Uint8Array,
-  opts: { fsync?: boolean } = {},
-): Promise<void> {
-  const tmp = path.join(
-    path.dirname(file),
-    `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`,
-  )
-  const fh = await fs.promises.open(tmp, 'w')
-  try {
-    await fh.writeFile(data)
-    if (opts.fsync !== false) await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  try {
-    await renameRetry(tmp, file)
-  } catch (err) {
-    await fs.promises.rm(tmp, { force: true })
-    throw err
-  }
-}
-
-/** rename(), retried briefly on Windows' transient EPERM/EBUSY (a scanner or viewer holding the file). */
-export async function renameRetry(from: string, to: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await fs.promises.rename(from, to)
-      return
-    } catch (err) {
-      const code = errCode(err)
-      if (
-        attempt < 5 &&
-        (code === 'EPERM' || code === 'EBUSY' || code === 'EACCES') &&
-        process.platform === 'win32'
-      ) {
-        await new Promise((r) => setTimeout(r, 50 * (attempt + 1)))
-        continue
-      }
-      throw err
-    }
-  }
-}
 
 /** Move a file or folder; across devices (EXDEV) copy then remove. */
 export async function moveAcross(from: string, to: string): Promise<void> {

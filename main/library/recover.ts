@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { renameRetry } from './fsutil'
+import { renameRetry } from '../platform/atomic-write'
 
 /**
  * Crash leftovers (issue 18, attack 13). A kill -9 can stop the library between two renames of a model and

@@ -1,7 +1,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { MAX_SIDECAR_BYTES } from '../platform/read-capped'
-import { errCode, isObject, num, readJsonFile, str, strArray, writeFileAtomic } from './fsutil'
+import { writeFileAtomic } from '../platform/atomic-write'
+import { errCode, isObject, num, readJsonFile, str, strArray } from './fsutil'
 import type {
   CivitaiRef,
   CivitaiVersionJson,

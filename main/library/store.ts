@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { errCode, isObject, readJsonFile, writeFileAtomic } from './fsutil'
+import { writeFileAtomic } from '../platform/atomic-write'
+import { errCode, isObject, readJsonFile } from './fsutil'
 import type { LibraryRoot, ModelRecord, ProbeFamily, RootLayout } from './types'
 
 /**

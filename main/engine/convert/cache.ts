@@ -1,7 +1,7 @@
-import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { sha256File } from '../../model-formats/hash'
+import { writeFileAtomicSync } from '../../platform/atomic-write'
 
 /**
  * The conversion cache: one folder per (source content, converter version, precision), written atomically
@@ -30,10 +30,7 @@ function readJson<T>(file: string): T | undefined {
 
 /** Writes JSON atomically (temp file + rename) so readers never see half a file. */
 export function writeJsonAtomic(file: string, value: unknown): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true })
-  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 2))
-  fs.renameSync(tmp, file)
+  writeFileAtomicSync(file, JSON.stringify(value, null, 2), { mkdir: true })
 }
 
 export interface HashProgress {

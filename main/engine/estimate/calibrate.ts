@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
-import path from 'node:path'
 import * as ort from 'onnxruntime-node'
+import { writeFileAtomicSync } from '../../platform/atomic-write'
 import type { ModelSet } from '../runtime/model-set'
 import type { Calibration, Family } from './estimate'
 import { REF_LATENT } from './estimate'
@@ -93,9 +93,6 @@ export class CalibrationStore {
   put(provider: string, family: Family, cal: Calibration): void {
     const f = this.read()
     f.entries[`${machineKey(provider)} | ${family}`] = { ...cal, at: new Date().toISOString() }
-    fs.mkdirSync(path.dirname(this.file), { recursive: true })
-    const tmp = `${this.file}.${process.pid}.tmp`
-    fs.writeFileSync(tmp, JSON.stringify(f, null, 2))
-    fs.renameSync(tmp, this.file)
+    writeFileAtomicSync(this.file, JSON.stringify(f, null, 2), { mkdir: true })
   }
 }

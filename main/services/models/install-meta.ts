@@ -6,6 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
+import { writeFileAtomic } from '../../platform/atomic-write'
 import type { JsonValue } from '../../remote/types'
 import type { InstallStatus } from './dto'
 
@@ -97,10 +98,7 @@ export class InstallStatusStore {
     this.writing = this.writing
       .catch(() => undefined)
       .then(async () => {
-        await fs.promises.mkdir(path.dirname(this.file), { recursive: true })
-        const tmp = `${this.file}.${process.pid}.tmp`
-        await fs.promises.writeFile(tmp, snapshot)
-        await fs.promises.rename(tmp, this.file)
+        await writeFileAtomic(this.file, snapshot, { mkdir: true, fsync: false })
       })
       .catch(() => undefined)
   }
