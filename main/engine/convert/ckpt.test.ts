@@ -1,11 +1,10 @@
-import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { ModelSet } from '../runtime/model-set'
-import { repoRoot } from '../../platform/paths'
 import { convertCheckpoint } from './convert'
 import { probeModel } from '../../model-formats/probe'
 import { SafetensorsFile } from '../../model-formats/safetensors'
@@ -13,14 +12,13 @@ import type { TensorToSave } from '../../model-formats/pickle/torch-writer'
 import { torchSaveZip } from '../../model-formats/pickle/torch-writer'
 
 /**
- * An LDM training-style .ckpt ({'state_dict': ...}, torch.save zip) of the oracle's tiny SD 1.5 is read through
+ * An LDM training-style .ckpt ({'state_dict': ...}, torch.save zip) of the seeded tiny SD 1.5 is read through
  * the safe reader: probed like the .safetensors, converted with its tensors referenced in place (byte ranges of
  * the zip), and the graphs compute exactly what the .safetensors conversion computes.
  */
 
-const sd15 = path.resolve(repoRoot(), '../shared/oracle/tiny-sd15.safetensors')
-const have = existsSync(sd15)
-if (!have) console.warn(`skipping .ckpt conversion test: ${sd15} not found`)
+// The seeded tiny SD 1.5 (bench/fixtures/tiny-models.ts; no ../shared needed).
+const sd15 = (await ensureTinyModels()).sd15
 
 let tmp = ''
 beforeAll(async () => {
@@ -30,7 +28,7 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true })
 })
 
-describe.skipIf(!have)('pickled SD checkpoints', () => {
+describe('pickled SD checkpoints', () => {
   it('probe and convert a .ckpt like its .safetensors; the decoder output is identical', async () => {
     const st = await SafetensorsFile.open(sd15)
     const tensors: [string, TensorToSave][] = []

@@ -3,10 +3,10 @@ import os from 'node:os'
 import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { PickleBuilder, zipStored } from '../../model-formats/pickle/torch-writer'
 import { SafetensorsFile, writeSafetensors } from '../../model-formats/safetensors'
 import type { TensorToWrite } from '../../model-formats/safetensors'
-import { repoRoot } from '../../platform/paths'
 import {
   assertAdapterFitsUnet,
   describeIpAdapter,
@@ -30,10 +30,8 @@ import {
 } from './preprocess'
 import { combineEmbeds } from './projection'
 
-const SET = path.resolve(repoRoot(), '../shared/oracle-ipadapter')
-const ADAPTER = path.join(SET, 'tiny-ip-adapter.safetensors')
-const haveSet = fs.existsSync(ADAPTER)
-if (!haveSet) console.warn(`IP-Adapter file tests skipped: ${SET} is absent`)
+// The seeded tiny IP-Adapter (bench/fixtures/tiny-models.ts; no ../shared needed).
+const ADAPTER = (await ensureTinyModels()).ipAdapter
 
 let tmp = ''
 beforeAll(() => {
@@ -176,7 +174,7 @@ function nestedTorchFile(
   ])
 }
 
-describe.skipIf(!haveSet)('IP-Adapter files', () => {
+describe('IP-Adapter files', () => {
   it('reads the nested .bin layout through the safe unpickler, identical to the safetensors file', async () => {
     const st = await SafetensorsFile.open(ADAPTER)
     const groups = new Map<string, [string, { shape: number[]; data: Float32Array }][]>()
