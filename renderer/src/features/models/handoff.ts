@@ -64,6 +64,8 @@ export function applyImageSettings(
   const s = studio.get()
   const matches = matchResources(g.resources ?? [], models ?? [...s.checkpoints, ...s.loras, ...s.vaes])
   const missing: PreviewResource[] = []
+  // Automatic (the checkpoint's own) unless the image names a VAE that is installed.
+  patch.vae = ''
   const loras: LoraChoice[] = []
   const moved: string[] = []
   for (const { resource: r, installed: m } of matches) {
@@ -84,8 +86,6 @@ export function applyImageSettings(
     patch.loras = loras
     if (patch.prompt) patch.prompt = withoutLoraTags(patch.prompt, moved)
   }
-  // No VAE named: the image used its checkpoint's own (Automatic).
-  if (!g.resources?.some((r) => r.kind === 'vae')) patch.vae = ''
   patch.clipSkip = g.clipSkip !== null ? Math.max(1, Math.min(CLIP_SKIP_MAX, Math.round(g.clipSkip))) : 1
   if (g.rng) patch.rng = g.rng
   setParams(patch)
