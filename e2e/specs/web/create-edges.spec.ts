@@ -16,9 +16,9 @@ import sharp from 'sharp'
 import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { CivitaiFixtureServer, HfFixtureServer, makeFixtureModels } from '../../fixtures/remote'
 import { freePort, SCREENSHOTS, serveApp, type ServedApp } from '../../fixtures/server'
-import { sharedMissing, studioHome, testPng } from '../../fixtures/studio-home'
+import { appMissing, studioHome, testPng } from '../../fixtures/studio-home'
 
-const skipReason = sharedMissing()
+const skipReason = appMissing()
 if (skipReason) console.warn(`create-edges.spec.ts skipped: ${skipReason}`)
 
 test.describe.configure({ mode: 'serial' })
@@ -162,7 +162,7 @@ test.describe('create: rough edges', () => {
   test.beforeAll(async () => {
     fs.mkdirSync(SCREENSHOTS, { recursive: true })
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-edges-e2e-'))
-    home = studioHome()
+    home = await studioHome()
     // Two pictures in the gallery for Blend (the gallery is the outputs folder).
     fs.mkdirSync(path.join(home, 'outputs'), { recursive: true })
     fs.writeFileSync(path.join(home, 'outputs', '00001-11.png'), await testPng(96, 96))

@@ -7,9 +7,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { expect, test, type Locator, type Page } from '@playwright/test'
 import { freePort, SCREENSHOTS, serveApp, type ServedApp } from '../../fixtures/server'
-import { sharedMissing, studioHome } from '../../fixtures/studio-home'
+import { appMissing, studioHome } from '../../fixtures/studio-home'
 
-const skipReason = sharedMissing()
+const skipReason = appMissing()
 if (skipReason) console.warn(`create.spec.ts skipped: ${skipReason}`)
 
 test.describe.configure({ mode: 'serial' })
@@ -49,7 +49,7 @@ test.describe('create', () => {
 
   test.beforeAll(async () => {
     fs.mkdirSync(SCREENSHOTS, { recursive: true })
-    home = studioHome()
+    home = await studioHome()
     port = await freePort()
     app = await serveApp(home, { ATELIER_HOME: home, ATELIER_TOKEN: TOKEN }, port)
   })

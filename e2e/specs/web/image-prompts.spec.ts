@@ -1,20 +1,16 @@
 /**
- * Image prompts in the UI against `atelier serve` with the tiny oracle checkpoint, the tiny IP-Adapter and
+ * Image prompts in the UI against `atelier serve` with the seeded tiny checkpoint, the tiny IP-Adapter and
  * its image encoder in the library: reference-image slots in the generation panel (one image, then two with
  * different weights, one removed), and the Gallery's Blend action on two gallery images. Every output's
  * PNG parameters name the adapter and the image prompts.
  */
-import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { expect, test, type Page } from '@playwright/test'
-import { ROOT, SCREENSHOTS, serveApp, type ServedApp } from '../../fixtures/server'
-import { SHARED, sharedMissing, studioHome, testPng } from '../../fixtures/studio-home'
+import { SCREENSHOTS, serveApp, type ServedApp } from '../../fixtures/server'
+import { appMissing, scanLibrary, studioHome, testPng, tinyModels } from '../../fixtures/studio-home'
 
-const IP = path.join(SHARED, 'oracle-ipadapter')
-const skipReason =
-  sharedMissing() ??
-  (fs.existsSync(path.join(IP, 'tiny-ip-adapter.safetensors')) ? undefined : `${IP} is absent`)
+const skipReason = appMissing()
 if (skipReason) console.warn(`image-prompts.spec.ts skipped: ${skipReason}`)
 
 test.describe.configure({ mode: 'serial' })
@@ -22,27 +18,17 @@ test.describe.configure({ mode: 'serial' })
 let app: ServedApp
 
 /** The studio home plus the tiny IP-Adapter and its encoder (folder with config.json), scanned again. */
-function homeWithImagePrompts(): string {
-  const home = studioHome()
+async function homeWithImagePrompts(): Promise<string> {
+  const tiny = await tinyModels()
+  const home = await studioHome()
   const models = path.join(home, 'models')
   fs.mkdirSync(path.join(models, 'ip-adapters'), { recursive: true })
-  fs.copyFileSync(
-    path.join(IP, 'tiny-ip-adapter.safetensors'),
-    path.join(models, 'ip-adapters', 'tiny-ip.safetensors'),
-  )
+  fs.copyFileSync(tiny.ipAdapter, path.join(models, 'ip-adapters', 'tiny-ip.safetensors'))
   const enc = path.join(models, 'image-encoders', 'tiny-vit')
   fs.mkdirSync(enc, { recursive: true })
   for (const f of ['config.json', 'model.safetensors', 'preprocessor_config.json'])
-    fs.copyFileSync(path.join(IP, 'image_encoder', f), path.join(enc, f))
-  const scan = spawnSync(
-    process.execPath,
-    [path.join(ROOT, 'bin', 'atelier.js'), 'library', 'scan', '--json'],
-    {
-      env: { ...process.env, ATELIER_HOME: home },
-      encoding: 'utf8',
-    },
-  )
-  if (scan.status !== 0) throw new Error(`atelier library scan failed: ${scan.stderr}`)
+    fs.copyFileSync(path.join(tiny.imageEncoder, f), path.join(enc, f))
+  scanLibrary(home)
   return home
 }
 
@@ -69,7 +55,7 @@ test.describe('image prompts', () => {
 
   test.beforeAll(async () => {
     fs.mkdirSync(SCREENSHOTS, { recursive: true })
-    const home = homeWithImagePrompts()
+    const home = await homeWithImagePrompts()
     app = await serveApp(home, { ATELIER_HOME: home })
   })
 

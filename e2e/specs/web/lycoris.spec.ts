@@ -3,15 +3,14 @@
  * in the LoRA select; img2img generates with them; changing the weight gives another image (the
  * multiplier is a graph input, so the loaded session is reused) and the PNG names the adapter.
  */
-import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { expect, test, type Page } from '@playwright/test'
 import { writeAdapterFile } from '../../fixtures/lycoris-files'
-import { ROOT, SCREENSHOTS, serveApp, type ServedApp } from '../../fixtures/server'
-import { sharedMissing, studioHome, testPng } from '../../fixtures/studio-home'
+import { SCREENSHOTS, serveApp, type ServedApp } from '../../fixtures/server'
+import { appMissing, scanLibrary, studioHome, testPng } from '../../fixtures/studio-home'
 
-const skipReason = sharedMissing()
+const skipReason = appMissing()
 if (skipReason) console.warn(`lycoris.spec.ts skipped: ${skipReason}`)
 
 test.describe.configure({ mode: 'serial' })
@@ -35,7 +34,7 @@ test.describe('LyCORIS in the studio', () => {
 
   test.beforeAll(async () => {
     fs.mkdirSync(SCREENSHOTS, { recursive: true })
-    const home = studioHome()
+    const home = await studioHome()
     const lyco = path.join(home, 'models', 'loras')
     fs.mkdirSync(lyco, { recursive: true })
     await writeAdapterFile(path.join(lyco, 'tiny-loha.safetensors'), 'loha', undefined, {
@@ -46,15 +45,7 @@ test.describe('LyCORIS in the studio', () => {
       seed: 6,
       scale: 0.4,
     })
-    const scan = spawnSync(
-      process.execPath,
-      [path.join(ROOT, 'bin', 'atelier.js'), 'library', 'scan', '--json'],
-      {
-        env: { ...process.env, ATELIER_HOME: home },
-        encoding: 'utf8',
-      },
-    )
-    if (scan.status !== 0) throw new Error(`atelier library scan failed: ${scan.stderr}`)
+    scanLibrary(home)
     app = await serveApp(home, { ATELIER_HOME: home })
   })
 

@@ -1,5 +1,5 @@
 /**
- * Studio e2e: Img2img, Inpaint, Outpaint and the Gallery against `atelier serve` with the tiny oracle
+ * Studio e2e: Img2img, Inpaint, Outpaint and the Gallery against `atelier serve` with the seeded tiny
  * checkpoint. Pixel checks decode the result the browser shows and compare it with the input decoded
  * here. Also prints frame times of a scripted brush drag on a 2048² image.
  */
@@ -8,9 +8,9 @@ import path from 'node:path'
 import { expect, test, type Locator, type Page } from '@playwright/test'
 import sharp from 'sharp'
 import { SCREENSHOTS, serveApp, type ServedApp } from '../../fixtures/server'
-import { decodeRgb, sharedMissing, studioHome, testPng, type RawRgb } from '../../fixtures/studio-home'
+import { appMissing, decodeRgb, studioHome, testPng, type RawRgb } from '../../fixtures/studio-home'
 
-const skipReason = sharedMissing()
+const skipReason = appMissing()
 if (skipReason) console.warn(`studio.spec.ts skipped: ${skipReason}`)
 
 test.describe.configure({ mode: 'serial' })
@@ -103,7 +103,7 @@ test.describe('studio', () => {
 
   test.beforeAll(async () => {
     fs.mkdirSync(SCREENSHOTS, { recursive: true })
-    const home = studioHome()
+    const home = await studioHome()
     // ATELIER_HOME too: the generation worker looks up the tokenizer cache through it.
     app = await serveApp(home, { ATELIER_HOME: home })
   })
