@@ -8,7 +8,23 @@
  * attention scores and feature maps, VAE feature maps at full resolution).
  */
 
+import type { ModelSizes } from './sizes'
+
 export type Family = 'sd-1' | 'sdxl'
+
+/**
+ * Fitted on bench/memory.ts (peak resident set of real runs through the optimised-model cache, CPU
+ * provider): tiny SD 1.5 at 256² and 512² (weights ~30 MB: the process and the decoder's maps) and the
+ * full-size SD 1.5 at 512² (5.03 GiB measured).
+ */
+const PROCESS_GIB = 0.2
+/** Full-resolution feature maps of the decoder's width alive at its peak (VAE and TAESD alike). */
+const DECODE_MAPS = 9
+/** UNet feature maps of the first level's width per latent pixel (attention runs as flash attention on the CPU: no S² scores). */
+const UNET_MAPS = 40
+const TAESD_WIDTH = 64
+/** Weight bytes held while a first session folds fp16 weights into fp32 (full-size SD 1.5: 6.8 GiB for 3.8). */
+const FIRST_LOAD_WEIGHTS = 1.8
 
 /** The reference latent size calibration runs at (32x32 latents = 256x256 pixels, batch 1, no CFG). */
 export const REF_LATENT = 32
@@ -147,8 +163,17 @@ export interface EstimateRequest {
   batchCount: number
   hires?: { scale: number; steps?: number; strength?: number }
   lowMemory: boolean
+  /** Final decode with TAESD instead of the VAE (its activations are a fraction of the VAE's). */
+  draftDecode?: boolean
   /** Sessions already created (no load time). */
   loaded: boolean
+  /** The converted model's own parameter counts and widths (default: the family's standard ones). */
+  sizes?: ModelSizes
+  /**
+   * The model's optimised copy is not built yet (its first CPU session): onnxruntime then holds the fp16
+   * graph and its fp32 folding at once while the session is created.
+   */
+  firstLoad?: boolean
 }
 
 export interface Estimate {
@@ -161,7 +186,7 @@ export interface Estimate {
   availableBytes: number
   fits: boolean
   /** When it does not fit: what would (low-memory mode, or the largest size of the same aspect). */
-  suggestion?: { lowMemory?: true; width?: number; height?: number }
+  suggestion?: { lowMemory?: true; draftDecode?: true; width?: number; height?: number }
   calibrated: boolean
 }
 
@@ -174,18 +199,35 @@ function stepsRun(r: EstimateRequest): number {
   return Math.max(1, Math.floor(r.steps * s))
 }
 
-/** Bytes of activations at one UNet evaluation and one VAE decode (the larger counts: they never overlap). */
-function activationBytes(family: Family, batch: number, h: number, w: number): number {
-  const s = h * w
-  const heads = UNETS[family].heads(UNETS[family].channels[family === 'sdxl' ? 1 : 0] as number)
-  const attnLevel = family === 'sdxl' ? s / 4 : s
-  const unet = 4 * batch * (heads * attnLevel * attnLevel + 40 * 320 * s)
-  const vae = 4 * batch * 6 * 128 * (8 * h) * (8 * w)
-  return Math.max(unet, vae)
+/** The standard sizes of a family (used when the request carries no conversion's own). */
+export function standardSizes(family: Family): ModelSizes {
+  // A txt2img loads the VAE's decoder only (its encoder is for img2img and inpaint).
+  return { params: { ...PARAMS[family], vae: 49.5e6 }, unetChannels: 320, vaeChannels: 128 }
 }
 
-export function weightBytes(family: Family, lowMemory: boolean): number {
-  const p = PARAMS[family]
+/**
+ * Resident bytes of the process besides weights and activations: node, onnxruntime, the worker, the
+ * sessions' own bookkeeping (bench/memory.ts: the tiny models' peak, where weights are ~30 MB).
+ */
+export const PROCESS_BYTES = PROCESS_GIB * 2 ** 30
+
+/**
+ * Bytes of activations at one UNet evaluation and one decode (the larger counts: they never overlap). The
+ * UNet runs `unetBatch` latents (CFG doubles them); the decoder one image at a time, the VAE's or TAESD's.
+ */
+function activationBytes(unetBatch: number, h: number, w: number, sizes: ModelSizes, draft: boolean): number {
+  const unet = 4 * unetBatch * UNET_MAPS * sizes.unetChannels * h * w
+  const decode = 4 * DECODE_MAPS * (draft ? TAESD_WIDTH : sizes.vaeChannels) * (8 * h) * (8 * w)
+  return Math.max(unet, decode)
+}
+
+/** Resident weight bytes: fp32 in memory (low-memory mode: the largest stage, fp16). */
+export function weightBytes(
+  family: Family,
+  lowMemory: boolean,
+  sizes: ModelSizes = standardSizes(family),
+): number {
+  const p = sizes.params
   return lowMemory ? 2 * Math.max(p.unet, p.text, p.vae) : 4 * (p.unet + p.text + p.vae)
 }
 
@@ -236,15 +278,22 @@ export function estimateRequest(
   const perBatch = cal.textSeconds * cfgCopies + sampling + decode + encode
   const load = r.loaded ? 0 : cal.loadSeconds
   const seconds = load + r.batchCount * perBatch
-  const peak = (lowMemory: boolean, h: number, w: number): number =>
-    weightBytes(r.family, lowMemory) +
-    cal.memoryFactor * activationBytes(r.family, r.batchSize * cfgCopies, h, w)
+  const sizes = r.sizes ?? standardSizes(r.family)
+  const peak = (lowMemory: boolean, h: number, w: number, draft = r.draftDecode === true): number => {
+    const weights = weightBytes(r.family, lowMemory, sizes)
+    const running = weights + cal.memoryFactor * activationBytes(r.batchSize * cfgCopies, h, w, sizes, draft)
+    return PROCESS_BYTES + Math.max(running, r.firstLoad && !lowMemory ? FIRST_LOAD_WEIGHTS * weights : 0)
+  }
   const peakBytes = peak(r.lowMemory, peakH, peakW)
   const availableBytes = memory.totalBytes - (memory.reserveBytes ?? 1.5 * 2 ** 30)
   const fits = peakBytes <= availableBytes
   let suggestion: Estimate['suggestion']
   if (!fits) {
-    if (!r.lowMemory && peak(true, peakH, peakW) <= availableBytes) suggestion = { lowMemory: true }
+    if (!r.draftDecode && peak(r.lowMemory, peakH, peakW, true) <= availableBytes)
+      suggestion = { draftDecode: true }
+    else if (!r.lowMemory && peak(true, peakH, peakW) <= availableBytes) suggestion = { lowMemory: true }
+    else if (!r.lowMemory && !r.draftDecode && peak(true, peakH, peakW, true) <= availableBytes)
+      suggestion = { lowMemory: true, draftDecode: true }
     else {
       // The largest size of the same aspect (multiples of 64) that fits in low-memory mode.
       const scale = peakH / lh

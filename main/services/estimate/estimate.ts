@@ -47,9 +47,12 @@ export async function estimateGeneration(
     o.onStatus?.(`calibrating ${family} on ${provider} (a short run of the model's graphs, once per machine)`)
     const converted = await convertCheckpoint(o.modelPath, {
       cacheRoot: o.cacheRoot,
-      precision: await weightPrecisionFor({ lowMemory }),
+      precision: await weightPrecisionFor({ lowMemory, optimizedCache: true }),
     })
-    const set = new ModelSet('calibration', converted.paths, { lowMemory })
+    const set = new ModelSet('calibration', converted.paths, {
+      lowMemory,
+      optimizedCache: converted.manifest.source.kind !== 'onnx',
+    })
     try {
       cal = await calibrate(set, family)
       provider = set.graph('unet').provider ?? provider
@@ -84,6 +87,7 @@ export async function estimateGeneration(
           }
         : {}),
       lowMemory,
+      ...(req.draftDecode ? { draftDecode: true } : {}),
       loaded: o.loaded ?? false,
     },
     cal ?? defaultCalibration(family),
@@ -116,9 +120,13 @@ export function describeEstimate(e: GenerationEstimate): string {
       `  Warning: this will not fit in memory.${
         s?.width
           ? ` Try ${s.width}x${s.height}${s.lowMemory ? ' in low-memory mode' : ''}.`
-          : s?.lowMemory
-            ? ' Low-memory mode would fit.'
-            : ''
+          : s?.lowMemory && s.draftDecode
+            ? ' Low-memory mode with draft decode (--low-memory --draft-decode) would fit.'
+            : s?.lowMemory
+              ? ' Low-memory mode would fit.'
+              : s?.draftDecode
+                ? ' Draft decode (TAESD, --draft-decode) would fit.'
+                : ''
       }`,
     )
   }
