@@ -353,8 +353,11 @@ export interface GenerationEstimateInfo {
   peakBytes: number
   availableBytes: number
   fits: boolean
-  /** When it does not fit: low-memory mode, or the largest size of the same aspect that fits. */
-  suggestion?: { lowMemory?: true; width?: number; height?: number }
+  /**
+   * When it does not fit: draft decode (TAESD for the final decode), low-memory mode, both, or the largest
+   * size of the same aspect that fits.
+   */
+  suggestion?: { lowMemory?: true; draftDecode?: true; width?: number; height?: number }
   /** false: no calibration on this machine yet (a rough default; the first generation calibrates). */
   calibrated: boolean
   family: 'sd-1' | 'sdxl'

@@ -20,7 +20,7 @@ const gib = (b: number): string => `${(b / 2 ** 30).toFixed(1)} GiB`
 /**
  * Pre-flight estimate beside Generate: "≈ 1 min 20 s · 5.1 GiB", from this machine's calibration (the
  * first generation of a model family calibrates; until then the figure is marked rough). When the request
- * will not fit in memory it says so and offers the size that would.
+ * will not fit in memory it says so and offers what would: draft decode, low-memory mode, or a smaller size.
  */
 export function EstimateLine({ mode }: { mode: GenerateMode }): React.JSX.Element | null {
   const params = useStore(studio, (s) => s.params)
@@ -73,12 +73,37 @@ export function EstimateLine({ mode }: { mode: GenerateMode }): React.JSX.Elemen
             <button
               type="button"
               data-testid="estimate-fit"
-              onClick={() => setParams({ width: s.width, height: s.height, sizeFromImage: false })}
+              onClick={() =>
+                setParams({
+                  width: s.width,
+                  height: s.height,
+                  sizeFromImage: false,
+                  ...(s.lowMemory ? { memoryMode: 'low' as const } : {}),
+                })
+              }
             >
               Use {s.width}x{s.height}
+              {s.lowMemory ? ' in low-memory mode' : ''}
             </button>
-          ) : s?.lowMemory ? (
-            ' (low-memory mode would fit)'
+          ) : null}
+          {!s?.width && s?.draftDecode ? (
+            <button
+              type="button"
+              data-testid="estimate-draft-decode"
+              onClick={() =>
+                setParams({ draftDecode: true, ...(s.lowMemory ? { memoryMode: 'low' as const } : {}) })
+              }
+            >
+              {s.lowMemory ? 'Use low-memory mode and draft decode' : 'Use draft decode (TAESD)'}
+            </button>
+          ) : !s?.width && s?.lowMemory ? (
+            <button
+              type="button"
+              data-testid="estimate-low-memory"
+              onClick={() => setParams({ memoryMode: 'low' })}
+            >
+              Use low-memory mode
+            </button>
           ) : null}
         </>
       )}

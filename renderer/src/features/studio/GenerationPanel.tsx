@@ -9,7 +9,7 @@ import { LoraPicker } from './LoraPicker'
 import { ImagePrompts } from './ImagePrompts'
 import { ModelPicker } from './ModelPicker'
 import { VaePicker } from './VaePicker'
-import { CLIP_SKIP_MAX, SAMPLERS, SCHEDULE_TYPES, type ModeInputs } from './params'
+import { CLIP_SKIP_MAX, SAMPLERS, SCHEDULE_TYPES, type MemoryMode, type ModeInputs } from './params'
 import { PromptField } from './PromptField'
 import { useStore } from './store'
 import {
@@ -383,6 +383,33 @@ export function GenerationPanel({
           </div>
         </fieldset>
       )}
+      <fieldset>
+        <legend>Speed and memory</legend>
+        <label
+          className="check"
+          title="Needs TAESD (TAESDXL for SDXL) in the library: Hugging Face madebyollin/taesd"
+        >
+          <input
+            type="checkbox"
+            data-testid="draft-decode"
+            checked={p.draftDecode}
+            onChange={(e) => setParams({ draftDecode: e.target.checked })}
+          />
+          Draft decode (TAESD: faster, a little softer)
+        </label>
+        <label>
+          Memory mode
+          <select
+            data-testid="memory-mode"
+            value={p.memoryMode}
+            onChange={(e) => setParams({ memoryMode: e.target.value as MemoryMode })}
+          >
+            <option value="auto">Automatic</option>
+            <option value="normal">Normal</option>
+            <option value="low">Low memory (slower, about half the peak)</option>
+          </select>
+        </label>
+      </fieldset>
     </aside>
   )
 }

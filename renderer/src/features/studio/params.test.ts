@@ -51,6 +51,21 @@ describe('buildRequest', () => {
   })
 })
 
+describe('speed and memory toggles', () => {
+  const p = { ...DEFAULT_PARAMS, model: 'abc', prompt: 'a cat' }
+
+  it('draft decode and a forced memory mode reach the request; Automatic sends neither', () => {
+    const plain = buildRequest('txt2img', p)
+    expect(plain.draftDecode).toBeUndefined()
+    expect(plain.lowMemory).toBeUndefined()
+    expect(buildRequest('txt2img', { ...p, draftDecode: true, memoryMode: 'low' })).toMatchObject({
+      draftDecode: true,
+      lowMemory: true,
+    })
+    expect(buildRequest('img2img', { ...p, memoryMode: 'normal' }, { image: png }).lowMemory).toBe(false)
+  })
+})
+
 describe('restoreParameters', () => {
   const models = [
     { id: 'id-1', name: 'tiny-sd15', autoV2: 'ABCDEF0123' },

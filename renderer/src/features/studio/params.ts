@@ -103,7 +103,13 @@ export interface GenerationParams {
   clipSkip: number
   /** Noise generator: 'cpu' (torch CPU, diffusers) or 'gpu' (NVIDIA Philox, A1111's default). */
   rng: 'cpu' | 'gpu'
+  /** Decode the final image with TAESD (fast, a little softer) instead of the full VAE. */
+  draftDecode: boolean
+  /** 'auto': the engine's default (low memory for SDXL below 32 GiB of RAM); 'low' / 'normal' force it. */
+  memoryMode: MemoryMode
 }
+
+export type MemoryMode = 'auto' | 'normal' | 'low'
 
 /** A1111's Clip skip slider range. */
 export const CLIP_SKIP_MAX = 12
@@ -138,6 +144,8 @@ export const DEFAULT_PARAMS: GenerationParams = {
   vae: '',
   clipSkip: 1,
   rng: 'cpu',
+  draftDecode: false,
+  memoryMode: 'auto',
 }
 
 export interface ModeInputs {
@@ -175,6 +183,8 @@ export function buildRequest(
     batchSize: p.batchSize,
     batchCount: p.batchCount,
   }
+  if (p.draftDecode) req.draftDecode = true
+  if (p.memoryMode !== 'auto') req.lowMemory = p.memoryMode === 'low'
   if (p.loras.length > 0) req.loras = p.loras.map((l) => ({ name: l.name, weight: l.weight }))
   if (p.vae) req.vae = p.vae
   if (p.clipSkip > 1) req.clipSkip = p.clipSkip
