@@ -9,6 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { maxAbsDiff } from '../reference/tolerance'
 import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { toFloat32 } from '../../model-formats/safetensors'
 import type { DType } from '../../model-formats/safetensors'
@@ -42,13 +43,6 @@ function layerNorm(x: Float32Array, width: number, w: Float32Array, b: Float32Ar
       out[r * width + i] = ((row[i] as number) - mean) * inv * (w[i] as number) + (b[i] as number)
   }
   return out
-}
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length)
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)))
-  return m
 }
 
 describe('Clip skip (tiny SD 1.5, 2 text-encoder layers)', () => {
@@ -92,11 +86,11 @@ describe('Clip skip (tiny SD 1.5, 2 text-encoder layers)', () => {
           const data = t.data as Float32Array
           got.push(data)
           const want = layerNorm(hidden(layers + 1 - n), width, lnW, lnB)
-          expect(maxDiff(data, want), `clip skip ${n}`).toBeLessThan(1e-4)
+          expect(maxAbsDiff(data, want), `clip skip ${n}`).toBeLessThan(1e-4)
         }
         // Each N is a different conditioning.
-        expect(maxDiff(got[0] as Float32Array, got[1] as Float32Array)).toBeGreaterThan(0.1)
-        expect(maxDiff(got[1] as Float32Array, got[2] as Float32Array)).toBeGreaterThan(0.1)
+        expect(maxAbsDiff(got[0] as Float32Array, got[1] as Float32Array)).toBeGreaterThan(0.1)
+        expect(maxAbsDiff(got[1] as Float32Array, got[2] as Float32Array)).toBeGreaterThan(0.1)
         await expect(set.encodeText(IDS, 1, 4)).rejects.toThrow(
           /Clip skip 4 is more than this text encoder has layers \(2\)/,
         )

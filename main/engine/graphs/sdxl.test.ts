@@ -7,6 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
+import { maxAbsDiff } from '../reference/tolerance'
 import { openCheckpointSource } from '../convert/source'
 import type { CheckpointSource } from '../convert/source'
 import { SafetensorsFile, toFloat32 } from '../../model-formats/safetensors'
@@ -50,13 +51,6 @@ function inline(sources: Map<string, WeightSource>): InlineWeights {
   return new InlineWeights(out)
 }
 
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length)
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)))
-  return m
-}
-
 const t = (x: { shape: number[]; data: Float32Array }): ort.Tensor =>
   new ort.Tensor('float32', x.data, x.shape)
 
@@ -98,15 +92,15 @@ describe.skipIf(!have)('SDXL graphs vs the oracle traces', async () => {
       })
       await sess.release()
       const eps = get('eps')
-      expect(maxDiff(out.eps?.data as Float32Array, eps.data.subarray(0, eps.data.length / 3))).toBeLessThan(
-        2e-4,
-      )
+      expect(
+        maxAbsDiff(out.eps?.data as Float32Array, eps.data.subarray(0, eps.data.length / 3)),
+      ).toBeLessThan(2e-4)
       for (const [name, want] of ref) {
         if (!name.startsWith('debug_')) continue
         const got = out[name]?.data as Float32Array
         expect(got, name).toBeDefined()
         // time_proj / time_embedding run once (one timestep) and broadcast; the oracle repeats them.
-        expect(maxDiff(got, want.data.subarray(0, got.length)), name).toBeLessThan(2e-4)
+        expect(maxAbsDiff(got, want.data.subarray(0, got.length)), name).toBeLessThan(2e-4)
       }
     }
   })
@@ -132,19 +126,19 @@ describe.skipIf(!have)('SDXL graphs vs the oracle traces', async () => {
         const out = await sess.run({ input_ids: new ort.Tensor('int64', x, [3, 77]) })
         await sess.release()
         for (let k = 0; k <= n; k++) {
-          const d = maxDiff(
+          const d = maxAbsDiff(
             out[`hidden_state_${k}`]?.data as Float32Array,
             get(`debug_${tag}_hidden_state_${k}`).data,
           )
           expect(d, `${tag} hidden_state_${k}`).toBeLessThan(1e-4)
         }
         const pen = out.penultimate_hidden_state?.data as Float32Array
-        expect(maxDiff(pen, get(`${tag}_penultimate_hidden_state`).data)).toBeLessThan(1e-4)
+        expect(maxAbsDiff(pen, get(`${tag}_penultimate_hidden_state`).data)).toBeLessThan(1e-4)
         if (tag === 'te2') {
           const ln = out.last_hidden_state?.data as Float32Array
-          expect(maxDiff(ln, get('debug_te2_last_hidden_state_ln').data)).toBeLessThan(1e-4)
+          expect(maxAbsDiff(ln, get('debug_te2_last_hidden_state_ln').data)).toBeLessThan(1e-4)
           expect(
-            maxDiff(out.text_embeds?.data as Float32Array, get('pooled_prompt_embeds').data),
+            maxAbsDiff(out.text_embeds?.data as Float32Array, get('pooled_prompt_embeds').data),
           ).toBeLessThan(1e-4)
         } else expect(out.text_embeds).toBeUndefined()
       }

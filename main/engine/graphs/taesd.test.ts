@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
+import { maxAbsDiff } from '../reference/tolerance'
 import { buildTaesdDecoder, buildTaesdEncoder, taesdKeyMap, taesdParts } from './taesd'
 import { InlineWeights } from './weights'
 
@@ -166,12 +167,6 @@ function encoder(ws: W, r: () => number, c: number): (img: T) => T {
   }
 }
 
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)))
-  return m
-}
-
 async function runGraph(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<ort.Tensor> {
   const s = await ort.InferenceSession.create(bytes)
   try {
@@ -194,7 +189,7 @@ describe('TAESD graphs', () => {
     expect(got.dims).toEqual([1, 3, 40, 24])
     const spread = Math.max(...want.d) - Math.min(...want.d)
     expect(spread).toBeGreaterThan(0.1)
-    expect(maxDiff(got.data as Float32Array, want.d)).toBeLessThan(1e-4 * Math.max(1, spread))
+    expect(maxAbsDiff(got.data as Float32Array, want.d)).toBeLessThan(1e-4 * Math.max(1, spread))
   })
 
   it('encoder matches the published architecture on random weights (width 16, 24x16 image)', async () => {
@@ -207,7 +202,7 @@ describe('TAESD graphs', () => {
     const g = buildTaesdEncoder(new InlineWeights(ws))
     const got = await runGraph(g.encode(), { image: new ort.Tensor('float32', img.d, [1, 3, 24, 16]) })
     expect(got.dims).toEqual([1, 4, 3, 2])
-    expect(maxDiff(got.data as Float32Array, want.d)).toBeLessThan(1e-4)
+    expect(maxAbsDiff(got.data as Float32Array, want.d)).toBeLessThan(1e-4)
     expect(want.d.some((v) => Math.abs(v) > 1e-3)).toBe(true)
   })
 

@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
+import { maxAbsDiff } from '../reference/tolerance'
 import { mapLdmUnetKeys } from '../convert/ldm-unet-keys'
 import { SafetensorsFile } from '../../model-formats/safetensors'
 import { repoRoot } from '../../platform/paths'
@@ -53,13 +54,6 @@ async function inline(
   return new InlineWeights(m)
 }
 
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length)
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)))
-  return m
-}
-
 function within(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol: number): number {
   let bad = 0
   for (let i = 0; i < b.length; i++)
@@ -81,8 +75,8 @@ describe.skipIf(!present)('IP-Adapter building blocks vs the golden set', () => 
       }
     })
     for (const [i, img] of imgs.entries())
-      expect(maxDiff(clipResize(img, cfg).data, (c.get(`debug_resized_uint8_hwc_${i}`) as T).data)).toBe(0)
-    expect(maxDiff(clipPreprocess(imgs, cfg), (c.get('pixel_values') as T).data)).toBeLessThanOrEqual(1e-6)
+      expect(maxAbsDiff(clipResize(img, cfg).data, (c.get(`debug_resized_uint8_hwc_${i}`) as T).data)).toBe(0)
+    expect(maxAbsDiff(clipPreprocess(imgs, cfg), (c.get('pixel_values') as T).data)).toBeLessThanOrEqual(1e-6)
   })
 
   it('image encoder: every layer and the image embeddings', async () => {
@@ -111,7 +105,7 @@ describe.skipIf(!present)('IP-Adapter building blocks vs the golden set', () => 
       ['debug_pooled_ln_post', 'debug_pooled_ln_post'],
       ['image_embeds', 'image_embeds'],
     ] as const) {
-      const d = maxDiff(out[mine]?.data as Float32Array, (c.get(gold) as T).data)
+      const d = maxAbsDiff(out[mine]?.data as Float32Array, (c.get(gold) as T).data)
       expect(d, mine).toBeLessThan(1e-4)
     }
     await s.release()
@@ -123,15 +117,17 @@ describe.skipIf(!present)('IP-Adapter building blocks vs the golden set', () => 
     expect(a).toMatchObject({ tokens: 4, crossAttentionDim: 64, clipEmbeddingsDim: 48, family: null })
     expect(a.layers.map((l) => l.n)).toEqual([1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31])
     const e = (c.get('image_embeds') as T).data as Float32Array
-    expect(maxDiff(projectRaw(a, e, 2), (c.get('debug_proj_reshaped') as T).data)).toBeLessThan(1e-5)
-    expect(maxDiff(projectImageEmbeds(a, e, 2), (c.get('image_prompt_embeds') as T).data)).toBeLessThan(1e-5)
+    expect(maxAbsDiff(projectRaw(a, e, 2), (c.get('debug_proj_reshaped') as T).data)).toBeLessThan(1e-5)
+    expect(maxAbsDiff(projectImageEmbeds(a, e, 2), (c.get('image_prompt_embeds') as T).data)).toBeLessThan(
+      1e-5,
+    )
     const u = unconditionalTokens(a)
     const gold = (c.get('uncond_image_prompt_embeds') as T).data
-    expect(maxDiff(u, gold.subarray(0, u.length))).toBeLessThan(1e-5)
+    expect(maxAbsDiff(u, gold.subarray(0, u.length))).toBeLessThan(1e-5)
     const b = await readCase('blend')
     const be = (b.get('image_embeds') as T).data as Float32Array
-    expect(maxDiff(combineEmbeds(be, 2), (b.get('blended_image_embeds') as T).data)).toBeLessThan(1e-6)
-    expect(maxDiff(combineEmbeds(be, 2, [3, 3]), combineEmbeds(be, 2))).toBe(0)
+    expect(maxAbsDiff(combineEmbeds(be, 2), (b.get('blended_image_embeds') as T).data)).toBeLessThan(1e-6)
+    expect(maxAbsDiff(combineEmbeds(be, 2, [3, 3]), combineEmbeds(be, 2))).toBe(0)
   })
 
   it('UNet with the decoupled image attention: eps at every scale, attention probabilities, scale 0 = text only', async () => {
@@ -210,12 +206,12 @@ describe.skipIf(!present)('IP-Adapter building blocks vs the golden set', () => 
         const gold = ((c.get(key) as T).data as Float32Array).subarray(k * per, (k + 1) * per)
         const eps = out.eps?.data as Float32Array
         expect(within(eps, gold, 1e-3, 1e-3), `${key} t=${t}`).toBe(0)
-        if (scale === 0) expect(maxDiff(eps, plainEps), 'scale 0 = text only').toBe(0)
+        if (scale === 0) expect(maxAbsDiff(eps, plainEps), 'scale 0 = text only').toBe(0)
         if (k === 0 && scale === 1)
           for (const n of [1, 31]) {
             const probs = out[`debug_ip_attention_probs_N${n}`] as ort.Tensor
             expect(
-              maxDiff(probs.data as Float32Array, (c.get(`debug_ip_attention_probs_N${n}`) as T).data),
+              maxAbsDiff(probs.data as Float32Array, (c.get(`debug_ip_attention_probs_N${n}`) as T).data),
             ).toBeLessThan(1e-4)
           }
       }

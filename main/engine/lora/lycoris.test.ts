@@ -3,6 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { maxAbsDiff } from '../reference/tolerance'
 import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { TINY_SD15_LAYERS, writeAdapterFile } from '../../../e2e/fixtures/lycoris-files'
 import type { FixtureAdapterKind } from '../../../e2e/fixtures/lycoris-files'
@@ -59,12 +60,6 @@ async function outputs(set: ModelSet): Promise<{ eps: Float32Array; te: Float32A
   const eps = (await set.unet(sample(), 500, context())).data as Float32Array
   const te = (await set.encodeText(ids, 1)).data as Float32Array
   return { eps: Float32Array.from(eps), te: Float32Array.from(te) }
-}
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)))
-  return m
 }
 
 describe('LyCORIS files', () => {
@@ -128,8 +123,8 @@ describe('LyCORIS on the tiny SD 1.5', () => {
     await baseline.release()
     const set = new ModelSet('loha', a.paths, { preference: 'cpu' }, a.inputs)
     const half = await outputs(set)
-    expect(maxDiff(half.eps, plain.eps)).toBeGreaterThan(1e-3)
-    expect(maxDiff(half.te, plain.te)).toBeGreaterThan(1e-3)
+    expect(maxAbsDiff(half.eps, plain.eps)).toBeGreaterThan(1e-3)
+    expect(maxAbsDiff(half.te, plain.te)).toBeGreaterThan(1e-3)
 
     const b = await applyLoras(base, spec(1.0), { cacheRoot })
     expect(b.cached).toBe(true)
@@ -142,9 +137,9 @@ describe('LyCORIS on the tiny SD 1.5', () => {
     const ms = new ModelSet('merged', merged.paths, { preference: 'cpu' })
     const ref = await outputs(ms)
     await ms.release()
-    expect(maxDiff(one.eps, ref.eps)).toBeLessThan(1e-4)
-    expect(maxDiff(one.te, ref.te)).toBeLessThan(1e-4)
-    expect(maxDiff(one.eps, half.eps)).toBeGreaterThan(1e-3)
+    expect(maxAbsDiff(one.eps, ref.eps)).toBeLessThan(1e-4)
+    expect(maxAbsDiff(one.te, ref.te)).toBeLessThan(1e-4)
+    expect(maxAbsDiff(one.eps, half.eps)).toBeGreaterThan(1e-3)
   }, 300_000)
 
   it('mixed kinds at once (LoRA, LoCon, LoKr, DoRA, full) with TE/UNet multipliers: branches and deltas = merge', async () => {
@@ -163,8 +158,8 @@ describe('LyCORIS on the tiny SD 1.5', () => {
     const s2 = new ModelSet('mg', mg.paths, { preference: 'cpu' })
     const ref = await outputs(s2)
     await s2.release()
-    expect(maxDiff(got.eps, ref.eps)).toBeLessThan(2e-4)
-    expect(maxDiff(got.te, ref.te)).toBeLessThan(2e-4)
+    expect(maxAbsDiff(got.eps, ref.eps)).toBeLessThan(2e-4)
+    expect(maxAbsDiff(got.te, ref.te)).toBeLessThan(2e-4)
     expect(br.inputs.text_encoder).toEqual({
       lora_scale_0: 0.7,
       lora_scale_1: 0.9,
@@ -183,7 +178,7 @@ describe('LyCORIS on the tiny SD 1.5', () => {
     const b = await outputs(s4)
     await s3.release()
     await s4.release()
-    expect(maxDiff(d.eps, b.eps)).toBeLessThan(1e-4)
+    expect(maxAbsDiff(d.eps, b.eps)).toBeLessThan(1e-4)
   }, 300_000)
 
   it('refuses a LyCORIS file made for SDXL from its header, naming both families', async () => {
@@ -246,8 +241,10 @@ describe('LyCORIS on the tiny SDXL (both text encoders, SGM UNet names)', () => 
     const mg = await applyLoras(xl, specs, { cacheRoot, mode: 'merge' })
     const ref = await run(mg.paths)
     for (let i = 0; i < 3; i++) {
-      expect(maxDiff(got[i] as Float32Array, ref[i] as Float32Array), `output ${i}`).toBeLessThan(2e-4)
-      expect(maxDiff(got[i] as Float32Array, plain[i] as Float32Array), `output ${i}`).toBeGreaterThan(1e-3)
+      expect(maxAbsDiff(got[i] as Float32Array, ref[i] as Float32Array), `output ${i}`).toBeLessThan(2e-4)
+      expect(maxAbsDiff(got[i] as Float32Array, plain[i] as Float32Array), `output ${i}`).toBeGreaterThan(
+        1e-3,
+      )
     }
   }, 300_000)
 })

@@ -91,6 +91,21 @@ export function fp16Tolerance(
   return { atol: Math.max(fp32.atol, term), rtol: fp32.rtol }
 }
 
+/**
+ * Largest |a[i] - b[i]|: the one element-wise tensor compare of the engine tests. NaN when any difference
+ * is NaN, so neither an upper nor a lower bound passes; arrays of different lengths are an error.
+ */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`maxAbsDiff: ${a.length} vs ${b.length} values`)
+  let m = 0
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs((a[i] as number) - (b[i] as number))
+    if (Number.isNaN(d)) return NaN
+    if (d > m) m = d
+  }
+  return m
+}
+
 export interface Comparison {
   pass: boolean
   maxAbs: number

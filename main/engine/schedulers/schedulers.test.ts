@@ -2,6 +2,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { maxAbsDiff } from '../reference/tolerance'
 import { repoRoot } from '../../platform/paths'
 import { TorchCpuGenerator } from '../random'
 import type { BaseScheduler } from './base'
@@ -10,12 +11,6 @@ import { fmaf, npInterp, roundHalfEven, torchLinspaceF32 } from './math'
 import { createScheduler, nameForOracleKey, oracleKeyFor, schedulerInfo, schedulerNames } from './registry'
 
 const rnd = (seed: number, n = 64): Float32Array => new TorchCpuGenerator(seed).randn([n])
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!))
-  return m
-}
 
 describe('registry', () => {
   it('lists A1111 names and maps oracle keys both ways', () => {

@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { maxAbsDiff } from '../reference/tolerance'
 import { torchSaveZip } from '../../model-formats/pickle/torch-writer'
 import { writeSafetensors } from '../../model-formats/safetensors'
 import { repoRoot } from '../../platform/paths'
@@ -254,13 +255,6 @@ function randomImage(seed: number, h: number, w: number): FloatImage {
   return { data: Float32Array.from({ length: 3 * h * w }, () => r()), channels: 3, height: h, width: w }
 }
 
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length)
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)))
-  return m
-}
-
 describe('architectures from weights: graphs equal a plain forward pass', () => {
   const nb = 1
   const base = { nf: 4, gc: 2, nb }
@@ -346,7 +340,7 @@ describe('architectures from weights: graphs equal a plain forward pass', () => 
       const got = await model.run(x)
       const want = refForward(model.arch, v.canonical, x)
       expect([got.channels, got.height, got.width]).toEqual([3, 8 * v.scale, 8 * v.scale])
-      expect(maxDiff(got.data, want.data)).toBeLessThan(1e-4)
+      expect(maxAbsDiff(got.data, want.data)).toBeLessThan(1e-4)
     } finally {
       await model.release()
     }
@@ -376,7 +370,7 @@ describe('architectures from weights: graphs equal a plain forward pass', () => 
       expect(model.arch).toMatchObject({ kind: 'srvgg', scale, numConv, numFeat: nf, act: 'prelu' })
       const x = randomImage(5, 6, 7)
       const got = await model.run(x)
-      expect(maxDiff(got.data, refForward(model.arch, sd, x).data)).toBeLessThan(1e-4)
+      expect(maxAbsDiff(got.data, refForward(model.arch, sd, x).data)).toBeLessThan(1e-4)
       await model.release()
     }
   })
@@ -501,7 +495,7 @@ describe('RealESRGANer tiling and padding', () => {
       onTile: (d, n) => ticks.push(d / n),
     })
     expect([tiled.height, tiled.width]).toEqual([92, 68])
-    expect(maxDiff(tiled.data, whole.data)).toBe(0)
+    expect(maxAbsDiff(tiled.data, whole.data)).toBe(0)
     expect(ticks).toEqual(Array.from({ length: 12 }, (_, i) => (i + 1) / 12))
     const u8 = await enhanceUint8(m, x, { tile: 8, tilePad: 3, prePad: 0 })
     expect(Buffer.from(u8.data).equals(Buffer.from(toUint8Hwc(whole)))).toBe(true)
