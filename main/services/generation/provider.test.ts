@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -31,7 +31,12 @@ interface Run {
 }
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-provider-'))
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
+// A test that times out leaves its child running (a slow SwiftShader run): stop every one still alive.
+const running = new Set<ChildProcess>()
+afterAll(() => {
+  for (const c of running) c.kill('SIGKILL')
+  fs.rmSync(tmp, { recursive: true, force: true })
+})
 
 function child(env: NodeJS.ProcessEnv, providers: string[]): Promise<Run[]> {
   return new Promise((resolve, reject) => {
@@ -40,12 +45,14 @@ function child(env: NodeJS.ProcessEnv, providers: string[]): Promise<Run[]> {
       ['--import', 'tsx', path.join(import.meta.dirname, 'provider.child.ts'), tmp, TINY, BPE, ...providers],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     )
+    running.add(c)
     let out = ''
     let err = ''
     c.stdout.on('data', (d: Buffer) => (out += d.toString()))
     c.stderr.on('data', (d: Buffer) => (err += d.toString()))
     c.on('error', reject)
     c.on('exit', (code) => {
+      running.delete(c)
       const line = out
         .trim()
         .split('\n')
