@@ -4,15 +4,45 @@ import os from 'node:os'
 import path from 'node:path'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { repoRoot } from '../../platform/paths'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { readImageParameters } from '../../services/generation/parameters'
 import { runCli } from '../index'
+import { requestFromParameters } from './imagine'
 
-const TINY = path.resolve(repoRoot(), '../shared/oracle/tiny-sd15.safetensors')
-const HAVE = fs.existsSync(TINY)
-if (!HAVE) console.warn(`imagine CLI tests skipped: ${TINY} not found (../shared is absent)`)
+// The seeded tiny SD 1.5 the tests write themselves (no ../shared needed).
+const TINY = (await ensureTinyModels()).sd15
 
-describe.skipIf(!HAVE)('atelier imagine', () => {
+describe('requestFromParameters (U / V re-create an image from its PNG)', () => {
+  const base = { text: 'x', prompt: 'a cat', negativePrompt: '', sampler: 'DPM++ 2M', seed: 3 }
+  it('keeps the schedule type, sampler convention, clip skip and noise source', () => {
+    const r = requestFromParameters(
+      {
+        ...base,
+        scheduleType: 'Karras',
+        clipSkip: 2,
+        rng: 'CPU',
+        settings: { 'Sampler convention': 'comfy' },
+      },
+      'm',
+    )
+    expect(r).toMatchObject({
+      sampler: 'DPM++ 2M',
+      scheduleType: 'Karras',
+      samplerConvention: 'comfy',
+      clipSkip: 2,
+      rng: 'cpu',
+    })
+  })
+  it("reads an A1111 infotext without RNG as A1111's GPU generator, a ComfyUI graph as CPU noise", () => {
+    expect(requestFromParameters({ ...base, settings: {} }, 'm').rng).toBe('gpu')
+    expect(requestFromParameters({ ...base, source: 'comfyui', settings: {} }, 'm').rng).toBe('cpu')
+    expect(
+      requestFromParameters({ ...base, settings: { 'Sampler convention': 'bogus' } }, 'm'),
+    ).not.toHaveProperty('samplerConvention')
+  })
+})
+
+describe('atelier imagine', () => {
   let tmp = ''
   beforeAll(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-imagine-'))

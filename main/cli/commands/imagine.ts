@@ -13,7 +13,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import sharp from 'sharp'
-import type { GenerateRequest, ImageParameters } from '../../../preload/contract-types'
+import type { GenerateRequest, ImageParameters, SamplerConvention } from '../../../preload/contract-types'
 import { AppError } from '../../services/errors'
 import { readImageParameters } from '../../services/generation/parameters'
 import { CliError } from '../errors'
@@ -72,6 +72,23 @@ export function withoutSeedFlag(line: string): string {
   return line.replace(/(^|\s)--seed\s+\S+/gi, '').trim()
 }
 
+const CONVENTIONS: readonly SamplerConvention[] = ['a1111', 'comfy', 'diffusers']
+
+/** The sampler convention the image was made with (`Sampler convention`; A1111's when absent). */
+function conventionOf(p: ImageParameters): { samplerConvention?: SamplerConvention } {
+  const c = p.settings['Sampler convention']
+  return CONVENTIONS.includes(c as SamplerConvention) ? { samplerConvention: c as SamplerConvention } : {}
+}
+
+/** The noise source, as the studio's restore reads it: ComfyUI draws CPU noise; an A1111 infotext without
+ * `RNG` was made with its default GPU (NVIDIA Philox) generator; InvokeAI images say nothing we can map. */
+function rngOf(p: ImageParameters): { rng?: 'cpu' | 'gpu' } {
+  if (p.source === 'comfyui') return { rng: 'cpu' }
+  if (p.source === 'invokeai_metadata') return {}
+  const r = p.rng ?? p.settings.RNG
+  return { rng: r?.trim().toLowerCase() === 'cpu' ? 'cpu' : 'gpu' }
+}
+
 /** The request that re-creates an image from its parameters (the Midjourney line when it has one). */
 export function requestFromParameters(p: ImageParameters, model: string | undefined): GenerateRequest {
   if (!p.text) throw new CliError('the image has no generation parameters (not made by Atelier or A1111)')
@@ -88,6 +105,10 @@ export function requestFromParameters(p: ImageParameters, model: string | undefi
     ...(p.width && p.height ? { width: p.width, height: p.height } : {}),
     ...(p.steps ? { steps: p.steps } : {}),
     ...(p.sampler ? { sampler: p.sampler } : {}),
+    ...(p.scheduleType ? { scheduleType: p.scheduleType } : {}),
+    ...conventionOf(p),
+    ...(p.clipSkip !== undefined && p.clipSkip > 1 ? { clipSkip: p.clipSkip } : {}),
+    ...rngOf(p),
     ...(p.cfgScale !== undefined ? { cfgScale: p.cfgScale } : {}),
     ...(p.seed !== undefined ? { seed: p.seed } : {}),
     // an upscale of a variation keeps its variation
