@@ -4,7 +4,7 @@ import path from 'node:path'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeAdapterFile } from '../../../e2e/fixtures/lycoris-files'
-import { repoRoot } from '../../platform/paths'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { cli, cliSources, type CliSources } from '../testing'
 
 /**
@@ -12,9 +12,8 @@ import { cli, cliSources, type CliSources } from '../testing'
  * library entries and generate from the CLI, by `<lora:name:w>` in the prompt and by `--lora name:w`.
  */
 
-const CKPT = path.resolve(repoRoot(), '../shared/oracle/tiny-sd15.safetensors')
-const present = fs.existsSync(CKPT)
-if (!present) console.warn(`skipping LyCORIS CLI tests: ${CKPT} is absent`)
+// The seeded tiny SD 1.5 the tests write themselves (no ../shared needed).
+const CKPT = (await ensureTinyModels()).sd15
 
 const ADAPTERS = [
   { kind: 'locon', type: 'LoCon', file: 'tinyLocon_v1.safetensors', name: 'Tiny LoCon' },
@@ -23,7 +22,7 @@ const ADAPTERS = [
   { kind: 'dora', type: 'DoRA', file: 'tinyDora_v1.safetensors', name: 'Tiny DoRA' },
 ] as const
 
-describe.skipIf(!present)('LyCORIS from the Civitai fixture to an image', () => {
+describe('LyCORIS from the Civitai fixture to an image', () => {
   let tmp = ''
   let site: CliSources | undefined
   let sources: CliSources['sources']
