@@ -4,15 +4,20 @@ import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { writeSafetensors } from '../../model-formats/safetensors'
 import { repoRoot } from '../../platform/paths'
 import { cli } from '../testing'
 
 const shared = path.resolve(repoRoot(), '../shared')
-const sd15 = path.join(shared, 'oracle', 'tiny-sd15.safetensors')
-const sdxl = path.join(shared, 'oracle-sdxl', 'tiny-sdxl.safetensors')
-const haveOracle = existsSync(sd15) && existsSync(sdxl)
-if (!haveOracle) console.warn(`skipping oracle probe CLI tests: ${sd15} or ${sdxl} not found`)
+// The seeded tiny checkpoints the tests write themselves; only the diffusers folder (written by diffusers)
+// comes from ../shared.
+const tiny = await ensureTinyModels()
+const sd15 = tiny.sd15
+const sdxl = tiny.sdxl
+const diffusersFolder = path.join(shared, 'oracle', 'tiny-sd15-diffusers')
+const haveFolder = existsSync(diffusersFolder)
+if (!haveFolder) console.warn(`skipping the diffusers-folder probe CLI test: ${diffusersFolder} not found`)
 
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 
@@ -25,7 +30,7 @@ describe('atelier probe', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  it.skipIf(!haveOracle)('prints the probe, SHA-256 and AutoV2 for an SD 1.x checkpoint', async () => {
+  it('prints the probe, SHA-256 and AutoV2 for an SD 1.x checkpoint', async () => {
     const r = await cli('probe', sd15)
     expect(r.code).toBe(0)
     const json = JSON.parse(r.out) as Record<string, unknown>
@@ -39,10 +44,10 @@ describe('atelier probe', () => {
     })
   })
 
-  it.skipIf(!haveOracle)(
+  it.skipIf(!haveFolder)(
     'hashes every weight file of a diffusers folder; --no-hash skips hashing',
     async () => {
-      const folder = path.join(shared, 'oracle', 'tiny-sd15-diffusers')
+      const folder = diffusersFolder
       const r = await cli('probe', folder)
       expect(r.code).toBe(0)
       const json = JSON.parse(r.out) as { hashes: Record<string, { sha256: string }> }
@@ -55,7 +60,7 @@ describe('atelier probe', () => {
     },
   )
 
-  it.skipIf(!haveOracle)('SDXL: prints the record, runnable', async () => {
+  it('SDXL: prints the record, runnable', async () => {
     const r = await cli('probe', '--no-hash', sdxl)
     expect(r.code).toBe(0)
     expect(JSON.parse(r.out)).toMatchObject({ base: 'sdxl', runnable: true })
