@@ -14,6 +14,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import sharp from 'sharp'
 import type { GenerateRequest, ImageParameters, SamplerConvention } from '../../../preload/contract-types'
+import { imageRng } from '../../../preload/image-rng'
 import { AppError } from '../../services/errors'
 import { readImageParameters } from '../../services/generation/parameters'
 import { CliError } from '../errors'
@@ -80,21 +81,13 @@ function conventionOf(p: ImageParameters): { samplerConvention?: SamplerConventi
   return CONVENTIONS.includes(c as SamplerConvention) ? { samplerConvention: c as SamplerConvention } : {}
 }
 
-/** The noise source, as the studio's restore reads it: ComfyUI draws CPU noise; an A1111 infotext without
- * `RNG` was made with its default GPU (NVIDIA Philox) generator; InvokeAI images say nothing we can map. */
-function rngOf(p: ImageParameters): { rng?: 'cpu' | 'gpu' } {
-  if (p.source === 'comfyui') return { rng: 'cpu' }
-  if (p.source === 'invokeai_metadata') return {}
-  const r = p.rng ?? p.settings.RNG
-  return { rng: r?.trim().toLowerCase() === 'cpu' ? 'cpu' : 'gpu' }
-}
-
 /** The request that re-creates an image from its parameters (the Midjourney line when it has one). */
 export function requestFromParameters(p: ImageParameters, model: string | undefined): GenerateRequest {
   if (!p.text) throw new CliError('the image has no generation parameters (not made by Atelier or A1111)')
   const line = p.settings['Midjourney prompt']
   const m = model ?? p.model
   if (!m) throw new CliError('the image does not name its model; give --model')
+  const rng = imageRng(p)
   return {
     mode: 'txt2img',
     model: m,
@@ -108,7 +101,7 @@ export function requestFromParameters(p: ImageParameters, model: string | undefi
     ...(p.scheduleType ? { scheduleType: p.scheduleType } : {}),
     ...conventionOf(p),
     ...(p.clipSkip !== undefined && p.clipSkip > 1 ? { clipSkip: p.clipSkip } : {}),
-    ...rngOf(p),
+    ...(rng ? { rng } : {}),
     ...(p.cfgScale !== undefined ? { cfgScale: p.cfgScale } : {}),
     ...(p.seed !== undefined ? { seed: p.seed } : {}),
     // an upscale of a variation keeps its variation

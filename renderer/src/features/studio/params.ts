@@ -10,6 +10,7 @@ import type {
   MaskedContent,
   ResizeMode,
 } from '../../../../preload/contract-types'
+import { imageRng } from '../../../../preload/image-rng'
 import { floor8, snap8, type Extension } from '../../canvas-kit/geometry'
 import { tooLargeError } from './input-size'
 
@@ -328,14 +329,6 @@ export function findVae(
   return vaes.find((m) => stemOf(m.name) === n || (m.fileName !== undefined && stemOf(m.fileName) === n))
 }
 
-/**
- * The noise generator of an infotext: `RNG: CPU` is the CPU one; `GPU` / `NV` and no `RNG` at all (A1111 only
- * writes it when its option differs from the default, GPU) are the NVIDIA-compatible Philox generator.
- */
-export function rngOf(rng: string | undefined): 'cpu' | 'gpu' {
-  return rng?.trim().toLowerCase() === 'cpu' ? 'cpu' : 'gpu'
-}
-
 /** A params patch from a PNG's parameters; unknown model names and samplers are reported, not guessed. */
 export function restoreParameters(
   r: RestorableParameters,
@@ -406,9 +399,8 @@ export function restoreParameters(
   }
   const clip = r.clipSkip ?? num(s['Clip skip'])
   patch.clipSkip = clip !== undefined ? Math.max(1, Math.min(CLIP_SKIP_MAX, Math.round(clip))) : 1
-  // ComfyUI draws its start noise with torch's CPU generator; InvokeAI's RNG is not A1111's.
-  if (r.source === 'comfyui') patch.rng = 'cpu'
-  else if (r.source !== 'invokeai_metadata') patch.rng = rngOf(r.rng ?? s.RNG)
+  const rng = imageRng(r)
+  if (rng) patch.rng = rng
   if (vaes) {
     // No VAE in the infotext: the checkpoint's own was used (Automatic).
     const vaeName = r.vae ?? s.VAE
