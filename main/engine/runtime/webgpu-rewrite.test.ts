@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { GraphBuilder } from '../../model-formats/onnx/builder'
+import { toFp16Compute } from './fp16'
 import { attentionProbeModel, probeValues, referenceAttention } from './webgpu'
 import { mayNeedRewrite, rewriteForWebGpu } from './webgpu-rewrite'
 
@@ -117,6 +118,21 @@ describe('rewriteForWebGpu', () => {
     expect(rw.rewritten).toEqual({ Conv: 1 })
     const feeds = { x: tensor([2, 9, 8, 8], 12) }
     expect(maxDiff(await runCpu(rw.model, feeds), await runCpu(model, feeds))).toBeLessThan(1e-5)
+  })
+
+  it('Conv with 9 input channels in the fp16 graph of an fp32-stored weight (Clip -> Cast) is padded too', async () => {
+    // fp16.ts puts fp32 weights behind Clip(±65504) -> Cast: the form of the inpainting UNet's conv_in in
+    // fp16 compute with fp32 storage (inpaint eps off by 1.29 on an fp16 WebGPU adapter before this).
+    const g = new GraphBuilder('conv16')
+    const x = g.input('x', 'float32', [1, 9, 8, 8])
+    const w = g.constFloat(probeValues(8 * 9 * 9, 5), [8, 9, 3, 3])
+    const o = g.op('Conv', [x, w], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] })
+    g.output(o, 'float32', [1, 8, 8, 8], 'out')
+    const half = toFp16Compute(g.encode(), { mode: 'emulate' }).model
+    const rw = rewriteForWebGpu(half, ALL)
+    expect(rw.rewritten).toEqual({ Conv: 1 })
+    const feeds = { x: tensor([1, 9, 8, 8], 6) }
+    expect(maxDiff(await runCpu(rw.model, feeds), await runCpu(half, feeds))).toBeLessThan(1e-5)
   })
 
   it('leaves other forms alone and says why', () => {

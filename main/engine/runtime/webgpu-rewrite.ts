@@ -86,13 +86,16 @@ export function rewriteForWebGpu(bytes: Uint8Array, opts: RewriteOptions): Rewri
   for (const i of graph.initializer ?? []) if (i.name) initDims.set(i.name, (i.dims ?? []).map(Number))
   const producer = new Map<string, onnx.INodeProto>()
   for (const n of graph.node) for (const o of n.output ?? []) producer.set(o, n)
-  /** Static dims of a constant (an initializer, possibly through Cast/Identity as our fp16 weights are). */
+  /**
+   * Static dims of a constant: an initializer, possibly behind the nodes fp16.ts puts in front of weights
+   * (Cast for fp16-stored weights; Clip to ±65504 then Cast for fp32-stored ones) or an Identity.
+   */
   const constDims = (name: string): number[] | undefined => {
     for (let hops = 0; hops < 4; hops++) {
       const d = initDims.get(name)
       if (d) return d
       const p = producer.get(name)
-      if (!p || !['Cast', 'Identity'].includes(p.opType ?? '') || !p.input?.[0]) return undefined
+      if (!p || !['Cast', 'Identity', 'Clip'].includes(p.opType ?? '') || !p.input?.[0]) return undefined
       name = p.input[0]
     }
     return undefined
