@@ -6,8 +6,11 @@
  * where it has them, else its own fp32 upcast). Prints JSON: per expected float tensor, max|expected|,
  * the max |diff| of each run against the golden, emulated vs native, the case's measured fp32-vs-fp64
  * difference (d64) and the ratio of the fp16 difference to 2^13 * d64 (fp16's unit roundoff over fp32's).
+ * Mode `webgpu` runs the fp16 graphs on the WebGPU adapter of this process's Vulkan environment (real fp16
+ * shaders; e.g. Mesa's lavapipe, which has shader-f16), `webgpu32` the fp32 graphs there.
  *
  *   npx tsx bench/fp16.ts ../shared/oracle/manifest.json [--case unet ...] [--modes fp32,emulate,native]
+ *   VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.json npx tsx bench/fp16.ts <manifest> --modes fp32,webgpu
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -18,7 +21,7 @@ import { runReference } from '../main/engine/reference/run'
 import { caseFp64Diff } from '../main/engine/reference/tolerance'
 import type { SessionConfig } from '../main/engine/runtime/session'
 
-type Mode = 'fp32' | 'emulate' | 'native'
+type Mode = 'fp32' | 'emulate' | 'native' | 'webgpu' | 'webgpu32'
 
 function args(): { manifest: string; cases: string[]; modes: Mode[] } {
   const a = process.argv.slice(2)
@@ -35,7 +38,10 @@ function args(): { manifest: string; cases: string[]; modes: Mode[] } {
 }
 
 function session(mode: Mode): SessionConfig {
-  return mode === 'fp32' ? { preference: 'cpu' } : { preference: 'cpu', precision: 'fp16', cpuFp16: mode }
+  if (mode === 'fp32') return { preference: 'cpu' }
+  if (mode === 'webgpu') return { preference: 'webgpu', precision: 'fp16' }
+  if (mode === 'webgpu32') return { preference: 'webgpu', precision: 'fp32' }
+  return { preference: 'cpu', precision: 'fp16', cpuFp16: mode }
 }
 
 async function readAll(file: string): Promise<Map<string, Float32Array>> {
@@ -103,7 +109,7 @@ async function main(): Promise<void> {
       for (const mode of modes) row[mode] = maxAbsDiff(runs[mode]?.get(name), ref)
       if (modes.includes('emulate') && modes.includes('native'))
         row.emulateVsNative = maxAbsDiff(runs.emulate?.get(name), runs.native?.get(name))
-      const worst = Math.max(...(['emulate', 'native'] as const).map((k) => Number(row[k] ?? 0)))
+      const worst = Math.max(...(['emulate', 'native', 'webgpu'] as const).map((k) => Number(row[k] ?? 0)))
       if (d64) row.ratioTo2p13d64 = worst / (2 ** 13 * d64)
       rows.push(row)
     }

@@ -6,8 +6,8 @@ import path from 'node:path'
 
 /**
  * Execution provider choice, in one place. Order for `auto`: CUDA (when its provider library is
- * installed beside the binding), DirectML on Windows, CoreML on macOS, WebGPU (Linux, Windows; tried with a
- * real adapter request), CPU always last. A provider that fails to start is remembered for the process and skipped with its
+ * installed beside the binding), DirectML on Windows, CoreML on macOS, WebGPU (Linux where a GPU device node
+ * exists, Windows; tried with a real adapter request), CPU always last. A provider that fails to start is remembered for the process and skipped with its
  * reason, so the next model does not pay for the failed attempt again.
  */
 
@@ -59,10 +59,40 @@ function cudaLibraryPresent(): boolean {
   return fs.existsSync(path.join(dir, name))
 }
 
+/**
+ * GPU device nodes on Linux: DRM render nodes (Mesa, AMD, Intel, NVIDIA open driver), NVIDIA's proprietary
+ * nodes, WSL2's /dev/dxg. Without one, the only Vulkan device Dawn can find is a software one (Mesa's
+ * lavapipe ships with mesa-vulkan-drivers on most desktop distributions; Dawn accepts it from Mesa 23 on),
+ * which runs the UNet several times slower than the CPU provider.
+ */
+export function linuxGpuDeviceNodes(dev = '/dev'): string[] {
+  const list = (dir: string): string[] => {
+    try {
+      return fs.readdirSync(dir)
+    } catch {
+      return []
+    }
+  }
+  return [
+    ...list(path.join(dev, 'dri'))
+      .filter((n) => /^renderD\d+$/.test(n))
+      .map((n) => path.join(dev, 'dri', n)),
+    ...list(dev)
+      .filter((n) => /^nvidia\d+$/.test(n) || n === 'dxg')
+      .map((n) => path.join(dev, n)),
+  ]
+}
+
+export const NO_GPU_DEVICE =
+  'no GPU device on this machine (no /dev/dri/renderD*, /dev/nvidia*, /dev/dxg): WebGPU would run on a ' +
+  'software Vulkan driver (lavapipe), slower than the CPU provider; choose WebGPU in Settings to use it anyway'
+
 /** The providers to try, in order, with the reasons others were left out. CPU is always last. */
 export function providerCandidates(
   preference: ProviderPreference = 'auto',
   platform: NodeJS.Platform = process.platform,
+  /** Linux GPU device nodes (injected by tests). */
+  gpuNodes: () => string[] = linuxGpuDeviceNodes,
 ): { order: ProviderName[]; skipped: ProviderSkip[] } {
   const skipped: ProviderSkip[] = []
   const order: ProviderName[] = []
@@ -81,8 +111,10 @@ export function providerCandidates(
     if (platform === 'win32') consider('dml', true, '')
     if (platform === 'darwin') consider('coreml', true, '')
     // Whether an adapter exists is known only by asking for one: openSession's WebGPU attempt starts with
-    // a probe session (webgpu.ts) and falls back to CPU with ORT's reason ("No supported adapters").
-    if (platform !== 'darwin') consider('webgpu', true, '')
+    // a probe session (webgpu.ts) and falls back to CPU with ORT's reason ("No supported adapters"). On
+    // Linux `auto` first wants a GPU device node, so a software Vulkan driver is never chosen for the user.
+    if (platform === 'linux') consider('webgpu', gpuNodes().length > 0, NO_GPU_DEVICE)
+    else if (platform !== 'darwin') consider('webgpu', true, '')
   }
   order.push('cpu')
   return { order, skipped }

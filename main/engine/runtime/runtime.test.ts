@@ -5,7 +5,14 @@ import * as ort from 'onnxruntime-node'
 import { afterEach, describe, expect, it } from 'vitest'
 import { GraphBuilder } from '../../model-formats/onnx/builder'
 import { ActiveModel, ModelSet } from './model-set'
-import { markProviderFailed, physicalCores, providerCandidates, resetProviderFailures } from './providers'
+import {
+  NO_GPU_DEVICE,
+  linuxGpuDeviceNodes,
+  markProviderFailed,
+  physicalCores,
+  providerCandidates,
+  resetProviderFailures,
+} from './providers'
 import { openSession, validateFeeds } from './session'
 
 function addGraph(): Uint8Array {
@@ -28,6 +35,34 @@ describe('execution providers', () => {
     const mac = providerCandidates('auto', 'darwin').order
     expect(mac).toEqual(['coreml', 'cpu'])
     expect(providerCandidates('cuda').order).toEqual(['cuda', 'cpu'])
+  })
+
+  it('auto on Linux tries WebGPU only where a GPU device node exists (never a software Vulkan)', () => {
+    const none = providerCandidates('auto', 'linux', () => [])
+    expect(none.order).not.toContain('webgpu')
+    expect(none.skipped).toContainEqual({ provider: 'webgpu', reason: NO_GPU_DEVICE })
+    const gpu = providerCandidates('auto', 'linux', () => ['/dev/dri/renderD128'])
+    expect(gpu.order.slice(-2)).toEqual(['webgpu', 'cpu'])
+    // Chosen by hand, WebGPU is tried whatever the device nodes say (SwiftShader / lavapipe in tests).
+    expect(providerCandidates('webgpu', 'linux', () => []).order).toEqual(['webgpu', 'cpu'])
+    expect(providerCandidates('auto', 'win32', () => []).order).toContain('webgpu')
+  })
+
+  it('finds render nodes, NVIDIA and WSL device nodes', () => {
+    const dev = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-dev-'))
+    try {
+      expect(linuxGpuDeviceNodes(dev)).toEqual([])
+      fs.mkdirSync(path.join(dev, 'dri'))
+      for (const f of ['dri/card0', 'dri/renderD128', 'nvidiactl', 'nvidia0', 'dxg', 'null'])
+        fs.writeFileSync(path.join(dev, f), '')
+      expect(
+        linuxGpuDeviceNodes(dev)
+          .map((p) => path.relative(dev, p))
+          .sort(),
+      ).toEqual(['dri/renderD128', 'dxg', 'nvidia0'])
+    } finally {
+      fs.rmSync(dev, { recursive: true, force: true })
+    }
   })
 
   it('skips a provider that failed before, with its reason', () => {

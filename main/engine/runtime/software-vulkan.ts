@@ -29,3 +29,35 @@ export function softwareVulkanEnv(base: NodeJS.ProcessEnv = process.env): Softwa
   }
   return { env, icd }
 }
+
+const LVP_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d']
+
+/**
+ * The environment for a child process that should find Mesa's lavapipe (software Vulkan with
+ * `shaderFloat16`): the WebGPU adapter with `shader-f16` that runs the fp16 graphs where no GPU is present.
+ * Dawn accepts lavapipe from Mesa 23 on (Mesa 22's lacks `shaderUniform*ArrayDynamicIndexing`); Debian
+ * bookworm has it in bookworm-backports' `mesa-vulkan-drivers` (.ci/run installs it). Needs the system
+ * Vulkan loader (`libvulkan1`, a dependency of that package). `ATELIER_VK_LVP_ICD` names another ICD file.
+ */
+export function lavapipeEnv(base: NodeJS.ProcessEnv = process.env): SoftwareVulkan {
+  if (process.platform !== 'linux') return { reason: 'lavapipe is set up on Linux only' }
+  const icd =
+    base.ATELIER_VK_LVP_ICD ??
+    LVP_DIRS.flatMap((d) => {
+      try {
+        return fs
+          .readdirSync(d)
+          .filter((f) => /^lvp_icd(\.[\w-]+)?\.json$/.test(f))
+          .map((f) => path.join(d, f))
+      } catch {
+        return []
+      }
+    })[0]
+  if (!icd || !fs.existsSync(icd))
+    return {
+      reason: "no lavapipe Vulkan ICD (install Mesa >= 23's mesa-vulkan-drivers, or set ATELIER_VK_LVP_ICD)",
+    }
+  if (!LOADER_DIRS.some((d) => fs.existsSync(path.join(d, 'libvulkan.so.1'))))
+    return { reason: 'no system Vulkan loader (libvulkan.so.1) for lavapipe' }
+  return { env: { ...base, VK_ICD_FILENAMES: icd }, icd }
+}

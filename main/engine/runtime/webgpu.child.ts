@@ -1,11 +1,13 @@
 /**
- * Child process of webgpu.test.ts (started with a SwiftShader environment, see software-vulkan.ts): runs the
- * minimal models of the three ORT 1.30 WebGPU kernel bugs (webgpu-rewrite.ts) on CPU, on WebGPU as they are,
- * and through openSession (which applies the rewrites), and prints one JSON line with the max |diff| of each
- * against CPU. Prints {"noAdapter": reason} where WebGPU does not start.
+ * Child process of webgpu.test.ts (started with a software Vulkan environment, see software-vulkan.ts): runs
+ * the minimal models of the three ORT 1.30 WebGPU kernel bugs (webgpu-rewrite.ts) on CPU, on WebGPU as they
+ * are, and through openSession (which applies the rewrites), and prints one JSON line with the max |diff| of
+ * each against CPU. Where the adapter has `shader-f16` the Conv model also runs as the fp16 graph
+ * (fp16.ts) both ways. Prints {"noAdapter": reason} where WebGPU does not start.
  */
 import * as ort from 'onnxruntime-node'
 import { GraphBuilder } from '../../model-formats/onnx/builder'
+import { toFp16Compute } from './fp16'
 import { openSession } from './session'
 import { attentionProbeModel, probeValues, webGpuProbe } from './webgpu'
 
@@ -71,11 +73,11 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
   return Number.isNaN(m) ? Infinity : m
 }
 
-/** `fallback` mode: open a tiny model with `auto` and print the provider that opened and the skips. */
-async function fallback(): Promise<void> {
+/** `fallback <preference>` mode: open a tiny model and print the provider that opened and the skips. */
+async function fallback(preference: 'auto' | 'webgpu'): Promise<void> {
   const skips: { provider: string; reason: string }[] = []
   const o = await openSession(attentionProbeModel(4, 4), {
-    preference: 'auto',
+    preference,
     onFallback: (s) => skips.push(s),
   })
   await o.session.release()
@@ -83,7 +85,7 @@ async function fallback(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === 'fallback') return fallback()
+  if (process.argv[2] === 'fallback') return fallback(process.argv[3] === 'auto' ? 'auto' : 'webgpu')
   let probe
   try {
     probe = await webGpuProbe()
@@ -93,7 +95,12 @@ async function main(): Promise<void> {
     )
     return
   }
-  const results = []
+  // `probe` mode: only the adapter probe (attention kernel, shader-f16).
+  if (process.argv[2] === 'probe') {
+    process.stdout.write(`${JSON.stringify(probe)}\n`)
+    return
+  }
+  const results: { name: string; provider: string; compute?: string; raw: number; ours: number }[] = []
   for (const c of cases()) {
     const cpu = await ort.InferenceSession.create(c.model, {
       executionProviders: ['cpu'],
@@ -112,6 +119,22 @@ async function main(): Promise<void> {
       ours: maxDiff(await run(ours.session, c.feeds), want),
     })
     await Promise.all([cpu.release(), raw.release(), ours.session.release()])
+    if (!probe.f16 || !c.name.startsWith('Conv')) continue
+    // The fp16 graph of the same model (fp32 weights behind Clip -> Cast): raw, and as a UNet graph with
+    // fp16 compute through openSession (rewritten).
+    const raw16 = await ort.InferenceSession.create(toFp16Compute(c.model, { mode: 'native' }).model, {
+      executionProviders: ['webgpu'],
+      logSeverityLevel: 3,
+    })
+    const ours16 = await openSession(c.model, { preference: 'webgpu', precision: 'fp16' }, 'unet')
+    results.push({
+      name: `${c.name}, fp16 graph`,
+      provider: ours16.provider,
+      compute: ours16.compute,
+      raw: maxDiff(await run(raw16, c.feeds), want),
+      ours: maxDiff(await run(ours16.session, c.feeds), want),
+    })
+    await Promise.all([raw16.release(), ours16.session.release()])
   }
   process.stdout.write(`${JSON.stringify({ probe, results })}\n`)
 }

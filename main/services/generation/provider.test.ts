@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
-import { softwareVulkanEnv } from '../../engine/runtime/software-vulkan'
+import { lavapipeEnv, softwareVulkanEnv } from '../../engine/runtime/software-vulkan'
 
 /**
  * The Settings execution provider reaches generation: the same txt2img job run with `cpu` and with `webgpu`
@@ -20,6 +20,9 @@ const BPE = tiny.tokenizer
 const vk = softwareVulkanEnv()
 const skip = 'reason' in vk ? vk.reason : undefined
 if (skip) console.warn(`skipping the provider-setting generation test: ${skip}`)
+// Mesa's lavapipe: a WebGPU adapter with shader-f16 (the fp16 setting's GPU path) without a GPU.
+const lvp = lavapipeEnv()
+if ('reason' in lvp) console.warn(`skipping the fp16 WebGPU generation test: ${lvp.reason}`)
 
 interface Run {
   provider: string
@@ -94,6 +97,29 @@ describe.skipIf(skip !== undefined)('execution provider setting', () => {
       expect(said(first)).toBe(true)
       expect(said(second)).toBe(false)
       expect(second.engine?.fallbackReason).toMatch(/^webgpu: /)
+    },
+  )
+})
+
+describe.skipIf('reason' in lvp)('compute precision on a WebGPU adapter with shader-f16 (lavapipe)', () => {
+  it(
+    'fp16 runs the fp16 graphs on WebGPU and says so; fp32 runs fp32 there',
+    { timeout: 900_000 },
+    async (ctx) => {
+      if ('reason' in lvp) return
+      const [half, full] = await child(lvp.env, ['webgpu:fp16', 'webgpu:fp32'])
+      if (half?.engine?.provider === 'cpu' && /adapter/i.test(half.engine.fallbackReason ?? '')) {
+        console.warn(`skipping: lavapipe gave no WebGPU adapter (${half.engine.fallbackReason})`)
+        ctx.skip()
+        return
+      }
+      expect(half?.state, half?.error?.message).toBe('done')
+      expect(half?.engine).toMatchObject({ preference: 'webgpu', provider: 'webgpu', compute: 'fp16' })
+      expect(half?.params?.settings['Execution provider']).toBe('webgpu')
+      expect(half?.params?.settings['Compute precision']).toBe('fp16')
+      expect(full?.state, full?.error?.message).toBe('done')
+      expect(full?.engine).toMatchObject({ provider: 'webgpu', compute: 'fp32' })
+      expect(full?.params?.settings['Compute precision']).toBe('fp32')
     },
   )
 })
