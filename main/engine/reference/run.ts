@@ -8,7 +8,13 @@ import type { ReferenceCase, ReferenceManifest } from './manifest'
 import { loadManifest } from './manifest'
 import { ReferenceModels } from './models'
 import type { Comparison, Tolerance } from './tolerance'
-import { compareTensors, fp16Tolerance, toleranceFor } from './tolerance'
+import {
+  compareTensors,
+  fp16QuantizedTolerance,
+  fp16Tolerance,
+  quantizedFrom,
+  toleranceFor,
+} from './tolerance'
 import { fp16RunCount } from '../runtime/session'
 
 /**
@@ -110,8 +116,14 @@ async function runCase(
         continue
       }
       const ref = await readTensor(st, name)
-      const half =
-        ranFp16 && ref.dtype === 'F32' ? fp16Tolerance(c, name, tol, ref.data as Float32Array) : tol
+      let half = tol
+      if (ranFp16 && ref.dtype === 'F32') half = fp16Tolerance(c, name, tol, ref.data as Float32Array)
+      const source = ranFp16 && ref.dtype === 'U8' ? quantizedFrom(c, name) : undefined
+      if (source && st.has(source)) {
+        const image = await readTensor(st, source)
+        const image16 = fp16Tolerance(c, source, toleranceFor(c, source), image.data as Float32Array)
+        half = fp16QuantizedTolerance(tol, image16)
+      }
       checks.push({
         name,
         tolerance: half,
