@@ -18,7 +18,7 @@ import path from 'node:path'
 import { SafetensorsFile } from '../main/model-formats/safetensors'
 import { loadManifest } from '../main/engine/reference/manifest'
 import { runReference } from '../main/engine/reference/run'
-import { caseFp64Diff } from '../main/engine/reference/tolerance'
+import { caseFp64Diff, maxAbsDiff } from '../main/engine/reference/tolerance'
 import type { SessionConfig } from '../main/engine/runtime/session'
 
 type Mode = 'fp32' | 'emulate' | 'native' | 'webgpu' | 'webgpu32'
@@ -59,14 +59,11 @@ async function readAll(file: string): Promise<Map<string, Float32Array>> {
   return out
 }
 
-function maxAbsDiff(a: Float32Array | undefined, b: Float32Array | undefined): number | null {
+/** Largest |a - b| (Infinity for NaN); null where a run did not produce the tensor or its size differs. */
+function diffOrNull(a: Float32Array | undefined, b: Float32Array | undefined): number | null {
   if (!a || !b || a.length !== b.length) return null
-  let m = 0
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs((a[i] as number) - (b[i] as number))
-    m = Number.isNaN(d) ? Infinity : Math.max(m, d)
-  }
-  return m
+  const m = maxAbsDiff(a, b)
+  return Number.isNaN(m) ? Infinity : m
 }
 
 async function main(): Promise<void> {
@@ -106,9 +103,9 @@ async function main(): Promise<void> {
       if (!ref) continue
       const scale = ref.reduce((s, v) => Math.max(s, Math.abs(v)), 0)
       const row: Record<string, unknown> = { case: c.name, tensor: name, maxAbsExpected: scale, d64 }
-      for (const mode of modes) row[mode] = maxAbsDiff(runs[mode]?.get(name), ref)
+      for (const mode of modes) row[mode] = diffOrNull(runs[mode]?.get(name), ref)
       if (modes.includes('emulate') && modes.includes('native'))
-        row.emulateVsNative = maxAbsDiff(runs.emulate?.get(name), runs.native?.get(name))
+        row.emulateVsNative = diffOrNull(runs.emulate?.get(name), runs.native?.get(name))
       const worst = Math.max(...(['emulate', 'native', 'webgpu'] as const).map((k) => Number(row[k] ?? 0)))
       if (d64) row.ratioTo2p13d64 = worst / (2 ** 13 * d64)
       rows.push(row)

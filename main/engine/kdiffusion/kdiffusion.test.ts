@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { TorchCpuGenerator } from '../random'
+import { maxAbsDiff } from '../reference/tolerance'
 import type { DenoiseFn, Sampler } from './index'
 import {
   a1111Img2ImgSteps,
@@ -280,23 +281,18 @@ describe('DPM++ SDE family (k-diffusion sample_dpmpp_sde / _2m_sde / _3m_sde)', 
     })
     return { x, draws, steps }
   }
-  const maxDiff = (a: Float32Array, b: Float32Array): number => {
-    let m = 0
-    for (let k = 0; k < a.length; k++) m = Math.max(m, Math.abs(a[k]! - b[k]!))
-    return m
-  }
 
   it('DPM++ 2M SDE with eta = 0 is DPM++ 2M (the deterministic limit), midpoint and Heun', async () => {
     const sigmas = karras(12, 0.0292, 14.6146)
     const ode = await run(sampleDpmpp2m, sigmas, 0)
     const sde = await run(sampleDpmpp2mSde, sigmas, 0)
     expect(sde.draws).toBe(0)
-    expect(maxDiff(sde.x, ode.x)).toBeLessThan(1e-5)
+    expect(maxAbsDiff(sde.x, ode.x)).toBeLessThan(1e-5)
     for (let i = 0; i < ode.steps.length; i++)
-      expect(maxDiff(sde.steps[i]!, ode.steps[i]!)).toBeLessThan(1e-4)
+      expect(maxAbsDiff(sde.steps[i]!, ode.steps[i]!)).toBeLessThan(1e-4)
     // Heun's correction ((1 - e^-h) / h - 1) / r differs from the midpoint's (1 - e^-h) / (2 r) at order h^2
     const heun = await run(sampleDpmpp2mSdeHeun, sigmas, 0)
-    const d = maxDiff(heun.x, ode.x)
+    const d = maxAbsDiff(heun.x, ode.x)
     expect(d).toBeGreaterThan(1e-4)
     expect(d).toBeLessThan(0.2)
   })
@@ -306,7 +302,7 @@ describe('DPM++ SDE family (k-diffusion sample_dpmpp_sde / _2m_sde / _3m_sde)', 
     const a = await run(sampleDpmppSde, sigmas, 0)
     const b = await run(sampleDpmpp2sAncestral, sigmas, 0)
     expect(a.draws).toBe(0)
-    expect(maxDiff(a.x, b.x)).toBeLessThan(1e-5)
+    expect(maxAbsDiff(a.x, b.x)).toBeLessThan(1e-5)
   })
 
   it('a constant data prediction is integrated exactly: x = c + (x0 - c) sigma / sigma0 (eta = 0)', async () => {
@@ -379,7 +375,7 @@ describe('DPM++ SDE family (k-diffusion sample_dpmpp_sde / _2m_sde / _3m_sde)', 
     expect((await run(sampleDpmpp3mSde, sigmas, 1)).draws).toBe(4)
     // same seeds, same result (deterministic per-step noise)
     expect(
-      maxDiff((await run(sampleDpmpp3mSde, sigmas, 1)).x, (await run(sampleDpmpp3mSde, sigmas, 1)).x),
+      maxAbsDiff((await run(sampleDpmpp3mSde, sigmas, 1)).x, (await run(sampleDpmpp3mSde, sigmas, 1)).x),
     ).toBe(0)
   })
 

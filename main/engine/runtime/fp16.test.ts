@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { GraphBuilder, onnx } from '../../model-formats/onnx/builder'
 import { f16ToF32, f32ToF16 } from '../../model-formats/safetensors'
+import { maxAbsDiff } from '../reference/tolerance'
 import { toFp16Compute } from './fp16'
 import { computeModeFor } from './session'
 import { rewriteForWebGpu } from './webgpu-rewrite'
@@ -94,12 +95,6 @@ async function run(model: Uint8Array): Promise<Record<string, Float32Array>> {
   }
 }
 
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)))
-  return m
-}
-
 function maxAbs(a: Float32Array): number {
   return a.reduce((m, v) => Math.max(m, Math.abs(v)), 0)
 }
@@ -134,16 +129,16 @@ describe('toFp16Compute', () => {
     const native = await run(toFp16Compute(model, { mode: 'native' }).model)
     const emulated = await run(toFp16Compute(model, { mode: 'emulate' }).model)
     const scale = maxAbs(fp32.eps as Float32Array)
-    const dNative = maxDiff(native.eps as Float32Array, fp32.eps as Float32Array)
-    const dEmu = maxDiff(emulated.eps as Float32Array, fp32.eps as Float32Array)
+    const dNative = maxAbsDiff(native.eps as Float32Array, fp32.eps as Float32Array)
+    const dEmu = maxAbsDiff(emulated.eps as Float32Array, fp32.eps as Float32Array)
     // fp16 is visibly not fp32 (unit roundoff 4.9e-4), and stays within a few dozen roundoffs of it.
     for (const d of [dNative, dEmu]) {
       expect(d).toBeGreaterThan(1e-5 * scale)
       expect(d).toBeLessThan(2e-2 * scale)
     }
     // The timestep embedding is fp32 in both.
-    expect(maxDiff(native.temb as Float32Array, fp32.temb as Float32Array)).toBeLessThan(1e-6)
-    expect(maxDiff(emulated.temb as Float32Array, fp32.temb as Float32Array)).toBeLessThan(1e-6)
+    expect(maxAbsDiff(native.temb as Float32Array, fp32.temb as Float32Array)).toBeLessThan(1e-6)
+    expect(maxAbsDiff(emulated.temb as Float32Array, fp32.temb as Float32Array)).toBeLessThan(1e-6)
   })
 
   it('emulation rounds every stored value to fp16 (and onnxruntime keeps the Cast pairs)', async () => {
@@ -222,6 +217,6 @@ describe('fp16 graphs and the WebGPU attention rewrite', () => {
     expect(castIn).toBeDefined()
     const a = await run(native)
     const b = await run(r.model)
-    expect(maxDiff(a.eps as Float32Array, b.eps as Float32Array)).toBeLessThan(2e-2)
+    expect(maxAbsDiff(a.eps as Float32Array, b.eps as Float32Array)).toBeLessThan(2e-2)
   })
 })

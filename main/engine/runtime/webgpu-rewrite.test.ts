@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { GraphBuilder } from '../../model-formats/onnx/builder'
+import { maxAbsDiff } from '../reference/tolerance'
 import { toFp16Compute } from './fp16'
 import { attentionProbeModel, probeValues, referenceAttention } from './webgpu'
 import { mayNeedRewrite, rewriteForWebGpu } from './webgpu-rewrite'
@@ -22,13 +23,6 @@ async function runCpu(model: Uint8Array, feeds: Record<string, ort.Tensor>): Pro
   }
 }
 
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length)
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)))
-  return m
-}
-
 function tensor(dims: number[], seed: number, scale = 1, offset = 0): ort.Tensor {
   const n = dims.reduce((x, y) => x * y, 1)
   const v = probeValues(n, seed).map((x) => x * scale + offset)
@@ -48,7 +42,7 @@ describe('rewriteForWebGpu', () => {
       32,
       8,
     )
-    expect(maxDiff(await runCpu(r.model, { q, k, v }), exact)).toBeLessThan(1e-5)
+    expect(maxAbsDiff(await runCpu(r.model, { q, k, v }), exact)).toBeLessThan(1e-5)
 
     // Two heads, a causal [1, 1, S, S] bias broadcast over batch and heads, an explicit scale.
     const g = new GraphBuilder('mha')
@@ -75,7 +69,7 @@ describe('rewriteForWebGpu', () => {
     }
     const rw = rewriteForWebGpu(model, ALL)
     expect(rw.rewritten).toEqual({ MultiHeadAttention: 1 })
-    expect(maxDiff(await runCpu(rw.model, feeds), await runCpu(model, feeds))).toBeLessThan(1e-5)
+    expect(maxAbsDiff(await runCpu(rw.model, feeds), await runCpu(model, feeds))).toBeLessThan(1e-5)
   })
 
   it('InstanceNormalization -> two-pass ReduceMean: same numbers for eps 1e-6 and offset data, ranks 3 and 4', async () => {
@@ -94,7 +88,7 @@ describe('rewriteForWebGpu', () => {
       const rw = rewriteForWebGpu(model, ALL)
       expect(rw.rewritten).toEqual({ InstanceNormalization: 1 })
       const feeds = { x: tensor(dims, 9, 0.01, 3) }
-      expect(maxDiff(await runCpu(rw.model, feeds), await runCpu(model, feeds))).toBeLessThan(2e-4)
+      expect(maxAbsDiff(await runCpu(rw.model, feeds), await runCpu(model, feeds))).toBeLessThan(2e-4)
     }
   })
 
@@ -117,7 +111,7 @@ describe('rewriteForWebGpu', () => {
     const rw = rewriteForWebGpu(model, ALL)
     expect(rw.rewritten).toEqual({ Conv: 1 })
     const feeds = { x: tensor([2, 9, 8, 8], 12) }
-    expect(maxDiff(await runCpu(rw.model, feeds), await runCpu(model, feeds))).toBeLessThan(1e-5)
+    expect(maxAbsDiff(await runCpu(rw.model, feeds), await runCpu(model, feeds))).toBeLessThan(1e-5)
   })
 
   it('Conv with 9 input channels in the fp16 graph of an fp32-stored weight (Clip -> Cast) is padded too', async () => {
@@ -132,7 +126,7 @@ describe('rewriteForWebGpu', () => {
     const rw = rewriteForWebGpu(half, ALL)
     expect(rw.rewritten).toEqual({ Conv: 1 })
     const feeds = { x: tensor([1, 9, 8, 8], 6) }
-    expect(maxDiff(await runCpu(rw.model, feeds), await runCpu(half, feeds))).toBeLessThan(1e-5)
+    expect(maxAbsDiff(await runCpu(rw.model, feeds), await runCpu(half, feeds))).toBeLessThan(1e-5)
   })
 
   it('leaves other forms alone and says why', () => {

@@ -7,6 +7,7 @@
  */
 import * as ort from 'onnxruntime-node'
 import { GraphBuilder } from '../../model-formats/onnx/builder'
+import { maxAbsDiff } from '../reference/tolerance'
 import { toFp16Compute } from './fp16'
 import { openSession } from './session'
 import { attentionProbeModel, probeValues, webGpuProbe } from './webgpu'
@@ -67,9 +68,9 @@ async function run(s: ort.InferenceSession, feeds: Record<string, ort.Tensor>): 
   return r[s.outputNames[0] as string]?.data as Float32Array
 }
 
+/** Largest |a - b|, Infinity for NaN (so the JSON line carries a number that fails every bound). */
 function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)))
+  const m = maxAbsDiff(a, b)
   return Number.isNaN(m) ? Infinity : m
 }
 
