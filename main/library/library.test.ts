@@ -9,7 +9,7 @@ import { hashFile } from './hashing'
 import { Library } from './library'
 import { identifyModel as probeModel } from '../model-formats/probe/identify'
 import { readAtelierSidecar } from './sidecars'
-import { oracleDir, tempDir, tinyCheckpoint, tinyEmbedding, tinyLora, tinyVae } from './test-support'
+import { tempDir, tinyCheckpoint, tinyEmbedding, tinyLora, tinyVae } from './test-support'
 import type { CivitaiVersionJson, LibraryChange, ProbeFn } from './types'
 
 function sha(file: string): string {
@@ -737,13 +737,16 @@ describe('Library with the seeded tiny models', () => {
     expect(hashCalls).toEqual([])
   })
 
-  // The diffusers folder that diffusers' save_pretrained wrote: reference data, so it may be absent.
-  it.skipIf(!oracleDir())('files the oracle diffusers folder as an SD 1.x checkpoint folder', async () => {
+  it('files the tiny diffusers folders as SD 1.x and SDXL checkpoint folders', async () => {
+    // Copies (not links), as above: the shared tiny-models folder stays untouched by the scan.
+    const tiny = await ensureTinyModels()
     await fs.promises.mkdir(path.join(libDir, 'checkpoints'), { recursive: true })
-    fs.symlinkSync(
-      path.join(oracleDir()!, 'tiny-sd15-diffusers'),
-      path.join(libDir, 'checkpoints', 'tiny-sd15-diffusers'),
-    )
+    fs.cpSync(tiny.sd15Diffusers, path.join(libDir, 'checkpoints', 'tiny-sd15-diffusers'), {
+      recursive: true,
+    })
+    fs.cpSync(tiny.sdxlDiffusers, path.join(libDir, 'checkpoints', 'tiny-sdxl-diffusers'), {
+      recursive: true,
+    })
     const lib = await open()
     await lib.scan()
     expect(lib.get('tiny-sd15-diffusers')).toMatchObject({
@@ -751,7 +754,14 @@ describe('Library with the seeded tiny models', () => {
       family: 'sd-1',
       folder: true,
       sha256: null,
+      problem: null,
+    })
+    expect(lib.get('tiny-sdxl-diffusers')).toMatchObject({
+      type: 'checkpoint',
+      family: 'sdxl',
+      folder: true,
+      sha256: null,
+      problem: null,
     })
   })
 })
-if (!oracleDir()) console.warn('skipping the diffusers-folder library test: ../shared/oracle is absent')

@@ -4,7 +4,6 @@ import path from 'node:path'
 import { ldmUnet, ldmVae } from '../model-formats/probe/fixtures'
 import type { TensorToWrite } from '../model-formats/safetensors'
 import { writeSafetensors } from '../model-formats/safetensors'
-import { repoRoot } from '../platform/paths'
 
 /**
  * Tiny safetensors files with the key names and the one or two widths the probe looks at (a few KB each),
@@ -82,10 +81,4 @@ export async function tinyVae(file: string, seed = 1): Promise<string> {
 
 export async function tempDir(prefix = 'atelier-lib-'): Promise<string> {
   return fs.promises.mkdtemp(path.join(os.tmpdir(), prefix))
-}
-
-/** /work/shared/oracle (beside the repository) when present. */
-export function oracleDir(): string | null {
-  const dir = path.resolve(repoRoot(), '../shared/oracle')
-  return fs.existsSync(path.join(dir, 'tiny-sd15.safetensors')) ? dir : null
 }

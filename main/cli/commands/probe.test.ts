@@ -1,23 +1,18 @@
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { writeSafetensors } from '../../model-formats/safetensors'
-import { repoRoot } from '../../platform/paths'
 import { cli } from '../testing'
 
-const shared = path.resolve(repoRoot(), '../shared')
-// The seeded tiny checkpoints the tests write themselves; only the diffusers folder (written by diffusers)
-// comes from ../shared.
+// The seeded tiny checkpoints and the diffusers folder of the SD 1.5 one, which the tests write themselves.
 const tiny = await ensureTinyModels()
 const sd15 = tiny.sd15
 const sdxl = tiny.sdxl
-const diffusersFolder = path.join(shared, 'oracle', 'tiny-sd15-diffusers')
-const haveFolder = existsSync(diffusersFolder)
-if (!haveFolder) console.warn(`skipping the diffusers-folder probe CLI test: ${diffusersFolder} not found`)
+const diffusersFolder = tiny.sd15Diffusers
 
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 
@@ -44,21 +39,22 @@ describe('atelier probe', () => {
     })
   })
 
-  it.skipIf(!haveFolder)(
-    'hashes every weight file of a diffusers folder; --no-hash skips hashing',
-    async () => {
-      const folder = diffusersFolder
-      const r = await cli('probe', folder)
-      expect(r.code).toBe(0)
-      const json = JSON.parse(r.out) as { hashes: Record<string, { sha256: string }> }
-      expect(Object.keys(json.hashes).sort()).toEqual(['text_encoder', 'unet', 'vae'])
-      expect(json.hashes.vae!.sha256).toBe(
-        sha(path.join(folder, 'vae', 'diffusion_pytorch_model.safetensors')),
-      )
-      const quick = JSON.parse((await cli('probe', '--no-hash', sd15)).out) as Record<string, unknown>
-      expect(quick.sha256).toBeUndefined()
-    },
-  )
+  it('hashes every weight file of a diffusers folder; --no-hash skips hashing', async () => {
+    const folder = diffusersFolder
+    const r = await cli('probe', folder)
+    expect(r.code).toBe(0)
+    const json = JSON.parse(r.out) as Record<string, unknown> & { hashes: Record<string, { sha256: string }> }
+    expect(json).toMatchObject({ type: 'checkpoint', base: 'sd-1', format: 'diffusers', runnable: true })
+    expect(Object.keys(json.hashes).sort()).toEqual(['text_encoder', 'unet', 'vae'])
+    for (const [c, rel] of [
+      ['text_encoder', 'text_encoder/model.safetensors'],
+      ['unet', 'unet/diffusion_pytorch_model.safetensors'],
+      ['vae', 'vae/diffusion_pytorch_model.safetensors'],
+    ] as const)
+      expect(json.hashes[c]!.sha256, c).toBe(sha(path.join(folder, rel)))
+    const quick = JSON.parse((await cli('probe', '--no-hash', sd15)).out) as Record<string, unknown>
+    expect(quick.sha256).toBeUndefined()
+  })
 
   it('SDXL: prints the record, runnable', async () => {
     const r = await cli('probe', '--no-hash', sdxl)
