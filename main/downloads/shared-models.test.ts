@@ -3,22 +3,21 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureTinyModels } from '../../bench/fixtures/tiny-models'
 import { CivitaiFixtureServer } from '../../e2e/fixtures/remote/civitai-server'
 import { makeFixtureModels } from '../../e2e/fixtures/remote/fixture-models'
 import { HfFixtureServer } from '../../e2e/fixtures/remote/hf-server'
-import { repoRoot } from '../platform/paths'
 import { CivitaiClient } from '../remote/civitai/client'
 import { HuggingFaceClient } from '../remote/huggingface/client'
 import { DownloadManager } from './manager'
 
-// The fixtures can serve real files from ../shared/oracle so e2e can install a runnable model.
-const oracle = path.resolve(repoRoot(), '../shared/oracle')
-const ckptPath = path.join(oracle, 'tiny-sd15.safetensors')
-const diffusersDir = path.join(oracle, 'tiny-sd15-diffusers')
-const present = fs.existsSync(ckptPath) && fs.existsSync(diffusersDir)
-if (!present) console.warn(`skipping shared-model download tests: ${oracle} is absent`)
+// The fixtures serve real model files so e2e can install a runnable model: here the seeded tiny SD 1.5 and its
+// diffusers folder, which the tests write themselves.
+const tiny = await ensureTinyModels()
+const ckptPath = tiny.sd15
+const diffusersDir = tiny.sd15Diffusers
 
-describe.skipIf(!present)('installing the shared tiny SD 1.5 through the fixtures', () => {
+describe('installing the tiny SD 1.5 through the fixtures', () => {
   let root: string
   let civitai: CivitaiFixtureServer
   let hf: HfFixtureServer
