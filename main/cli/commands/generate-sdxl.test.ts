@@ -8,19 +8,19 @@ import os from 'node:os'
 import path from 'node:path'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { readImageParameters } from '../../services/generation/parameters'
-import { repoRoot } from '../../platform/paths'
 import { cliRun } from '../testing'
 
-const shared = path.resolve(repoRoot(), '../shared')
-const XL = path.join(shared, 'oracle-sdxl', 'tiny-sdxl.safetensors')
-const XL_DIR = path.join(shared, 'oracle-sdxl', 'tiny-sdxl-diffusers')
-const XL_LORA = path.join(shared, 'oracle-sdxl', 'tiny-sdxl-lora.safetensors')
-const BPE = path.join(shared, 'oracle-sdxl', 'clip', 'bpe_simple_vocab_16e6.txt.gz')
-const SD1 = path.join(shared, 'oracle', 'tiny-sd15.safetensors')
-const SD1_LORA = path.join(shared, 'oracle', 'tiny-lora.safetensors')
-const HAVE = [XL, XL_DIR, XL_LORA, BPE, SD1, SD1_LORA].every((f) => fs.existsSync(f))
-if (!HAVE) console.warn(`SDXL CLI tests skipped: ${shared} lacks the oracle sets`)
+// The seeded tiny models the tests write themselves: SDXL as a single file and as its diffusers folder (same
+// weights), a LoRA of each family, and the CLIP vocabulary the repository ships.
+const tiny = await ensureTinyModels()
+const XL = tiny.sdxl
+const XL_DIR = tiny.sdxlDiffusers
+const XL_LORA = tiny.sdxlLora
+const BPE = tiny.tokenizer
+const SD1 = tiny.sd15
+const SD1_LORA = tiny.lora
 
 const SLOW = 300_000
 
@@ -30,7 +30,7 @@ async function raw(file: string): Promise<Buffer> {
   return sharp(file).removeAlpha().raw().toBuffer()
 }
 
-describe.skipIf(!HAVE)('atelier txt2img / img2img with SDXL', () => {
+describe('atelier txt2img / img2img with SDXL', () => {
   let tmp = ''
   beforeAll(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-cli-sdxl-'))
