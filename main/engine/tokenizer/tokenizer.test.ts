@@ -4,6 +4,7 @@ import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { SafetensorsFile } from '../../model-formats/safetensors'
 import { repoRoot } from '../../platform/paths'
 import { gunzipSync } from 'node:zlib'
@@ -144,13 +145,22 @@ describe('findTokenizer lookup order', () => {
     })
   })
 
-  it.skipIf(!haveOracle)('explicit, then the model tokenizer/, then the cache', async () => {
+  it('explicit, then the model tokenizer/, then the cache', async () => {
+    // The seeded tiny diffusers folder (its tokenizer/ holds vocab.json + merges.txt) and the bundled BPE file.
+    const tiny = await ensureTinyModels()
+    const bpe = tiny.tokenizer
     const cacheDir = path.join(dir, 'cache')
     await mkdir(cacheDir, { recursive: true })
-    await copyFile(gz, path.join(cacheDir, 'bpe_simple_vocab_16e6.txt.gz'))
-    const model = path.join(O, 'tiny-sd15-diffusers')
-    expect(locateTokenizer({ explicit: gz, modelDir: model, cacheDir })).toEqual({ kind: 'bpe-gz', path: gz })
-    expect(locateTokenizer({ modelDir: model, cacheDir })).toEqual({ kind: 'hf-folder', path: hfDir })
+    await copyFile(bpe, path.join(cacheDir, 'bpe_simple_vocab_16e6.txt.gz'))
+    const model = tiny.sd15Diffusers
+    expect(locateTokenizer({ explicit: bpe, modelDir: model, cacheDir })).toEqual({
+      kind: 'bpe-gz',
+      path: bpe,
+    })
+    expect(locateTokenizer({ modelDir: model, cacheDir })).toEqual({
+      kind: 'hf-folder',
+      path: path.join(model, 'tokenizer'),
+    })
     expect(locateTokenizer({ modelDir: path.join(dir, 'no-model'), cacheDir }).path).toBe(
       path.join(cacheDir, 'bpe_simple_vocab_16e6.txt.gz'),
     )
