@@ -4,6 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { encodePng } from '../../engine/image/codec'
 import { repoRoot } from '../../platform/paths'
 import { cli } from '../testing'
@@ -12,10 +13,8 @@ const shared = path.resolve(repoRoot(), '../shared')
 const set = path.join(shared, 'oracle-upscale')
 const haveSet = existsSync(path.join(set, 'tiny-rrdb-x4.pth'))
 if (!haveSet) console.warn(`skipping upscale CLI model tests: ${set} not found`)
-const sd15 = path.join(shared, 'oracle', 'tiny-sd15.safetensors')
-const bpe = path.join(shared, 'oracle', 'clip', 'bpe_simple_vocab_16e6.txt.gz')
-const haveSd = existsSync(sd15) && existsSync(bpe)
-if (!haveSd) console.warn(`skipping hires / SD upscale CLI tests: ${sd15} not found`)
+// The hires / SD upscale test runs on the seeded tiny SD 1.5 and the tiny x2 compact upscaler.
+const tiny = await ensureTinyModels()
 
 describe('atelier upscale', () => {
   let dir = ''
@@ -112,100 +111,96 @@ describe('atelier upscale', () => {
     }
   })
 
-  it.skipIf(!haveSd || !haveSet)(
-    'txt2img --hires-* (latent and a model upscaler) and img2img --sd-upscale on the tiny SD 1.5',
-    async () => {
-      const common = [
-        '--model',
-        sd15,
-        '--prompt',
-        'a red cube',
-        '--steps',
-        '3',
-        '--sampler',
-        'Euler',
-        '--seed',
-        '5',
-      ]
-      const env = ['--tokenizer', bpe, '--cache', path.join(dir, 'cache'), '--quiet']
-      const hires = path.join(dir, 'hires.png')
-      let r = await cli(
-        'txt2img',
-        ...common,
-        '--width',
-        '64',
-        '--height',
-        '48',
-        '--hires-scale',
-        '2',
-        '--hires-strength',
-        '0.5',
-        '--hires-steps',
-        '2',
-        ...env,
-        '--out',
-        hires,
-      )
-      expect(r.code, r.err).toBe(0)
-      expect(await size(hires)).toEqual([128, 96])
-      const text = (await readFile(hires)).toString('latin1')
-      expect(text).toMatch(/Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent/)
-      // A1111 records the base size as Size.
-      expect(text).toMatch(/Size: 64x48,/)
-      const model = path.join(dir, 'hires-model.png')
-      r = await cli(
-        'txt2img',
-        ...common,
-        '--width',
-        '64',
-        '--height',
-        '64',
-        '--hires-upscaler',
-        path.join(set, 'tiny-rrdb-x2.safetensors'),
-        ...env,
-        '--out',
-        model,
-      )
-      expect(r.code, r.err).toBe(0)
-      expect(await size(model)).toEqual([128, 128])
-      expect((await readFile(model)).toString('latin1')).toMatch(/Hires upscaler: tiny-rrdb-x2/)
-      const up = path.join(dir, 'sd-upscale.png')
-      r = await cli(
-        'img2img',
-        ...common,
-        '--image',
-        input,
-        '--width',
-        '32',
-        '--height',
-        '32',
-        '--strength',
-        '0.4',
-        '--sd-upscale',
-        '2',
-        '--tile-overlap',
-        '8',
-        ...env,
-        '--out',
-        up,
-      )
-      expect(r.code, r.err).toBe(0)
-      expect(await size(up)).toEqual([80, 56])
-      expect((await readFile(up)).toString('latin1')).toMatch(
-        /SD upscale: 2, SD upscale upscaler: Lanczos, SD upscale overlap: 8/,
-      )
-      const bad = await cli(
-        'txt2img',
-        ...common,
-        '--hires-upscaler',
-        'no-such-upscaler',
-        ...env,
-        '--out',
-        path.join(dir, 'x.png'),
-      )
-      expect(bad.code).not.toBe(0)
-      expect(bad.err).toMatch(/Upscaler "no-such-upscaler" was not found/)
-    },
-    300_000,
-  )
+  it('txt2img --hires-* (latent and a model upscaler) and img2img --sd-upscale on the tiny SD 1.5', async () => {
+    const common = [
+      '--model',
+      tiny.sd15,
+      '--prompt',
+      'a red cube',
+      '--steps',
+      '3',
+      '--sampler',
+      'Euler',
+      '--seed',
+      '5',
+    ]
+    const env = ['--tokenizer', tiny.tokenizer, '--cache', path.join(dir, 'cache'), '--quiet']
+    const hires = path.join(dir, 'hires.png')
+    let r = await cli(
+      'txt2img',
+      ...common,
+      '--width',
+      '64',
+      '--height',
+      '48',
+      '--hires-scale',
+      '2',
+      '--hires-strength',
+      '0.5',
+      '--hires-steps',
+      '2',
+      ...env,
+      '--out',
+      hires,
+    )
+    expect(r.code, r.err).toBe(0)
+    expect(await size(hires)).toEqual([128, 96])
+    const text = (await readFile(hires)).toString('latin1')
+    expect(text).toMatch(/Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent/)
+    // A1111 records the base size as Size.
+    expect(text).toMatch(/Size: 64x48,/)
+    const model = path.join(dir, 'hires-model.png')
+    r = await cli(
+      'txt2img',
+      ...common,
+      '--width',
+      '64',
+      '--height',
+      '64',
+      '--hires-upscaler',
+      tiny.upscaler,
+      ...env,
+      '--out',
+      model,
+    )
+    expect(r.code, r.err).toBe(0)
+    expect(await size(model)).toEqual([128, 128])
+    expect((await readFile(model)).toString('latin1')).toMatch(/Hires upscaler: 2x-tiny-compact/)
+    const up = path.join(dir, 'sd-upscale.png')
+    r = await cli(
+      'img2img',
+      ...common,
+      '--image',
+      input,
+      '--width',
+      '32',
+      '--height',
+      '32',
+      '--strength',
+      '0.4',
+      '--sd-upscale',
+      '2',
+      '--tile-overlap',
+      '8',
+      ...env,
+      '--out',
+      up,
+    )
+    expect(r.code, r.err).toBe(0)
+    expect(await size(up)).toEqual([80, 56])
+    expect((await readFile(up)).toString('latin1')).toMatch(
+      /SD upscale: 2, SD upscale upscaler: Lanczos, SD upscale overlap: 8/,
+    )
+    const bad = await cli(
+      'txt2img',
+      ...common,
+      '--hires-upscaler',
+      'no-such-upscaler',
+      ...env,
+      '--out',
+      path.join(dir, 'x.png'),
+    )
+    expect(bad.code).not.toBe(0)
+    expect(bad.err).toMatch(/Upscaler "no-such-upscaler" was not found/)
+  }, 300_000)
 })
