@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { repoRoot } from '../../platform/paths'
+import { runTsxChild } from '../../platform/tsx-child'
 
 /**
  * `atelier reference <set> --provider webgpu` in a child process whose environment alone points Vulkan at a
@@ -28,7 +28,7 @@ export interface ReferenceChildResult {
   noAdapter?: string
 }
 
-export function referenceOnWebGpu(opts: {
+export async function referenceOnWebGpu(opts: {
   env: NodeJS.ProcessEnv
   manifest: string
   out: string
@@ -37,9 +37,6 @@ export function referenceOnWebGpu(opts: {
   extra?: string[]
 }): Promise<ReferenceChildResult> {
   const args = [
-    '--import',
-    'tsx',
-    path.join(repoRoot(), 'main/cli/main.ts'),
     'reference',
     opts.manifest,
     '--provider',
@@ -52,23 +49,14 @@ export function referenceOnWebGpu(opts: {
     ...(opts.extra ?? []),
   ]
   const t0 = performance.now()
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, args, { env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    c.stderr.on('data', (d: Buffer) => (err += d.toString()))
-    c.on('error', reject)
-    c.on('exit', (code) => {
-      const skipped = /provider webgpu skipped: (.*)/.exec(err)
-      resolve({
-        code,
-        out,
-        err,
-        seconds: (performance.now() - t0) / 1000,
-        rows: out.split('\n').filter((l) => /\b(PASS|FAIL)\b/.test(l)),
-        ...(skipped ? { noAdapter: skipped[1] ?? '' } : {}),
-      })
-    })
-  })
+  const { code, out, err } = await runTsxChild(path.join(repoRoot(), 'main/cli/main.ts'), args, opts.env)
+  const skipped = /provider webgpu skipped: (.*)/.exec(err)
+  return {
+    code,
+    out,
+    err,
+    seconds: (performance.now() - t0) / 1000,
+    rows: out.split('\n').filter((l) => /\b(PASS|FAIL)\b/.test(l)),
+    ...(skipped ? { noAdapter: skipped[1] ?? '' } : {}),
+  }
 }

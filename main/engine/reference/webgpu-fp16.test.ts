@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { repoRoot } from '../../platform/paths'
+import { lastJsonLine, runTsxChild } from '../../platform/tsx-child'
 import { lavapipeEnv } from '../runtime/software-vulkan'
 import { ORACLE_SETS, referenceOnWebGpu } from './webgpu-child'
 
@@ -21,24 +21,20 @@ const lvp = lavapipeEnv()
 const present = ORACLE_SETS.filter((s) => fs.existsSync(path.join(SHARED, s, 'manifest.json')))
 
 /** The adapter's answer to the WebGPU probe (webgpu.ts), asked in a child with lavapipe's environment. */
-function probe(env: NodeJS.ProcessEnv): { f16?: boolean; f16Reason?: string; noAdapter?: string } {
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', path.join(repoRoot(), 'main/engine/runtime/webgpu.child.ts'), 'probe'],
-    { env, encoding: 'utf8', timeout: 120_000 },
+async function probe(env: NodeJS.ProcessEnv) {
+  const script = path.join(repoRoot(), 'main/engine/runtime/webgpu.child.ts')
+  const r = await runTsxChild(script, ['probe'], env)
+  return (
+    lastJsonLine<{ f16?: boolean; f16Reason?: string; noAdapter?: string }>(r.out) ?? {
+      noAdapter: `probe child failed: ${r.err.slice(-500)}`,
+    }
   )
-  const line = r.stdout
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .pop()
-  return line ? JSON.parse(line) : { noAdapter: `probe child failed: ${r.stderr.slice(-500)}` }
 }
 
-const skip = (() => {
+const skip = await (async () => {
   if ('reason' in lvp) return lvp.reason
   if (present.length === 0) return `no oracle set under ${SHARED}`
-  const p = probe(lvp.env)
+  const p = await probe(lvp.env)
   if (p.noAdapter !== undefined) return `no WebGPU adapter on lavapipe (${p.noAdapter})`
   if (!p.f16) return `the lavapipe adapter runs no fp16 (${p.f16Reason ?? '?'})`
   return undefined

@@ -1,6 +1,7 @@
-import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import type { TsxChildResult } from '../../platform/tsx-child'
+import { lastJsonLine, runTsxChild } from '../../platform/tsx-child'
 import { linuxGpuDeviceNodes } from './providers'
 import { lavapipeEnv, softwareVulkanEnv } from './software-vulkan'
 
@@ -13,32 +14,14 @@ import { lavapipeEnv, softwareVulkanEnv } from './software-vulkan'
 
 const CHILD = path.join(import.meta.dirname, 'webgpu.child.ts')
 
-function runChild(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ out: string; err: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    let err = ''
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    c.stderr.on('data', (d: Buffer) => (err += d.toString()))
-    c.on('error', reject)
-    c.on('exit', (code) => resolve({ out, err, code }))
-  })
+function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<TsxChildResult> {
+  return runTsxChild(CHILD, args, env)
 }
 
 function lastJson<T>(out: string): T {
-  const line = out
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .pop()
-  if (!line) throw new Error(`no JSON from the child: ${out}`)
-  return JSON.parse(line) as T
+  const v = lastJsonLine<T>(out)
+  if (v === undefined) throw new Error(`no JSON from the child: ${out}`)
+  return v
 }
 
 const vk = softwareVulkanEnv()

@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ensureTinyModels } from '../../../bench/fixtures/tiny-models'
 import { lavapipeEnv, softwareVulkanEnv } from '../../engine/runtime/software-vulkan'
+import { lastJsonLine, runTsxChild } from '../../platform/tsx-child'
 
 /**
  * The Settings execution provider reaches generation: the same txt2img job run with `cpu` and with `webgpu`
@@ -41,30 +42,15 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true })
 })
 
-function child(env: NodeJS.ProcessEnv, providers: string[]): Promise<Run[]> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(import.meta.dirname, 'provider.child.ts'), tmp, TINY, BPE, ...providers],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
-    )
+async function child(env: NodeJS.ProcessEnv, providers: string[]): Promise<Run[]> {
+  const script = path.join(import.meta.dirname, 'provider.child.ts')
+  const r = await runTsxChild(script, [tmp, TINY, BPE, ...providers], env, (c) => {
     running.add(c)
-    let out = ''
-    let err = ''
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    c.stderr.on('data', (d: Buffer) => (err += d.toString()))
-    c.on('error', reject)
-    c.on('exit', (code) => {
-      running.delete(c)
-      const line = out
-        .trim()
-        .split('\n')
-        .filter((l) => l.startsWith('['))
-        .pop()
-      if (code !== 0 || !line) reject(new Error(`child exited ${code}: ${err.slice(-2000)}`))
-      else resolve(JSON.parse(line) as Run[])
-    })
+    c.on('exit', () => running.delete(c))
   })
+  const runs = lastJsonLine<Run[]>(r.out)
+  if (r.code !== 0 || !runs) throw new Error(`child exited ${r.code}: ${r.err.slice(-2000)}`)
+  return runs
 }
 
 describe.skipIf(skip !== undefined)('execution provider setting', () => {
